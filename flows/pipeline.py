@@ -1,0 +1,22 @@
+"""The whole study in one process: every stage as a subflow, sharing one execution id."""
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.prepare import prepare
+from flows.train import train
+
+
+@flow(name="pipeline", description="prepare -> train, as dvc.yaml chains them.")
+def pipeline(params_file: str = "params.yaml") -> dict:
+    execution = f"prefect-{flow_run.id}"
+    manifest = prepare(params_file, execution_id=execution)
+    summary = train(params_file, execution_id=execution)
+    return {"prepare": manifest, "train": summary}
+
+
+if __name__ == "__main__":
+    from flows.cli import run_stage
+
+    run_stage(pipeline)

@@ -1,0 +1,49 @@
+"""The prepared MNIST split as torch tensors, ready for training and evaluation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: inputs ``x`` (count, 784), one-hot targets ``y`` (count, 10), digits ``labels``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: Split
+    validation: Split
+    test: Split
+
+
+def one_hot(labels: np.ndarray, dtype: torch.dtype, classes: int = 10) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), classes).to(dtype)
+
+
+def make_split(x: np.ndarray, labels: np.ndarray, dtype: torch.dtype) -> Split:
+    return Split(torch.as_tensor(np.ascontiguousarray(x)).to(dtype), one_hot(labels, dtype),
+                 torch.as_tensor(labels, dtype=torch.long))
+
+
+def load_dataset(path: str | Path, dtype: torch.dtype = torch.float32, n_train: int | None = None) -> Dataset:
+    """Load the prepared ``.npz``; ``n_train`` keeps the first n training samples (a documented subset)."""
+    with np.load(path) as arrays:
+        n = len(arrays["y_train"]) if n_train is None else n_train
+        if not 0 < n <= len(arrays["y_train"]):
+            raise ValueError(f"n_train={n_train} must be in 1..{len(arrays['y_train'])}")
+        return Dataset(
+            train=make_split(arrays["x_train"][:n], arrays["y_train"][:n], dtype),
+            validation=make_split(arrays["x_validation"], arrays["y_validation"], dtype),
+            test=make_split(arrays["x_test"], arrays["y_test"], dtype),
+        )

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One command sets everything up: a virtual environment in .venv with the pinned
+# dependencies (requirements.lock), the project installed in editable mode, and DVC
+# analytics off. Safe to re-run. Usage: bash setup.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first and alone, pinned to the CPU build of 2.13: a looser spec, or letting
+# another package's range pick it, can pull several GB of CUDA wheels.
+.venv/bin/pip install -q "torch==2.13.*"
+.venv/bin/pip install -q -r requirements.lock
+.venv/bin/pip install -q --no-deps -e .
+
+# Telemetry off for anything started from this checkout.
+.venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true
+echo "setup done: activate with 'source .venv/bin/activate'"

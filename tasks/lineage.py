@@ -1,0 +1,73 @@
+"""Lineage of a stage run: git commit, DVC stage and experiment, Prefect run, execution id.
+
+The execution id groups the stage runs of one pipeline execution:
+- ``python -m flows.pipeline`` passes its own flow-run id to every stage;
+- under ``dvc repro`` / ``dvc exp run`` each stage is its own process, so the id is
+  derived from the DVC process that launched it (same pid and start time for all of
+  its stages); ``$L2PATH_EXECUTION_ID`` overrides both.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import psutil
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(root: Path) -> str | None:
+    return _git(root, "rev-parse", "HEAD")
+
+
+def git_dirty(root: Path) -> bool | None:
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+def _is_dvc_process(process: psutil.Process) -> bool:
+    try:
+        argv = process.cmdline()[:2]
+    except (psutil.Error, OSError):
+        return False
+    return any(Path(arg).name == "dvc" for arg in argv)
+
+
+def dvc_execution_id() -> str | None:
+    """'dvc-<pid>-<start time>' of the nearest ancestor ``dvc`` process, if any."""
+    try:
+        for process in psutil.Process().parents():
+            if _is_dvc_process(process):
+                return f"dvc-{process.pid}-{int(process.create_time())}"
+    except psutil.Error:
+        return None
+    return None
+
+
+def execution_id(explicit: str | None, flow_run_id: str | None) -> str:
+    return os.environ.get("L2PATH_EXECUTION_ID") or explicit or dvc_execution_id() or str(flow_run_id)
+
+
+def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str) -> dict[str, str]:
+    """MLflow tags describing where a stage run came from (values are strings)."""
+    commit = git_commit(root)
+    tags = {
+        "l2path.stage": stage,
+        "l2path.execution_id": execution,
+        "git.commit": commit or "unknown",
+        "git.dirty": str(git_dirty(root)).lower(),
+        "dvc.stage": os.environ.get("DVC_STAGE", ""),
+        "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        "dvc.exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+        "prefect.flow_run_id": str(flow_run_id or ""),
+    }
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return tags

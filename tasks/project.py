@@ -1,0 +1,22 @@
+"""Where the project lives: the repository root that relative paths in params.yaml resolve against."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+# `dvc exp run --temp` runs stages in a throw-away copy under <repo>/.dvc/tmp/exps/...;
+# state that must outlive the experiment (the MLflow store) belongs to the real repo.
+_DVC_TEMP_WORKSPACE = re.compile(r"^(?P<repo>.*?)/\.dvc/tmp/exps/")
+
+
+def project_root() -> Path:
+    """$L2PATH_ROOT if set, else the current directory (DVC runs every stage from the root)."""
+    return Path(os.environ.get("L2PATH_ROOT") or Path.cwd()).resolve()
+
+
+def persistent_root() -> Path:
+    """The repository that outlives a ``dvc exp run --temp`` workspace (else project_root())."""
+    root = project_root()
+    match = _DVC_TEMP_WORKSPACE.match(root.as_posix() + "/")
+    return Path(match["repo"]) if match else root

@@ -1,0 +1,50 @@
+"""Shared fixtures: small synthetic data, the MNIST mirror, and isolated tool state."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from l2path.dataset import Dataset, make_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+torch.set_num_threads(1)
+
+
+def synthetic_dataset(n_train=60, n_eval=20, dtype=torch.float64, seed=0) -> Dataset:
+    """A tiny MNIST-shaped dataset (784 inputs in [0, 1], 10 classes)."""
+    rng = np.random.default_rng(seed)
+    def split(count):
+        return make_split(rng.random((count, 784)), rng.integers(0, 10, count), dtype)
+    return Dataset(split(n_train), split(n_eval), split(n_eval))
+
+
+@pytest.fixture
+def tiny_data() -> Dataset:
+    return synthetic_dataset()
+
+
+def mnist_mirror() -> Path | None:
+    """The offline MNIST mirror: $MNIST_MIRROR, else ../shared/mnist beside the repo."""
+    candidate = os.environ.get("MNIST_MIRROR") or str(REPO.parent / "shared" / "mnist")
+    path = Path(candidate)
+    return path if (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists() else None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The MNIST mirror; under CI a missing mirror is a failure, never a skip."""
+    path = mnist_mirror()
+    if path is None:
+        message = "MNIST mirror not found: set MNIST_MIRROR or put it at ../shared/mnist"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

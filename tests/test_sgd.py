@@ -1,0 +1,106 @@
+"""The stacked SGD trainer against an independent per-example implementation (float64)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from l2path.costs import get_cost
+from l2path.init import epoch_order, init_stack
+from l2path.sgd import SGDSettings, train_sgd
+
+from nielsen_reference import update_mini_batch
+
+SIZES = [784, 7, 5, 10]
+
+
+def reference_train(net, data, cost, eta, lam, seed, m, epochs, k=0):
+    """Run the per-example reference on model k of ``net`` with the trainer's batch order."""
+    weights = [w[k].numpy().copy() for w in net.weights]
+    biases = [b[k].numpy().copy() for b in net.biases]
+    x, y = data.train.x.numpy(), data.train.y.numpy()
+    n = len(x)
+    for epoch in range(epochs):
+        order = epoch_order(seed, epoch, n)
+        for start in range(0, n, m):
+            batch = order[start:start + m]
+            weights, biases = update_mini_batch(weights, biases, x[batch], y[batch], eta, lam, n, cost)
+    return weights, biases
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+@pytest.mark.parametrize("init", ["large", "default"])
+def test_matches_per_example_update_rule(tiny_data, cost, init):
+    # 60 samples with m = 7: a smaller last batch every epoch is included.
+    eta, lam, seed, m, epochs = 0.5, 5.0, 3, 7, 2
+    net = init_stack(SIZES, [init], [seed], torch.float64)
+    start = net.clone()
+    settings = SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=epochs)
+    train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost(cost), settings)
+    ref_w, ref_b = reference_train(start, tiny_data, cost, eta, lam, seed, m, epochs)
+    for ours, theirs in zip(net.weights + net.biases, ref_w + ref_b):
+        assert np.abs(ours[0].numpy() - theirs).max() < 1e-12
+    # and training really moved the weights
+    assert (net.weights[0] - start.weights[0]).abs().max() > 1e-3
+
+
+def test_decay_alone_shrinks_weights_by_closed_form(tiny_data):
+    """With zero inputs/targets matching outputs, only decay acts on the first layer."""
+    data = tiny_data
+    x = torch.zeros_like(data.train.x)  # no gradient reaches the first layer's weights
+    eta, lam, m = 0.1, 5.0, 10
+    net = init_stack(SIZES, ["large"], [0], torch.float64)
+    w0 = net.weights[0].clone()
+    settings = SGDSettings(eta=[eta], lam=[lam], seeds=[0], batch_size=m, epochs=1)
+    train_sgd(net, x, data.train.y, get_cost("quadratic"), settings)
+    n = len(x)
+    factor = (1 - eta * lam / n) ** (n // m)
+    assert torch.allclose(net.weights[0], w0 * factor, rtol=0, atol=1e-14)
+
+
+def test_stack_equals_models_trained_alone(tiny_data):
+    etas, lams, seeds = [0.5, 0.1, 1.0], [0.0, 5.0, 0.25], [0, 1, 2]
+    inits = ["default", "large", "default"]
+    cost = get_cost("cross_entropy")
+    stacked = init_stack(SIZES, inits, seeds, torch.float64)
+    train_sgd(stacked, tiny_data.train.x, tiny_data.train.y, cost,
+              SGDSettings(eta=etas, lam=lams, seeds=seeds, batch_size=10, epochs=3))
+    for k in range(3):
+        alone = init_stack(SIZES, [inits[k]], [seeds[k]], torch.float64)
+        train_sgd(alone, tiny_data.train.x, tiny_data.train.y, cost,
+                  SGDSettings(eta=[etas[k]], lam=[lams[k]], seeds=[seeds[k]], batch_size=10, epochs=3))
+        for a, b in zip(alone.weights + alone.biases, stacked.weights + stacked.biases):
+            assert torch.allclose(a[0], b[k], rtol=0, atol=1e-12)
+
+
+def test_float32_tracks_float64(tiny_data):
+    cost = get_cost("cross_entropy")
+    settings = SGDSettings(eta=[0.5], lam=[5.0], seeds=[1], batch_size=10, epochs=2)
+    nets = {}
+    for dtype in (torch.float32, torch.float64):
+        net = init_stack(SIZES, ["default"], [1], dtype)
+        x, y = tiny_data.train.x.to(dtype), tiny_data.train.y.to(dtype)
+        nets[dtype] = train_sgd(net, x, y, cost, settings).net
+    diff = (nets[torch.float32].weights[0].double() - nets[torch.float64].weights[0]).abs().max()
+    assert diff < 1e-4
+
+
+def test_divergence_is_reported_and_stops(tiny_data):
+    net = init_stack(SIZES, ["large"], [0], torch.float64)
+    # A huge decay factor (1 - eta*lambda/n) < -1 makes the weights blow up.
+    settings = SGDSettings(eta=[1e3], lam=[1e3], seeds=[0], batch_size=10, epochs=200)
+    outcome = train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"), settings)
+    assert outcome.diverged == [True]
+    assert outcome.epochs_run < 200
+
+
+def test_callback_can_stop_training(tiny_data):
+    seen = []
+    def stop_after_two(epoch, net):
+        seen.append(epoch)
+        return epoch == 2
+    net = init_stack(SIZES, ["default"], [0], torch.float64)
+    settings = SGDSettings(eta=[0.1], lam=[0.0], seeds=[0], batch_size=10, epochs=10)
+    outcome = train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"), settings,
+                        callbacks=[stop_after_two])
+    assert seen == [1, 2] and outcome.epochs_run == 2
