@@ -75,12 +75,12 @@ def _read_from_source(source: str, filename: str, timeout: float) -> bytes:
     return path.read_bytes()
 
 
-def fetch_one(name: str, sources: list[str], timeout: float, attempts: list[Attempt]) -> bytes | None:
-    """Content of MNIST file ``name`` from the first source whose copy verifies, else None.
+def fetch_one(name: str, expected: str, sources: list[str], timeout: float,
+              attempts: list[Attempt]) -> bytes | None:
+    """Content of file ``name`` from the first source whose copy has SHA-256 ``expected``, else None.
 
     Every failed try is appended to ``attempts`` so the caller can explain them all.
     """
-    expected = MNIST_SHA256[name]
     for source in sources:
         for filename in (name + ".gz", name):
             try:
@@ -99,9 +99,11 @@ def fetch_one(name: str, sources: list[str], timeout: float, attempts: list[Atte
     return None
 
 
-def fetch_mnist(raw_dir: str | Path, sources: list[str], timeout: float = 30.0) -> dict[str, Path]:
+def fetch_mnist(raw_dir: str | Path, sources: list[str], timeout: float = 30.0,
+                expected: dict[str, str] = MNIST_SHA256) -> dict[str, Path]:
     """Write the four decompressed, verified MNIST IDX files into ``raw_dir``.
 
+    ``expected`` maps file name -> SHA-256 of its decompressed content (MNIST's by default).
     Sources are tried in order for each file. Files already in ``raw_dir`` with the
     right content are kept. Each file is written atomically. Returns name -> path.
     Raises MnistUnavailableError, listing every source tried and why it failed, when a
@@ -111,13 +113,13 @@ def fetch_mnist(raw_dir: str | Path, sources: list[str], timeout: float = 30.0) 
         raise MnistUnavailableError("no MNIST source configured (set MNIST_MIRROR or data.mirrors)")
     raw_dir = Path(raw_dir)
     paths: dict[str, Path] = {}
-    for name, expected in MNIST_SHA256.items():
+    for name, digest in expected.items():
         target = raw_dir / name
-        if target.is_file() and sha256_hex(target.read_bytes()) == expected:
+        if target.is_file() and sha256_hex(target.read_bytes()) == digest:
             paths[name] = target
             continue
         attempts: list[Attempt] = []
-        content = fetch_one(name, sources, timeout, attempts)
+        content = fetch_one(name, digest, sources, timeout, attempts)
         if content is None:
             tried = "\n".join(f"  - {a.source} [{a.file}]: {a.problem}" for a in attempts)
             raise MnistUnavailableError(

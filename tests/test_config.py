@@ -1,0 +1,71 @@
+"""Params validation: every bad value fails at load, naming the key and what is allowed."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from l2path.config import ParamsError, load_params, parse_params
+
+from conftest import REPO
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def error_for(raw) -> str:
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.train.sizes[0] == 784 and params.train.lam >= 0
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("lambda", -1.0, "train.lambda: Input should be greater than or equal to 0 (got -1.0)"),
+    ("eta", 0.0, "train.eta: Input should be greater than 0"),
+    ("eta", -0.5, "train.eta: Input should be greater than 0 (got -0.5)"),
+    ("batch_size", 0, "train.batch_size: Input should be greater than or equal to 1 (got 0)"),
+    ("sizes", [784, 30, 9], "train.sizes: must start with 784 and end with 10"),
+    ("sizes", [100, 30, 10], "train.sizes: must start with 784 and end with 10"),
+    ("cost", "hinge", "train.cost: Input should be 'quadratic' or 'cross_entropy' (got 'hinge')"),
+    ("init", "xavier", "train.init: Input should be 'large' or 'default' (got 'xavier')"),
+    ("dtype", "float16", "train.dtype: Input should be 'float32' or 'float64'"),
+])
+def test_bad_train_values(raw, key, value, expected):
+    bad = copy.deepcopy(raw)
+    bad["train"][key] = value
+    assert expected in error_for(bad)
+
+
+def test_unknown_and_missing_keys(raw):
+    bad = copy.deepcopy(raw)
+    bad["train"]["lamda"] = 1.0
+    del bad["train"]["epochs"]
+    bad["extra_section"] = {}
+    message = error_for(bad)
+    assert "train.lamda: unknown key" in message
+    assert "train.epochs: Field required" in message
+    assert "extra_section: unknown key" in message
+
+
+def test_every_problem_reported_at_once(raw):
+    bad = copy.deepcopy(raw)
+    bad["train"]["lambda"] = -1
+    bad["data"]["timeout_s"] = 0
+    message = error_for(bad)
+    assert "train.lambda" in message and "data.timeout_s" in message
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ParamsError, match="cannot read"):
+        load_params(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        load_params(tmp_path / "list.yaml")
