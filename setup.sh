@@ -10,11 +10,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip warns once per package about index locations some machines do not have; hide
+# only that line, keep pip's exit status (pipefail).
+pip_install() { .venv/bin/pip install -q "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; }
+
 # torch first and alone, pinned to the CPU build of 2.13: a looser spec, or letting
 # another package's range pick it, can pull several GB of CUDA wheels.
-.venv/bin/pip install -q "torch==2.13.*"
-.venv/bin/pip install -q -r requirements.lock
-.venv/bin/pip install -q --no-deps -e .
+pip_install "torch==2.13.*"
+pip_install -r requirements.lock
+pip_install --no-deps -e .
 
 # Telemetry off for anything started from this checkout.
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true

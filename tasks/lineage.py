@@ -27,17 +27,24 @@ def git_commit(root: Path) -> str | None:
     return _git(root, "rev-parse", "HEAD")
 
 
+# What defines a computation. dvc.lock and the metrics/plots files are rewritten by the
+# pipeline itself, so changes there do not make a run "dirty".
+DEFINING_PATHS = ("l2path", "flows", "tasks", "params.yaml", "dvc.yaml", "pyproject.toml", "requirements.lock")
+
+
 def git_dirty(root: Path) -> bool | None:
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    """Whether code or config (DEFINING_PATHS) differ from the commit; None outside git."""
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *DEFINING_PATHS)
     return None if status is None else bool(status)
 
 
 def _is_dvc_process(process: psutil.Process) -> bool:
+    """`dvc ...`, `python .../bin/dvc ...` or `python -m dvc ...`."""
     try:
-        argv = process.cmdline()[:2]
+        argv = process.cmdline()[:3]
     except (psutil.Error, OSError):
         return False
-    return any(Path(arg).name == "dvc" for arg in argv)
+    return any(Path(arg).name == "dvc" for arg in argv[:2]) or argv[1:3] == ["-m", "dvc"]
 
 
 def dvc_execution_id() -> str | None:

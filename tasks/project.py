@@ -1,7 +1,6 @@
 """Where the project lives: the repository root that relative paths in params.yaml resolve against."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -11,8 +10,8 @@ _DVC_TEMP_WORKSPACE = re.compile(r"^(?P<repo>.*?)/\.dvc/tmp/exps/")
 
 
 def project_root() -> Path:
-    """$L2PATH_ROOT if set, else the current directory (DVC runs every stage from the root)."""
-    return Path(os.environ.get("L2PATH_ROOT") or Path.cwd()).resolve()
+    """The current directory: DVC runs every stage from the repo root, and so must users."""
+    return Path.cwd().resolve()
 
 
 def persistent_root() -> Path:

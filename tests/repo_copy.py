@@ -1,0 +1,49 @@
+"""A throw-away copy of this repository (its tracked and unignored files) as a fresh git repo."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
+    """Copy the working tree's files (as git sees them) to ``dest``, apply params overrides, commit."""
+    listed = git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    if overrides:
+        params = yaml.safe_load((dest / "params.yaml").read_text())
+        for dotted, value in overrides.items():
+            section, key = dotted.split(".")
+            params[section][key] = value
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "copy")
+    return dest
+
+
+def tool_env(mirror: Path, home: Path) -> dict[str, str]:
+    """Environment for running the project's commands: this venv first on PATH, the mirror
+    selected, Prefect state isolated, telemetry off, no inherited tracking server."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MNIST_MIRROR"] = str(mirror)
+    env["PREFECT_HOME"] = str(home / "prefect")
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1")
+    for key in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "L2PATH_EXECUTION_ID"):
+        env.pop(key, None)
+    return env

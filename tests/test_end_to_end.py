@@ -1,0 +1,80 @@
+"""`dvc repro` in a fresh copy of the repo on the real MNIST mirror, checked through DVC and MLflow."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from mlflow import MlflowClient
+
+from l2path.checkpoint import load_model
+
+from repo_copy import copy_repo, git, tool_env
+
+SMALL = {"train.n_train": 3000, "train.epochs": 2}
+
+
+def run(cmd, cwd, env, timeout=900):
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def repro(mirror, tmp_path_factory):
+    """A repo copy after `dvc repro` with small params."""
+    root = copy_repo(tmp_path_factory.mktemp("repo"), SMALL)
+    env = tool_env(mirror, tmp_path_factory.mktemp("home"))
+    run([sys.executable, "-m", "dvc", "repro"], root, env)
+    return root, env
+
+
+@pytest.mark.integration
+def test_dvc_outputs_and_status(repro):
+    root, env = repro
+    for path in ["data/raw/train-images-idx3-ubyte", "data/prepared/mnist.npz", "data/prepared/manifest.json",
+                 "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv"]:
+        assert (root / path).is_file(), path
+    assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
+    metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
+    train_metrics = next(iter(metrics.values()))["data"]["metrics/train.json"]["data"]
+    assert train_metrics["epoch"] == 2 and train_metrics["n_train"] == 3000
+    assert 0.5 < train_metrics["test_accuracy"] <= 1.0
+    manifest = json.loads((root / "data/prepared/manifest.json").read_text())
+    assert manifest["counts"] == {"train": 50000, "validation": 10000, "test": 10000}
+    lines = (root / "plots/train_epochs.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,") and len(lines) == 3
+
+
+@pytest.mark.integration
+def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path):
+    root, _ = repro
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    prepared_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/mnist.npz")
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("l2-weight-decay")
+    runs = {r.data.tags["l2path.stage"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"prepare", "train"}
+    head = git(root, "rev-parse", "HEAD").strip()
+    for stage, run_ in runs.items():
+        tags = run_.data.tags
+        assert run_.info.status == "FINISHED"
+        assert tags["git.commit"] == head and tags["git.dirty"] == "false"
+        assert tags["dvc.stage"] == stage
+        assert len(tags["prefect.flow_run_id"]) == 36
+        digests = [d.dataset.digest for d in run_.inputs.dataset_inputs]
+        assert digests == [prepared_md5]
+    assert runs["prepare"].data.tags["l2path.execution_id"] == runs["train"].data.tags["l2path.execution_id"]
+
+    train = runs["train"]
+    assert train.data.params["lambda"] == "5.0" and train.data.params["n_train"] == "3000"
+    history = client.get_metric_history(train.info.run_id, "test_accuracy")
+    assert [m.step for m in history] == [1, 2]
+    assert {"objective", "train_mse", "data_loss", "validation_mse", "layer1_weight_l2"} <= set(train.data.metrics)
+    local = client.download_artifacts(train.info.run_id, "checkpoint/model.pt", str(tmp_path))
+    logged, _ = load_model(local)
+    saved, _ = load_model(root / "models/train/model.pt")
+    assert all(torch.equal(a, b) for a, b in zip(logged.weights, saved.weights))

@@ -1,0 +1,71 @@
+"""The Prefect path: the pipeline flow in-process, and bad params refused before any work."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+from prefect.testing.utilities import prefect_test_harness
+
+from l2path.config import ParamsError
+
+from conftest import REPO
+from repo_copy import copy_repo
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def bad_params(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    bad = copy.deepcopy(raw)
+    bad["train"]["lambda"] = -0.5
+    bad["train"]["cost"] = "hinge"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    return tmp_path / "bad.yaml"
+
+
+def test_cli_refuses_bad_params_before_any_work(bad_params, capsys):
+    from flows.cli import run_stage
+    from flows.train import train
+
+    with pytest.raises(SystemExit) as info:
+        run_stage(train, ["--params", str(bad_params)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "train.lambda" in err and "train.cost" in err and "'quadratic' or 'cross_entropy'" in err
+    assert not (bad_params.parent / "mlruns").exists()
+
+
+def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params):
+    from flows.prepare import prepare
+
+    with pytest.raises(ParamsError, match="train.lambda"):
+        prepare(params_file=str(bad_params))
+    assert not (bad_params.parent / "mlruns").exists()
+    assert not (bad_params.parent / "data").exists()
+
+
+@pytest.mark.integration
+def test_pipeline_flow_runs_both_stages_with_one_execution_id(prefect_server, mirror, tmp_path, monkeypatch):
+    from flows.pipeline import pipeline
+
+    root = copy_repo(tmp_path, {"train.n_train": 1000, "train.epochs": 1, "train.dtype": "float64"})
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MNIST_MIRROR", str(mirror))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = pipeline()
+    assert result["prepare"]["counts"]["train"] == 50000
+    assert result["train"]["n_train"] == 1000 and result["train"]["epoch"] == 1
+    assert (root / "models/train/model.pt").is_file()
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id])
+    executions = {r.data.tags["l2path.execution_id"] for r in runs}
+    assert len(runs) == 2 and len(executions) == 1 and executions.pop().startswith("prefect-")
+    assert {r.data.tags["dvc.stage"] for r in runs} == {""}
