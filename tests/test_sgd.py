@@ -104,3 +104,14 @@ def test_callback_can_stop_training(tiny_data):
     outcome = train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"), settings,
                         callbacks=[stop_after_two])
     assert seen == [1, 2] and outcome.epochs_run == 2
+
+
+def test_same_seed_same_weights_different_seed_different(tiny_data):
+    cost = get_cost("quadratic")
+    def trained(seed):
+        net = init_stack(SIZES, ["default"], [seed], torch.float64)
+        settings = SGDSettings(eta=[0.3], lam=[1.0], seeds=[seed], batch_size=8, epochs=2)
+        return train_sgd(net, tiny_data.train.x, tiny_data.train.y, cost, settings).net
+    a, b, c = trained(4), trained(4), trained(5)
+    assert all(torch.equal(p, q) for p, q in zip(a.weights, b.weights))
+    assert not torch.equal(a.weights[0], c.weights[0])
