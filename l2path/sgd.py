@@ -39,15 +39,27 @@ class SGDSettings:
 
 
 class EpochCallback(Protocol):
-    def __call__(self, epoch: int, net: StackedMLP) -> bool | None:
-        """Called after each epoch (1-based); return True to stop training."""
+    def __call__(self, epoch: int, net: StackedMLP) -> bool | list[bool] | None:
+        """Called after each epoch (1-based). Return True to stop every model, or one flag
+        per model to stop (freeze) just those; None or False keeps training."""
 
 
 @dataclass
 class TrainOutcome:
     net: StackedMLP
-    epochs_run: int
+    epochs_run: int  # epochs of the longest-running model
     diverged: list[bool] = field(default_factory=list)
+    model_epochs: list[int] = field(default_factory=list)  # epochs each model trained before it stopped
+
+
+def _stop_flags(answer, k: int) -> torch.Tensor:
+    """A callback's answer as (K,) bool."""
+    if answer is None or isinstance(answer, bool):
+        return torch.full((k,), bool(answer))
+    flags = torch.as_tensor(answer, dtype=torch.bool).reshape(-1)
+    if flags.numel() != k:
+        raise ValueError(f"callback returned {flags.numel()} stop flags for {k} models")
+    return flags
 
 
 def _column(values: list[float], dtype: torch.dtype) -> torch.Tensor:
@@ -83,9 +95,12 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
 
     x: (n, n_in) and y: (n, n_out) are shared by all models; each model shuffles them with
     its own seed (``init.epoch_order``). The last mini-batch of an epoch may be smaller;
-    its rate is eta/len(batch) as in network2. A model whose weights become non-finite is
-    reported in ``diverged``; training stops at the end of the epoch in which every model
-    has diverged.
+    its rate is eta/len(batch) as in network2.
+
+    A model stops (is frozen: decay 1, rate 0, so its weights no longer change) when a
+    callback flags it or its weights become non-finite (reported in ``diverged``); training
+    ends when every model has stopped. A frozen model's result therefore equals training
+    it alone with the same stopping decisions.
     """
     n, k = len(x), net.n_models
     if len(settings.eta) != k:
@@ -95,6 +110,8 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
     eta = _column(settings.eta, net.dtype)
     m = settings.batch_size
     epochs_run = start_epoch
+    active = torch.ones(k, dtype=torch.bool)
+    model_epochs = [start_epoch] * k
     for epoch in range(start_epoch, settings.epochs):
         order = epoch_indices(settings.seeds, epoch, n)
         for start in range(0, n, m):
@@ -104,8 +121,15 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
             yb = y.index_select(0, flat).view(k, -1, y.shape[1])
             sgd_step(net, xb, yb, cost, decay, eta / idx.shape[1])
         epochs_run = epoch + 1
-        finite = net.is_finite()
-        stop = [bool(cb(epochs_run, net)) for cb in callbacks]
-        if any(stop) or not finite.any():
+        for j in torch.nonzero(active).flatten().tolist():
+            model_epochs[j] = epochs_run
+        stop = ~net.is_finite()
+        for callback in callbacks:
+            stop |= _stop_flags(callback(epochs_run, net), k)
+        active &= ~stop
+        if not active.any():
             break
-    return TrainOutcome(net, epochs_run, diverged=(~net.is_finite()).tolist())
+        frozen = (~active).view(-1, 1, 1)
+        decay = torch.where(frozen, torch.ones_like(decay), decay)
+        eta = torch.where(frozen, torch.zeros_like(eta), eta)
+    return TrainOutcome(net, epochs_run, diverged=(~net.is_finite()).tolist(), model_epochs=model_epochs)

@@ -115,3 +115,34 @@ def test_same_seed_same_weights_different_seed_different(tiny_data):
     a, b, c = trained(4), trained(4), trained(5)
     assert all(torch.equal(p, q) for p, q in zip(a.weights, b.weights))
     assert not torch.equal(a.weights[0], c.weights[0])
+
+
+def test_per_model_stop_freezes_only_that_model_and_matches_alone(tiny_data):
+    """Models stopped at different epochs inside a stack equal each model trained alone
+    for its own number of epochs."""
+    cost = get_cost("quadratic")
+    seeds, stop_at = [0, 1, 2], [1, 3, 2]
+    def stop_per_model(epoch, net):
+        return [epoch >= s for s in stop_at]
+    stacked = init_stack(SIZES, ["default"] * 3, seeds, torch.float64)
+    outcome = train_sgd(stacked, tiny_data.train.x, tiny_data.train.y, cost,
+                        SGDSettings(eta=[0.5] * 3, lam=[1.0] * 3, seeds=seeds, batch_size=10, epochs=10),
+                        callbacks=[stop_per_model])
+    assert outcome.model_epochs == stop_at and outcome.epochs_run == 3
+    for k in range(3):
+        alone = init_stack(SIZES, ["default"], [seeds[k]], torch.float64)
+        train_sgd(alone, tiny_data.train.x, tiny_data.train.y, cost,
+                  SGDSettings(eta=[0.5], lam=[1.0], seeds=[seeds[k]], batch_size=10, epochs=stop_at[k]))
+        for a, b in zip(alone.weights + alone.biases, stacked.weights + stacked.biases):
+            assert torch.allclose(a[0], b[k], rtol=0, atol=1e-12)
+
+
+def test_diverged_model_does_not_stop_the_others(tiny_data):
+    cost = get_cost("quadratic")
+    net = init_stack(SIZES, ["large", "default"], [0, 1], torch.float64)
+    # model 0's decay factor 1 - eta*lambda/n = -16665.7 overflows float64 within 13 epochs
+    settings = SGDSettings(eta=[1e3, 0.1], lam=[1e3, 0.0], seeds=[0, 1], batch_size=10, epochs=20)
+    outcome = train_sgd(net, tiny_data.train.x, tiny_data.train.y, cost, settings)
+    assert outcome.diverged == [True, False]
+    assert outcome.model_epochs[1] == 20 and outcome.model_epochs[0] < 20
+    assert torch.isfinite(net.weights[0][1]).all()
