@@ -7,6 +7,7 @@ mini-batch B of size m, one step is (network2.py, biases not decayed):
     b -> b - (eta_k / m) * sum_{x in B} dC_x/db
 
 i.e. gradient descent on J_lambda(w) = (1/n) sum_x C_x + (lambda / 2n) sum_weights w^2.
+With ``optimizer="adam"`` the same objective is minimised by Adam instead (``adam_step``).
 Gradients come from explicit backpropagation with batched matrix products (no autograd):
 every model has its own mini-batch order, so its inputs are gathered as (K, m, n_in).
 """
@@ -23,6 +24,9 @@ from .init import epoch_order
 from .network import StackedMLP
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 @dataclass(frozen=True)
 class SGDSettings:
     """Hyper-parameters of a stack: one entry per model for eta, lambda and seed."""
@@ -32,10 +36,13 @@ class SGDSettings:
     seeds: list[int]
     batch_size: int
     epochs: int
+    optimizer: str = "sgd"  # "sgd" (Nielsen's update) or "adam" (eta is Adam's learning rate)
 
     def __post_init__(self) -> None:
         if not len(self.eta) == len(self.lam) == len(self.seeds):
             raise ValueError("eta, lam and seeds need one entry per model")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {list(OPTIMIZERS)}")
 
 
 class EpochCallback(Protocol):
@@ -66,22 +73,78 @@ def _column(values: list[float], dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64).to(dtype).view(-1, 1, 1)
 
 
+def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, scale: torch.Tensor):
+    """Yield ``(layer, delta, a_in)`` from the last layer to the first.
+
+    delta = scale * dC_x/dz for the layer's pre-activations, (K, m, n_out); a_in is the
+    layer's input, (K, m, n_in). The gradient of sum_x scale*C_x is delta^T a_in for the
+    weights and the sum of delta over samples for the biases. The earlier layer's delta is
+    computed before yielding, so the caller may update this layer's parameters in place.
+    """
+    activations, _ = net.forward(xb)
+    delta = cost.delta(activations[-1], yb) * scale
+    for layer in reversed(range(len(net.weights))):
+        a_in = activations[layer]
+        next_delta = None
+        if layer > 0:
+            next_delta = torch.bmm(delta, net.weights[layer]) * a_in * (1 - a_in)
+        yield layer, delta, a_in
+        delta = next_delta
+
+
 def sgd_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost,
              decay: torch.Tensor, rate: torch.Tensor) -> None:
     """One in-place update of every model on its mini-batch.
 
     xb: (K, m, n_in), yb: (K, m, n_out); decay = 1 - eta*lambda/n and rate = eta/m, both (K, 1, 1).
     """
-    activations, _ = net.forward(xb)
-    delta = cost.delta(activations[-1], yb) * rate  # (K, m, n_out), already scaled by eta/m
-    for layer in reversed(range(len(net.weights))):
-        w, b, a_in = net.weights[layer], net.biases[layer], activations[layer]
-        next_delta = None
-        if layer > 0:  # back-propagate with the weights as they were before this step
-            next_delta = torch.bmm(delta, w) * a_in * (1 - a_in)
-        b.sub_(delta.sum(1))
-        w.mul_(decay).baddbmm_(delta.transpose(1, 2), a_in, alpha=-1.0)
-        delta = next_delta
+    for layer, delta, a_in in backprop(net, xb, yb, cost, rate):  # delta already scaled by eta/m
+        net.biases[layer].sub_(delta.sum(1))
+        net.weights[layer].mul_(decay).baddbmm_(delta.transpose(1, 2), a_in, alpha=-1.0)
+
+
+@dataclass
+class AdamState:
+    """Adam's moment estimates for every parameter of a stack (Kingma and Ba, 2015)."""
+
+    first: list[torch.Tensor]
+    second: list[torch.Tensor]
+    steps: int = 0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    @staticmethod
+    def zeros_like(net: StackedMLP) -> "AdamState":
+        params = net.weights + net.biases
+        return AdamState([torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+
+
+def adam_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, l2: torch.Tensor,
+              lr: torch.Tensor, state: AdamState) -> None:
+    """One Adam step on the mini-batch objective (1/m) sum_x C_x + (lambda/2n) sum w^2.
+
+    The L2 term enters the gradient (coupled weight decay, as torch.optim.Adam's
+    ``weight_decay``): g_W = (1/m) sum dC_x/dW + (lambda/n) W; biases are not decayed.
+    l2 = lambda/n and lr are (K, 1, 1); a model with lr = 0 does not move.
+    """
+    m = xb.shape[1]
+    layers = len(net.weights)
+    state.steps += 1
+    correction1 = 1 - state.beta1 ** state.steps
+    correction2 = 1 - state.beta2 ** state.steps
+    scale = torch.full_like(lr, 1.0 / m)
+    for layer, delta, a_in in backprop(net, xb, yb, cost, scale):
+        w, b = net.weights[layer], net.biases[layer]
+        grads = {layer: torch.bmm(delta.transpose(1, 2), a_in) + l2 * w, layers + layer: delta.sum(1)}
+        for slot, grad in grads.items():
+            param = w if slot < layers else b
+            step = lr if slot < layers else lr.view(-1, 1)
+            first, second = state.first[slot], state.second[slot]
+            first.mul_(state.beta1).add_(grad, alpha=1 - state.beta1)
+            second.mul_(state.beta2).addcmul_(grad, grad, value=1 - state.beta2)
+            denominator = (second / correction2).sqrt_().add_(state.eps)
+            param.sub_(step * (first / correction1) / denominator)
 
 
 def epoch_indices(seeds: list[int], epoch: int, n: int) -> torch.Tensor:
@@ -110,6 +173,8 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
     eta = _column(settings.eta, net.dtype)
     m = settings.batch_size
     epochs_run = start_epoch
+    l2 = (_column(settings.lam, torch.float64) / n).to(net.dtype)
+    adam = AdamState.zeros_like(net) if settings.optimizer == "adam" else None
     active = torch.ones(k, dtype=torch.bool)
     model_epochs = [start_epoch] * k
     for epoch in range(start_epoch, settings.epochs):
@@ -119,7 +184,10 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
             flat = idx.reshape(-1)
             xb = x.index_select(0, flat).view(k, -1, x.shape[1])
             yb = y.index_select(0, flat).view(k, -1, y.shape[1])
-            sgd_step(net, xb, yb, cost, decay, eta / idx.shape[1])
+            if adam is None:
+                sgd_step(net, xb, yb, cost, decay, eta / idx.shape[1])
+            else:
+                adam_step(net, xb, yb, cost, l2, eta, adam)
         epochs_run = epoch + 1
         for j in torch.nonzero(active).flatten().tolist():
             model_epochs[j] = epochs_run

@@ -146,3 +146,42 @@ def test_diverged_model_does_not_stop_the_others(tiny_data):
     assert outcome.diverged == [True, False]
     assert outcome.model_epochs[1] == 20 and outcome.model_epochs[0] < 20
     assert torch.isfinite(net.weights[0][1]).all()
+
+
+def test_adam_matches_torch_optim_adam_with_coupled_l2(tiny_data):
+    """Our Adam equals torch.optim.Adam on autograd gradients of (1/m) sum C_x, with
+    weight_decay = lambda/n on the weights only, same batches, float64."""
+    eta, lam, seed, m, epochs = 0.01, 5.0, 2, 8, 2
+    cost = get_cost("cross_entropy")
+    net = init_stack(SIZES, ["default"], [seed], torch.float64)
+    start = net.clone()
+    train_sgd(net, tiny_data.train.x, tiny_data.train.y, cost,
+              SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=epochs, optimizer="adam"))
+
+    x, y = tiny_data.train.x, tiny_data.train.y
+    n = len(x)
+    weights = [w[0].clone().requires_grad_() for w in start.weights]
+    biases = [b[0].clone().requires_grad_() for b in start.biases]
+    optimiser = torch.optim.Adam([{"params": weights, "weight_decay": lam / n},
+                                  {"params": biases, "weight_decay": 0.0}], lr=eta)
+    for epoch in range(epochs):
+        order = epoch_order(seed, epoch, n)
+        for begin in range(0, n, m):
+            batch = order[begin:begin + m]
+            a = x[batch]
+            for w, b in zip(weights, biases):
+                z = a @ w.T + b
+                a = torch.sigmoid(z)
+            yb = y[batch]
+            loss = (yb * torch.nn.functional.softplus(-z) + (1 - yb) * torch.nn.functional.softplus(z)).sum(1).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    for ours, theirs in zip(net.weights + net.biases, weights + biases):
+        assert torch.allclose(ours[0], theirs.detach(), rtol=0, atol=1e-12)
+    assert (net.weights[0] - start.weights[0]).abs().max() > 1e-3
+
+
+def test_unknown_optimizer_is_refused():
+    with pytest.raises(ValueError, match="allowed: \\['sgd', 'adam'\\]"):
+        SGDSettings(eta=[0.1], lam=[0.0], seeds=[0], batch_size=1, epochs=1, optimizer="rmsprop")
