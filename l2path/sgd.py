@@ -14,7 +14,7 @@ every model has its own mini-batch order, so its inputs are gathered as (K, m, n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Iterator
 
 from prefect.runtime import flow_run

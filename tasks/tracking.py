@@ -105,8 +105,3 @@ def log_dataset(run_id: str, path: str | Path, name: str, digest: str, context: 
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
     client().log_inputs(run_id, datasets=[entity])
 
-
-def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
-    mlflow = client()
-    for key, value in tags.items():
-        mlflow.set_tag(run_id, key, value)

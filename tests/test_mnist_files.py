@@ -8,7 +8,6 @@ import hashlib
 import http.server
 import threading
 
-import numpy as np
 import pytest
 
 from l2path.mnist_files import MNIST_SHA256, MnistUnavailableError, fetch_mnist
