@@ -3,7 +3,7 @@
 Shapes: ``weights[l]`` is (K, n_out, n_in) and ``biases[l]`` is (K, n_out), Nielsen's
 orientation (a_out = sigmoid(W a_in + b)). Every unit, the output layer included, is a
 sigmoid. Inputs are either shared by all models, shape (n, n_in), or per model,
-shape (K, n, n_in); activations are always (K, n, n_units).
+shape (K, n, n_in); the activations of every later layer are (K, n, n_units).
 """
 from __future__ import annotations
 
@@ -30,11 +30,20 @@ class StackedMLP:
         return self.weights[0].dtype
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Activations of every layer (input first) and the output pre-activation z_L."""
-        a = x if x.dim() == 3 else x.unsqueeze(0).expand(self.n_models, -1, -1)
-        activations, z = [a], None
+        """Activations of every layer (the input first, as given) and the output pre-activation z_L.
+
+        A shared input (n, n_in) goes through the first layer as one matrix product with all
+        K models' weights side by side, (n, n_in) @ (n_in, K * n_out): far faster than K
+        thin products. Later activations are (K, n, n_units).
+        """
+        activations, a, z = [x], x, None
         for w, b in zip(self.weights, self.biases):
-            z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+            if a.dim() == 2:
+                k, n_out, n_in = w.shape
+                z = torch.mm(a, w.reshape(k * n_out, n_in).t()).view(len(a), k, n_out).transpose(0, 1)
+                z = z + b.unsqueeze(1)
+            else:
+                z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
             a = torch.sigmoid(z)
             activations.append(a)
         return activations, z
@@ -42,6 +51,15 @@ class StackedMLP:
     def model(self, k: int) -> "StackedMLP":
         """Model k alone, as a stack of one (a copy)."""
         return StackedMLP([w[k:k + 1].clone() for w in self.weights], [b[k:k + 1].clone() for b in self.biases])
+
+    def select(self, idx: torch.Tensor) -> "StackedMLP":
+        """The models at positions ``idx`` (a 1-D index tensor), as a new stack (copies)."""
+        return StackedMLP([w[idx] for w in self.weights], [b[idx] for b in self.biases])
+
+    def assign(self, idx: torch.Tensor, part: "StackedMLP") -> None:
+        """Overwrite the models at positions ``idx`` with the models of ``part``, in place."""
+        for mine, theirs in zip(self.weights + self.biases, part.weights + part.biases):
+            mine[idx] = theirs
 
     def clone(self) -> "StackedMLP":
         return StackedMLP([w.clone() for w in self.weights], [b.clone() for b in self.biases])

@@ -58,17 +58,22 @@ def test_decay_alone_shrinks_weights_by_closed_form(tiny_data):
     assert torch.allclose(net.weights[0], w0 * factor, rtol=0, atol=1e-14)
 
 
-def test_stack_equals_models_trained_alone(tiny_data):
+@pytest.mark.parametrize("order_seeds", [[0, 1, 2], [7, 7, 7]], ids=["own-batches", "shared-batches"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_stack_equals_models_trained_alone(tiny_data, order_seeds, optimizer):
+    """Both paths of the engine: each model with its own mini-batch order (batched
+    products) and one order shared by the stack (one wide first-layer product)."""
     etas, lams, seeds = [0.5, 0.1, 1.0], [0.0, 5.0, 0.25], [0, 1, 2]
     inits = ["default", "large", "default"]
     cost = get_cost("cross_entropy")
     stacked = init_stack(SIZES, inits, seeds, torch.float64)
     train_sgd(stacked, tiny_data.train.x, tiny_data.train.y, cost,
-              SGDSettings(eta=etas, lam=lams, seeds=seeds, batch_size=10, epochs=3))
+              SGDSettings(eta=etas, lam=lams, seeds=order_seeds, batch_size=10, epochs=3, optimizer=optimizer))
     for k in range(3):
         alone = init_stack(SIZES, [inits[k]], [seeds[k]], torch.float64)
         train_sgd(alone, tiny_data.train.x, tiny_data.train.y, cost,
-                  SGDSettings(eta=[etas[k]], lam=[lams[k]], seeds=[seeds[k]], batch_size=10, epochs=3))
+                  SGDSettings(eta=[etas[k]], lam=[lams[k]], seeds=[order_seeds[k]], batch_size=10, epochs=3,
+                              optimizer=optimizer))
         for a, b in zip(alone.weights + alone.biases, stacked.weights + stacked.biases):
             assert torch.allclose(a[0], b[k], rtol=0, atol=1e-12)
 
