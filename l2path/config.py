@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 N_PIXELS, N_CLASSES = 784, 10
 
@@ -31,6 +31,10 @@ class Paths(Section):
     train_checkpoint: str
     train_metrics: str
     train_epochs: str
+    study_dir: str
+    study_results: str
+    monotonicity_table: str
+    monotonicity_metrics: str
 
 
 class Study(Section):
@@ -48,6 +52,14 @@ class Data(Section):
     n_validation: int = Field(ge=1, le=59_999)
 
 
+def _mnist_shape(sizes: list[int]) -> list[int]:
+    if len(sizes) < 2 or sizes[0] != N_PIXELS or sizes[-1] != N_CLASSES:
+        raise ValueError(f"must start with {N_PIXELS} and end with {N_CLASSES}, e.g. [784, 30, 10]")
+    if any(size < 1 for size in sizes):
+        raise ValueError("every layer needs at least one unit")
+    return sizes
+
+
 class Train(Section):
     sizes: list[int]
     cost: Literal["quadratic", "cross_entropy"]
@@ -60,14 +72,84 @@ class Train(Section):
     dtype: Literal["float32", "float64"]
     n_train: int | None = Field(default=None, ge=1)
 
-    @field_validator("sizes")
+    _sizes = field_validator("sizes")(_mnist_shape)
+
+
+Schedule = Literal["ascending", "descending", "cold"]
+
+
+def _unique(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("entries must be unique")
+    return values
+
+
+class Model(Section):
+    """The network and data every point of the lambda study is trained on."""
+
+    sizes: list[int]
+    cost: Literal["quadratic", "cross_entropy"]
+    init: Literal["large", "default"]
+    dtype: Literal["float32", "float64"]
+    n_train: int | None = Field(default=None, ge=1)
+
+    _sizes = field_validator("sizes")(_mnist_shape)
+
+
+class Grid(Section):
+    lambda_start: float = Field(gt=0)
+    factor: float = Field(gt=1)
+    lambda_max: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Grid":
+        if self.lambda_max < self.lambda_start:
+            raise ValueError(f"lambda_max ({self.lambda_max}) must be >= lambda_start ({self.lambda_start})")
+        return self
+
+
+class StudySGD(Section):
+    """The SGD phase of every point: at most max_epochs, stopped earlier by the plateau test."""
+
+    optimizer: Literal["sgd", "adam"]
+    eta: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    max_epochs: int = Field(ge=1)
+    min_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    rel_tol: float = Field(ge=0)
+    order_seed: int = Field(ge=0)
+
+
+class Polish(Section):
+    schedules: list[Schedule]
+    grad_tol: float = Field(gt=0)
+    max_iter: int = Field(ge=0)
+    continue_from: Literal["sgd", "polished"]
+
+    _unique_schedules = field_validator("schedules")(_unique)
+
+
+class LambdaStudy(Section):
+    schedules: list[Schedule] = Field(min_length=1)
+    chain_seeds: list[int] = Field(min_length=1)
+    cold_seeds: list[int]
+    collapse_ratio: float = Field(gt=0, lt=1)
+    stack_width: int = Field(ge=1)
+    noise_sigmas: float = Field(ge=0)
+    model: Model
+    grid: Grid
+    sgd: StudySGD
+    polish: Polish
+
+    _unique_lists = field_validator("schedules", "chain_seeds", "cold_seeds")(_unique)
+
+    @field_validator("chain_seeds", "cold_seeds")
     @classmethod
-    def _mnist_shape(cls, sizes: list[int]) -> list[int]:
-        if len(sizes) < 2 or sizes[0] != N_PIXELS or sizes[-1] != N_CLASSES:
-            raise ValueError(f"must start with {N_PIXELS} and end with {N_CLASSES}, e.g. [784, 30, 10]")
-        if any(size < 1 for size in sizes):
-            raise ValueError("every layer needs at least one unit")
-        return sizes
+    def _non_negative(cls, seeds: list[int]) -> list[int]:
+        if any(seed < 0 for seed in seeds):
+            raise ValueError("seeds must be >= 0")
+        return seeds
 
 
 class Params(Section):
@@ -76,6 +158,7 @@ class Params(Section):
     runtime: Runtime
     data: Data
     train: Train
+    lambda_study: LambdaStudy
 
 
 def _describe(error: dict) -> str:

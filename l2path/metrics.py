@@ -18,10 +18,13 @@ LAYER_STATS = ("sum", "l1", "l2", "var", "rms")
 
 @torch.no_grad()
 def split_losses(net: StackedMLP, split: Split, cost: Cost, chunk: int = 10_000) -> dict[str, torch.Tensor]:
-    """Mean cost, mean MSE and accuracy of every model on a split, each (K,) float64."""
+    """Mean cost, mean MSE and accuracy of every model on a split, each (K,) float64.
+
+    The split is cast chunk by chunk to the network's dtype (a float64 net is evaluated in float64).
+    """
     totals = {"loss": 0.0, "mse": 0.0, "correct": 0.0}
     for start in range(0, len(split), chunk):
-        x, y = split.x[start:start + chunk], split.y[start:start + chunk]
+        x, y = split.x[start:start + chunk].to(net.dtype), split.y[start:start + chunk].to(net.dtype)
         activations, z = net.forward(x)
         a = activations[-1]
         totals["loss"] = totals["loss"] + cost.per_sample(z, a, y).to(torch.float64).sum(1)

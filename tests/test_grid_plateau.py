@@ -1,8 +1,7 @@
 import pytest
-import torch
 
 from l2path.grid import lambda_grid
-from l2path.plateau import PlateauStop
+from l2path.plateau import PlateauRule
 
 
 def test_factor_two_grid_from_two_to_the_minus_eight():
@@ -18,21 +17,17 @@ def test_bad_grid(args, message):
         lambda_grid(*args)
 
 
-class FakeNet:
-    n_models = 2
+def test_plateau_rule_on_two_curves():
+    rule = PlateauRule(patience=2, rel_tol=1e-3, min_epochs=2)
+    improving = [1.0, 0.9, 0.81, 0.729, 0.656, 0.59]  # 10% per epoch: never a plateau
+    flattening = [1.0, 0.5, 0.4, 0.3999, 0.3998, 0.3998]
+    assert [rule.has_plateaued(improving[:e]) for e in range(1, 7)] == [False] * 6
+    # epoch 5: J_3 - J_5 = 0.4 - 0.3998 = 2e-4 <= 1e-3 * 0.4; epoch 4: 0.5 - 0.3999 > 4e-4
+    assert [rule.has_plateaued(flattening[:e]) for e in range(1, 7)] == [False, False, False, False, True, True]
 
 
-def test_plateau_stops_each_model_on_its_own_curve():
-    # model 0 keeps improving by 10% per epoch; model 1 flattens after epoch 3
-    curves = [[1.0, 0.9, 0.81, 0.729, 0.656, 0.59], [1.0, 0.5, 0.4, 0.3999, 0.3998, 0.3998]]
-    epoch_index = {"e": 0}
-    def objective(net):
-        return torch.tensor([curve[epoch_index["e"]] for curve in curves])
-    rule = PlateauStop(objective, patience=2, rel_tol=1e-3, min_epochs=2)
-    answers = []
-    for epoch in range(1, 7):
-        epoch_index["e"] = epoch - 1
-        answers.append(rule(epoch, FakeNet()))
-    assert [a[0] for a in answers] == [False] * 6
-    # epoch 5: J_3 - J_5 = 0.4 - 0.3998 = 2e-4 <= 1e-3 * 0.4
-    assert [a[1] for a in answers] == [False, False, False, False, True, True]
+def test_plateau_rule_counts_a_rise_as_plateau_but_not_before_min_epochs():
+    assert PlateauRule(patience=1, rel_tol=0.0, min_epochs=1).has_plateaued([1.0, 1.2])
+    assert not PlateauRule(patience=1, rel_tol=0.0, min_epochs=3).has_plateaued([1.0, 1.2])
+    with pytest.raises(ValueError):
+        PlateauRule(patience=0)

@@ -1,0 +1,59 @@
+"""The points of the lambda study and the chains that order them.
+
+A point is one model trained at one lambda: (schedule, seed, grid index). Its weights
+start from a fresh initialisation (seed) or, in a continuation chain, from the final
+weights of the chain's previous point (its ``parent``):
+
+- ``ascending``:  lambda_0 < lambda_1 < ...; stage i starts from stage i-1. The chain may
+  end early (the study stops it when the weights have collapsed).
+- ``descending``: the same grid from the top down ("graduated optimization"); the first
+  stage starts from a fresh initialisation.
+- ``cold``:       every lambda from a fresh initialisation, one chain of one point each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEDULES = ("ascending", "descending", "cold")
+
+
+@dataclass(frozen=True)
+class Point:
+    schedule: str
+    seed: int          # initialisation seed of the chain (or of the cold start)
+    grid_index: int    # position of lambda in the ascending grid
+    lam: float
+    parent: str | None  # key of the point whose weights this one starts from; None = fresh
+
+    @property
+    def key(self) -> str:
+        """A name that is also a relative path: ``ascending/seed0/lambda03``."""
+        return f"{self.schedule}/seed{self.seed}/lambda{self.grid_index:02d}"
+
+
+def chain(schedule: str, seed: int, grid: list[float]) -> list[Point]:
+    """The points of one continuation chain, in the order they are trained."""
+    if schedule not in ("ascending", "descending"):
+        raise ValueError(f"{schedule!r} is not a continuation schedule")
+    order = range(len(grid)) if schedule == "ascending" else reversed(range(len(grid)))
+    points: list[Point] = []
+    for index in order:
+        parent = points[-1].key if points else None
+        points.append(Point(schedule, seed, index, grid[index], parent))
+    return points
+
+
+def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int], grid: list[float]) -> list[list[Point]]:
+    """Every chain of the study; a chain's points must be trained in order, chains are independent.
+
+    Continuation chains come first (they are the critical path), then the cold starts,
+    ordered by lambda and seed.
+    """
+    unknown = set(schedules) - set(SCHEDULES)
+    if unknown:
+        raise ValueError(f"unknown schedule(s) {sorted(unknown)}; allowed: {list(SCHEDULES)}")
+    chains = [chain(schedule, seed, grid) for schedule in ("ascending", "descending") if schedule in schedules
+              for seed in chain_seeds]
+    if "cold" in schedules:
+        chains += [[Point("cold", seed, index, lam, None)] for index, lam in enumerate(grid) for seed in cold_seeds]
+    return chains
