@@ -5,15 +5,17 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.prepare import prepare
+from flows.study import study
 from flows.train import train
 
 
-@flow(name="pipeline", description="prepare -> train, as dvc.yaml chains them.")
+@flow(name="pipeline", description="prepare -> train -> study, as dvc.yaml chains them.")
 def pipeline(params_file: str = "params.yaml") -> dict:
     execution = f"prefect-{flow_run.id}"
     manifest = prepare(params_file, execution_id=execution)
     summary = train(params_file, execution_id=execution)
-    return {"prepare": manifest, "train": summary}
+    monotonicity = study(params_file, execution_id=execution)
+    return {"prepare": manifest, "train": summary, "study": monotonicity}
 
 
 if __name__ == "__main__":

@@ -91,17 +91,20 @@ class LambdaStudyRunner:
     """Plans the study, resumes what the store holds, and trains the rest round by round."""
 
     def __init__(self, config: LambdaStudy, data: Dataset, store: PointStore, data_md5: str, label: str = ""):
-        self.config, self.data, self.store, self.label = config, data, store, label
+        self.config, self.data, self.store, self.label, self.data_md5 = config, data, store, label, data_md5
         self.grid = lambda_grid(config.grid.lambda_start, config.grid.factor, config.grid.lambda_max)
         self.chains = plan(config.schedules, config.chain_seeds, config.cold_seeds, self.grid)
         self.points = {p.key: p for chain in self.chains for p in chain}
         self.cost = get_cost(config.model.cost)
         self.dtype = DTYPES[config.model.dtype]
+        if data.train.x.dtype != self.dtype:
+            raise ValueError(f"data are {data.train.x.dtype}, but lambda_study.model.dtype is {config.model.dtype}")
         self._base_recipe = {"model": config.model.model_dump(), "sgd": config.sgd.model_dump(),
                              "n_train": len(data.train), "data_md5": data_md5}
         self._fingerprints: dict[str, str] = {}
         self._train64_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.records: dict[str, dict] = {}
+        self._pending: dict[str, dict] = {}  # key -> saved SGD phase of a point not yet finished
         self.position = [0] * len(self.chains)
         self.ended = [False] * len(self.chains)
         self.resumed = self._resume()
@@ -124,13 +127,20 @@ class LambdaStudyRunner:
         return self._fingerprints[point.key]
 
     def _resume(self) -> int:
-        """Take every finished point from the store, chain by chain; returns how many."""
+        """Take every finished point from the store, chain by chain; returns how many.
+
+        Points whose SGD phase was saved but not their final record (a study killed while
+        finishing a round) are kept in ``_pending``: the next round finishes them alone.
+        """
         found = 0
         for c, chain in enumerate(self.chains):
             while not self.ended[c] and self.position[c] < len(chain):
                 point = chain[self.position[c]]
                 record = self.store.load(point.key, self.fingerprint(point))
                 if record is None:
+                    phase = self.store.load(point.key, self.fingerprint(point), phase="sgd")
+                    if phase is not None:
+                        self._pending[point.key] = phase
                     break
                 self._accept(c, record)
                 found += 1
@@ -144,8 +154,15 @@ class LambdaStudyRunner:
     # --- rounds --------------------------------------------------------------------------
 
     def next_round(self) -> list[Point]:
-        """The next point of every live chain, continuation chains first, at most stack_width."""
+        """The next point of every live chain, continuation chains first, at most stack_width.
+
+        If an interrupted round left points with only their SGD phase saved, the next round
+        is those points alone, so every round is the same as in an uninterrupted run (the
+        stack's width changes the rounding of its matrix products).
+        """
         batch = [chain[self.position[c]] for c, chain in enumerate(self.chains) if not self.ended[c]]
+        if self._pending:
+            return [point for point in batch if point.key in self._pending]
         return batch[:self.config.stack_width]
 
     def run(self, on_point: Callable[[dict], None] | None = None) -> list[dict]:
@@ -161,6 +178,22 @@ class LambdaStudyRunner:
         return [self.records[p.key] for chain in self.chains for p in chain if p.key in self.records]
 
     def train_round(self, batch: list[Point]) -> list[dict]:
+        """SGD phase of the stacked batch (saved at once), then each point finished and saved."""
+        phases = {point.key: self._pending.pop(point.key) for point in batch if point.key in self._pending}
+        to_train = [point for point in batch if point.key not in phases]
+        if to_train:
+            phases.update(self._sgd_phase(to_train))
+        records = []
+        for point in batch:
+            record = self._finish(point, phases[point.key])
+            chain_index = next(c for c, chain in enumerate(self.chains) if not self.ended[c]
+                               and chain[self.position[c]].key == point.key)
+            self._accept(chain_index, record)
+            records.append(record)
+        return records
+
+    def _sgd_phase(self, batch: list[Point]) -> dict[str, dict]:
+        """Train the batch side by side; save each point's SGD checkpoint and phase record."""
         sgd = self.config.sgd
         starts = [self._start(point) for point in batch]
         net = StackedMLP.stack([net for net, _ in starts])
@@ -174,16 +207,17 @@ class LambdaStudyRunner:
         seconds = time.perf_counter() - clock
         finals = evaluate(net, self.data, self.cost, lams)
         total_epochs = max(sum(outcome.model_epochs), 1)
-        records = []
+        phases = {}
         for k, point in enumerate(batch):
-            share = seconds * outcome.model_epochs[k] / total_epochs
-            record = self._finish(point, net.model(k), starts[k][1], finals[k], monitor.history[k],
-                                  outcome.model_epochs[k], outcome.diverged[k], share)
-            chain_index = next(c for c, chain in enumerate(self.chains) if not self.ended[c]
-                               and chain[self.position[c]].key == point.key)
-            self._accept(chain_index, record)
-            records.append(record)
-        return records
+            phase = {"key": point.key, "fingerprint": self.fingerprint(point),
+                     "checkpoint": str(self.store.checkpoint_path(point.key)),
+                     "epochs": outcome.model_epochs[k], "diverged": outcome.diverged[k],
+                     "train_seconds": seconds * outcome.model_epochs[k] / total_epochs,
+                     "chain_start_weight_l2": starts[k][1], "history": monitor.history[k],
+                     **{f"sgd_{key}": value for key, value in finals[k].items()}}
+            self.store.save(phase, net.model(k), phase="sgd")
+            phases[point.key] = phase
+        return phases
 
     # --- one point -------------------------------------------------------------------------
 
@@ -213,26 +247,29 @@ class LambdaStudyRunner:
         _, grads = objective_and_gradient(model.to(torch.float64), x, y, self.cost, lam)
         return float(torch.sqrt(sum(g.square().sum() for g in grads)))
 
-    def _finish(self, point: Point, model: StackedMLP, start_norm: float, final: dict, history: list[dict],
-                epochs: int, diverged: bool, seconds: float) -> dict:
+    def _finish(self, point: Point, phase: dict) -> dict:
+        """Certificate, optional polish and chain-end test of a point after its SGD phase; saved."""
         polish_config = self.config.polish
-        diverged = diverged or not math.isfinite(final["objective"])
+        model, _ = load_model(phase["checkpoint"], self.dtype)
+        final = {key.removeprefix("sgd_"): value for key, value in phase.items() if key.startswith("sgd_")}
+        diverged = phase["diverged"] or not math.isfinite(final["objective"])
+        start_norm = phase["chain_start_weight_l2"]
         parent = self.records.get(point.parent) if point.parent else None
         record = {
             "key": point.key, "schedule": point.schedule, "seed": point.seed, "grid_index": point.grid_index,
-            "lambda": point.lam, "log2_lambda": math.log2(point.lam), "fingerprint": self.fingerprint(point),
+            "lambda": point.lam, "log2_lambda": math.log2(point.lam), "fingerprint": phase["fingerprint"],
             "start": "warm" if parent else "fresh", "parent": point.parent,
             "parent_checkpoint": self._parent_checkpoint(point),
             "parent_mlflow_run_id": parent.get("mlflow_run_id") if parent else None,
-            "checkpoint": str(self.store.checkpoint_path(point.key)), "polished_checkpoint": None,
-            "epochs": epochs, "diverged": diverged, "message": "", "chain_start_weight_l2": start_norm,
-            "train_seconds": seconds, "polish_seconds": 0.0, "polished": False, "polish_iterations": 0,
-            "history": history, "execution": self.label, "mlflow_run_id": None,
-            **{f"sgd_{key}": value for key, value in final.items()},
+            "checkpoint": phase["checkpoint"], "polished_checkpoint": None,
+            "epochs": phase["epochs"], "diverged": diverged, "message": "", "chain_start_weight_l2": start_norm,
+            "train_seconds": phase["train_seconds"], "polish_seconds": 0.0, "polished": False,
+            "polish_iterations": 0, "history": phase["history"], "execution": self.label, "mlflow_run_id": None,
+            **{key: value for key, value in phase.items() if key.startswith("sgd_")},
         }
         polished_net = None
         if diverged:
-            record.update(message=f"diverged: non-finite weights or objective within {epochs} epoch(s) "
+            record.update(message=f"diverged: non-finite weights or objective within {phase['epochs']} epoch(s) "
                                   f"(eta*lambda/n = {self.config.sgd.eta * point.lam / len(self.data.train):.3g})",
                           sgd_grad_norm=math.nan, grad_norm=math.nan, certified=False, **final)
         else:
@@ -247,7 +284,7 @@ class LambdaStudyRunner:
         if collapsed:
             record["message"] = (f"weights collapsed: ||w|| = {record['weight_l2']:.3g} < "
                                  f"{self.config.collapse_ratio:g} * {start_norm:.3g}; chain ends")
-        self.store.save(record, model, polished_net)
+        self.store.save(record, polished_net=polished_net)
         return record
 
     def _polish(self, point: Point, model: StackedMLP, record: dict) -> StackedMLP:

@@ -27,13 +27,17 @@ def section_params(params: Params, section: str) -> dict:
     return getattr(params, section).model_dump(by_alias=True)
 
 
+def stage_tags(stage: str, execution_id: str | None = None) -> dict[str, str]:
+    """Lineage tags of a run of ``stage`` inside the current Prefect flow run."""
+    run_id = flow_run.id
+    return lineage.lineage_tags(project_root(), stage, run_id, lineage.execution_id(execution_id, run_id))
+
+
 @contextlib.contextmanager
 def tracked_stage(params: Params, stage: str, logged_params: dict, execution_id: str | None = None,
                   run_name: str | None = None, parent_run_id: str | None = None) -> Iterator[str]:
     """Open the stage's MLflow run with lineage tags; yield its run id."""
-    run_id = flow_run.id
-    execution = lineage.execution_id(execution_id, run_id)
-    tags = lineage.lineage_tags(project_root(), stage, run_id, execution)
+    tags = stage_tags(stage, execution_id)
     with tracking.stage_run(params.study.name, run_name or stage, logged_params, tags,
                             parent_run_id=parent_run_id) as mlflow_run_id:
         yield mlflow_run_id

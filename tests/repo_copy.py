@@ -27,8 +27,11 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
     if overrides:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         for dotted, value in overrides.items():
-            section, key = dotted.split(".")
-            params[section][key] = value
+            *sections, key = dotted.split(".")
+            node = params
+            for section in sections:
+                node = node[section]
+            node[key] = value
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(dest, "init", "-q")
     git(dest, "add", "-A")

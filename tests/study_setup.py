@@ -1,0 +1,57 @@
+"""A small lambda study on synthetic data: the real code path, shrunk data and counts."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import yaml
+
+from l2path.config import LambdaStudy
+from l2path.point_store import PointStore
+from l2path.study import LambdaStudyRunner
+from l2path.training import DTYPES
+
+from conftest import REPO, synthetic_dataset
+
+
+def small_config(**changes) -> LambdaStudy:
+    """The repository's lambda_study params on a 5-point grid, float64, few epochs.
+
+    ``changes`` are dotted keys, e.g. ``{"sgd.eta": 2.0}``, applied to the raw params.
+    """
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())["lambda_study"]
+    raw.update(chain_seeds=[0, 1], cold_seeds=[0, 1, 2], stack_width=32)
+    raw["model"].update(dtype="float64")
+    raw["grid"].update(lambda_start=0.5, factor=2.0, lambda_max=8.0)
+    raw["sgd"].update(max_epochs=4, min_epochs=2, patience=1, rel_tol=1e-4)
+    raw["polish"].update(max_iter=30, grad_tol=1e-3)
+    for dotted, value in changes.items():
+        *sections, key = dotted.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        node[key] = value
+    return LambdaStudy.model_validate(raw)
+
+
+def small_data(n_train: int = 60, dtype: torch.dtype = torch.float64):
+    return synthetic_dataset(n_train=n_train, n_eval=20, dtype=dtype)
+
+
+def run_small(root, config=None, data=None, label="run") -> LambdaStudyRunner:
+    config = config or small_config()
+    data = data or small_data(dtype=DTYPES[config.model.dtype])
+    runner = LambdaStudyRunner(config, data, PointStore(root), "md5", label)
+    runner.run()
+    return runner
+
+
+def write_synthetic_split(path, n_train: int = 60, n_eval: int = 20, seed: int = 0) -> None:
+    """A prepared ``.npz`` in the prepare stage's format, from random pixels (no MNIST needed)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in (("train", n_train), ("validation", n_eval), ("test", n_eval)):
+        arrays[f"x_{split}"] = rng.random((count, 784)).astype(np.float32)
+        arrays[f"y_{split}"] = rng.integers(0, 10, count).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)

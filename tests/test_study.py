@@ -1,0 +1,207 @@
+"""The lambda study on small synthetic data: schedules, warm starts, stacking, resume,
+divergence and the polish certificate, each checked against an independent computation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from l2path.checkpoint import load_model
+from l2path.costs import get_cost
+from l2path.grid import lambda_grid
+from l2path.plateau import PlateauRule
+from l2path.point_store import PointStore
+from l2path.schedules import plan
+from l2path.sgd import SGDSettings, train_sgd
+from l2path.study import LambdaStudyRunner
+
+from study_setup import run_small, small_config, small_data
+
+TIMING = ("train_seconds", "polish_seconds", "execution", "mlflow_run_id")
+PATHS = ("checkpoint", "polished_checkpoint", "parent_checkpoint")
+
+
+def comparable(record: dict) -> dict:
+    """A record without wall times, run labels and (tmp-dir dependent) absolute paths."""
+    return {k: v for k, v in record.items() if k not in TIMING + PATHS}
+
+
+def test_plan_orders_each_schedule():
+    grid = [1.0, 2.0, 4.0]
+    chains = plan(["ascending", "descending", "cold"], [0, 5], [1, 2], grid)
+    keys = [[p.key for p in chain] for chain in chains]
+    assert keys[0] == ["ascending/seed0/lambda00", "ascending/seed0/lambda01", "ascending/seed0/lambda02"]
+    assert keys[2] == ["descending/seed0/lambda02", "descending/seed0/lambda01", "descending/seed0/lambda00"]
+    assert [p.parent for p in chains[2]] == [None, "descending/seed0/lambda02", "descending/seed0/lambda01"]
+    cold = chains[4:]
+    assert len(cold) == 6 and all(len(c) == 1 and c[0].parent is None for c in cold)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        plan(["sideways"], [0], [0], grid)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    return run_small(root / "points"), small_data()
+
+
+def test_every_schedule_runs_and_chains_warm_start(study):
+    runner, _ = study
+    records = {r["key"]: r for r in runner.results()}
+    grid = lambda_grid(0.5, 2.0, 8.0)
+    cold = [k for k in records if k.startswith("cold/")]
+    assert len(cold) == 3 * len(grid)
+    descending = [records[f"descending/seed1/lambda{i:02d}"] for i in reversed(range(len(grid)))]
+    assert descending[0]["start"] == "fresh" and descending[0]["parent_checkpoint"] is None
+    for earlier, later in zip(descending, descending[1:]):
+        assert later["start"] == "warm" and later["parent_checkpoint"] == earlier["checkpoint"]
+    ascending = [r for k, r in records.items() if k.startswith("ascending/seed0/")]
+    assert ascending[0]["lambda"] == 0.5
+    assert all(b["parent"] == a["key"] for a, b in zip(ascending, ascending[1:]))
+    last = ascending[-1]
+    assert last["lambda"] == 8.0 or last["collapsed"]  # a chain ends at lambda_max or at collapse
+
+
+def test_stacked_points_equal_each_point_trained_alone(study):
+    """Retrain points from their recorded start with K = 1 and the recorded epochs: same weights.
+    The first point of each chain also equals the cold start with the same seed and lambda."""
+    runner, data = study
+    config, cost = small_config(), get_cost("quadratic")
+    records = {r["key"]: r for r in runner.results()}
+    for key in ["ascending/seed1/lambda01", "descending/seed0/lambda03", "cold/seed2/lambda02"]:
+        record = records[key]
+        if record["parent_checkpoint"]:
+            net, _ = load_model(record["parent_checkpoint"], torch.float64)
+        else:
+            from l2path.init import init_stack
+            net = init_stack(config.model.sizes, [config.model.init], [record["seed"]], torch.float64)
+        settings = SGDSettings(eta=[config.sgd.eta], lam=[record["lambda"]], seeds=[config.sgd.order_seed],
+                               batch_size=config.sgd.batch_size, epochs=record["epochs"])
+        train_sgd(net, data.train.x, data.train.y, cost, settings)
+        saved, _ = load_model(record["checkpoint"])
+        for a, b in zip(net.weights + net.biases, saved.weights + saved.biases):
+            assert torch.allclose(a, b, rtol=0, atol=1e-12), key
+    for top in ("ascending/seed0/lambda00", "descending/seed1/lambda04"):
+        _, seed, index = top.split("/")
+        twin = load_model(records[f"cold/{seed}/{index}"]["checkpoint"])[0]
+        mine = load_model(records[top]["checkpoint"])[0]
+        assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(mine.weights, twin.weights))
+
+
+def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
+    runner, _ = study
+    config = small_config()
+    rule = PlateauRule(config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs)
+    for record in runner.results():
+        objectives = [h["objective"] for h in record["history"]]
+        assert len(objectives) == record["epochs"]
+        stopped_early = record["epochs"] < config.sgd.max_epochs
+        assert rule.has_plateaued(objectives) or not stopped_early
+        assert not any(rule.has_plateaued(objectives[:e]) for e in range(1, len(objectives)))
+
+
+def test_polish_certificate_is_an_independent_gradient_norm(study):
+    """The recorded gradient norm equals autograd's ||grad J_lambda|| of the saved float64
+    weights; certified iff it is under the tolerance; polished points improve J."""
+    runner, data = study
+    config = small_config()
+    x, y = data.train.x, data.train.y
+    n = len(x)
+    polished = [r for r in runner.results() if r["polished"]]
+    assert polished and {r["schedule"] for r in polished} == {"ascending"}
+    for record in polished[:3]:
+        net, _ = load_model(record["polished_checkpoint"], torch.float64)
+        params = [p.clone().requires_grad_() for p in net.weights + net.biases]
+        a = x
+        for w, b in zip(params[:len(net.weights)], params[len(net.weights):]):
+            a = torch.sigmoid(a @ w[0].T + b[0])
+        objective = 0.5 * (a - y).square().sum() / n + record["lambda"] / (2 * n) * sum(
+            w.square().sum() for w in params[:len(net.weights)])
+        grads = torch.autograd.grad(objective, params)
+        objective = objective.detach()
+        norm = float(torch.sqrt(sum(g.square().sum() for g in grads)))
+        assert norm == pytest.approx(record["grad_norm"], rel=1e-6, abs=1e-12)
+        assert record["objective"] == pytest.approx(objective.item(), rel=1e-10)
+        assert record["certified"] == (norm <= config.polish.grad_tol)
+        assert record["objective"] <= record["sgd_objective"] + 1e-12
+    assert any(r["certified"] for r in polished)
+
+
+def test_chain_continues_from_polished_weights_when_asked(tmp_path):
+    config = small_config(**{"polish.continue_from": "polished", "schedules": ["ascending"], "chain_seeds": [0]})
+    records = run_small(tmp_path / "points", config).results()
+    assert len(records) >= 2
+    assert records[1]["parent_checkpoint"] == records[0]["polished_checkpoint"]
+
+
+class Killed(Exception):
+    """Stands in for kill -9 (the subprocess test in test_study_flow.py sends the real one)."""
+
+
+def kill_on_call(monkeypatch, method: str, call: int) -> None:
+    """Make ``LambdaStudyRunner.<method>`` raise Killed on its ``call``-th call."""
+    original = getattr(LambdaStudyRunner, method)
+    calls = {"n": 0}
+
+    def wrapper(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise Killed(f"{method} call {call}")
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(LambdaStudyRunner, method, wrapper)
+
+
+@pytest.mark.parametrize("method, call", [("_sgd_phase", 2), ("_finish", 5), ("_finish", 25)],
+                         ids=["during-sgd-of-round-2", "while-finishing-round-1", "while-finishing-late"])
+def test_killed_study_resumes_and_matches_uninterrupted_exactly(study, tmp_path, monkeypatch, method, call):
+    """Finished points are not retrained (their records keep the first run's label), and the
+    results equal the uninterrupted run's bit for bit (rounds are rebuilt identically)."""
+    full, _ = study
+    points = tmp_path / "points"
+    with monkeypatch.context() as patch:
+        kill_on_call(patch, method, call)
+        with pytest.raises(Killed):
+            run_small(points, label="first")
+    finished_before = {p.relative_to(points) for p in points.rglob("*.json") if not p.name.endswith(".sgd.json")}
+    resumed = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "md5", "second")
+    assert resumed.resumed == len(finished_before) > 0
+    resumed.run()
+    first_label = {r["key"] for r in resumed.results() if r["execution"] == "first"}
+    assert len(first_label) == len(finished_before)
+    assert [comparable(r) for r in resumed.results()] == [comparable(r) for r in full.results()]
+    assert not list(points.rglob("*.sgd.json"))
+
+
+def test_changed_params_make_finished_points_stale(study, tmp_path):
+    points = tmp_path / "points"
+    finished = len(run_small(points).results())
+    same = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "md5")
+    assert same.resumed == finished and same.next_round() == []
+    for changed in ({"sgd.eta": 0.4}, {"model.init": "large"}):
+        again = LambdaStudyRunner(small_config(**changed), small_data(), PointStore(points), "md5")
+        assert again.resumed == 0
+    other_data = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "another-md5")
+    assert other_data.resumed == 0
+
+
+def test_divergence_is_recorded_and_ends_only_its_chain(tmp_path):
+    """eta * lambda / n > 2 makes the decay factor 1 - eta*lambda/n < -1: the weights blow up
+    (here at lambda >= 2, n = 60, eta = 100) until float32 overflows."""
+    config = small_config(**{"sgd.eta": 100.0, "sgd.batch_size": 1, "model.dtype": "float32",
+                             "collapse_ratio": 1e-12, "polish.schedules": [], "cold_seeds": [0]})
+    runner = run_small(tmp_path / "points", config)
+    records = runner.results()
+    diverged = [r for r in records if r["diverged"]]
+    assert diverged and all("diverged" in r["message"] and not r["certified"] for r in diverged)
+    for seed in (0, 1):
+        chain = [r for r in records if r["key"].startswith(f"ascending/seed{seed}/")]
+        assert chain[-1]["diverged"] and not any(r["diverged"] for r in chain[:-1])
+        assert 100.0 * chain[-1]["lambda"] / 60 > 2
+    descending = [r for r in records if r["schedule"] == "descending"]
+    assert [r["diverged"] for r in descending] == [True, True]  # each chain stopped at its first point
+    cold = [r for r in records if r["schedule"] == "cold"]
+    assert len(cold) == len(lambda_grid(0.5, 2.0, 8.0))  # every cold start ran despite divergence
+    assert any(not r["diverged"] for r in cold)
+    saved = json.loads((tmp_path / "points" / f"{diverged[0]['key']}.json").read_text())
+    assert saved["diverged"] is True
