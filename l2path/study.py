@@ -154,16 +154,25 @@ class LambdaStudyRunner:
     # --- rounds --------------------------------------------------------------------------
 
     def next_round(self) -> list[Point]:
-        """The next point of every live chain, continuation chains first, at most stack_width.
+        """The points trained side by side next, at most ``stack_width``.
 
+        The next point of every live continuation chain, plus cold starts spread evenly over
+        the rounds the chains need (a round's time is mostly per-step overhead, so a few more
+        models in it cost little, while a round of cold starts alone would add its own time).
         If an interrupted round left points with only their SGD phase saved, the next round
         is those points alone, so every round is the same as in an uninterrupted run (the
         stack's width changes the rounding of its matrix products).
         """
-        batch = [chain[self.position[c]] for c, chain in enumerate(self.chains) if not self.ended[c]]
+        live = [c for c in range(len(self.chains)) if not self.ended[c]]
+        batch = [self.chains[c][self.position[c]] for c in live]
         if self._pending:
             return [point for point in batch if point.key in self._pending]
-        return batch[:self.config.stack_width]
+        chained = [p for p in batch if p.schedule != "cold"]
+        cold = [p for p in batch if p.schedule == "cold"]
+        rounds_left = max((len(self.chains[c]) - self.position[c] for c in live
+                           if self.chains[c][0].schedule != "cold"), default=0)
+        share = math.ceil(len(cold) / rounds_left) if rounds_left else len(cold)
+        return (chained + cold[:share])[:self.config.stack_width]
 
     def run(self, on_point: Callable[[dict], None] | None = None) -> list[dict]:
         """Train every unfinished point; ``on_point`` gets each new record once it is saved."""

@@ -23,7 +23,7 @@ def small_config(**changes) -> LambdaStudy:
     raw["model"].update(dtype="float64")
     raw["grid"].update(lambda_start=0.5, factor=2.0, lambda_max=8.0)
     raw["sgd"].update(max_epochs=4, min_epochs=2, patience=1, rel_tol=1e-4)
-    raw["polish"].update(max_iter=30, grad_tol=1e-3)
+    raw["polish"].update(schedules=["ascending"], max_iter=30, grad_tol=1e-3)
     for dotted, value in changes.items():
         *sections, key = dotted.split(".")
         node = raw
