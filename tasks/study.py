@@ -18,6 +18,7 @@ from l2path.training import DTYPES
 
 from . import tracking
 
+_FIRST_COLUMNS = ("key", "schedule", "seed", "lambda", "grid_index", "start", "parent")
 # Record fields that are not columns of the results table.
 _NOT_COLUMNS = ("history", "ends_chain")
 # Record fields logged as MLflow params of a point's run (every run gets every key, same types).
@@ -75,7 +76,11 @@ def log_point(params: Params, runner: LambdaStudyRunner, record: dict, study_run
 
 
 def results_frame(records: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([{k: v for k, v in r.items() if k not in _NOT_COLUMNS} for r in records])
+    """One row per point; identity columns first, then the rest by name (records read back
+    from disk and fresh ones give the same table)."""
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in _NOT_COLUMNS} for r in records])
+    rest = sorted(set(frame.columns) - set(_FIRST_COLUMNS))
+    return frame[[c for c in _FIRST_COLUMNS if c in frame.columns] + rest]
 
 
 def _write_csv(frame: pd.DataFrame, path: str) -> None:
