@@ -13,6 +13,13 @@ from l2path.training import DTYPES
 from conftest import REPO, synthetic_dataset
 
 
+# params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
+# 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point.
+PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds": [0],
+                  "lambda_study.cold_seeds": [0, 1], "lambda_study.grid.lambda_start": 1.0,
+                  "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2}
+
+
 def small_config(**changes) -> LambdaStudy:
     """The repository's lambda_study params on a 5-point grid, float64, few epochs.
 

@@ -69,3 +69,30 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ParamsError, match="expected a mapping"):
         load_params(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("schedules", ["ascending", "sideways"],
+     "lambda_study.schedules.1: Input should be 'ascending', 'descending' or 'cold' (got 'sideways')"),
+    ("schedules", [], "lambda_study.schedules: List should have at least 1 item"),
+    ("chain_seeds", [0, 0], "lambda_study.chain_seeds: entries must be unique"),
+    ("cold_seeds", [-1], "lambda_study.cold_seeds: seeds must be >= 0"),
+    ("collapse_ratio", 1.5, "lambda_study.collapse_ratio: Input should be less than 1 (got 1.5)"),
+    ("grid.factor", 1.0, "lambda_study.grid.factor: Input should be greater than 1 (got 1.0)"),
+    ("grid.lambda_max", 0.001, "lambda_study.grid: lambda_max (0.001) must be >= lambda_start (0.00390625)"),
+    ("sgd.optimizer", "rmsprop", "lambda_study.sgd.optimizer: Input should be 'sgd' or 'adam' (got 'rmsprop')"),
+    ("polish.continue_from", "best", "lambda_study.polish.continue_from: Input should be 'sgd' or 'polished'"),
+    ("model.sizes", [784, 10], None),
+    ("model.sizes", [100, 10], "lambda_study.model.sizes: must start with 784 and end with 10"),
+])
+def test_bad_lambda_study_values(raw, path, value, expected):
+    bad = copy.deepcopy(raw)
+    *sections, key = path.split(".")
+    node = bad["lambda_study"]
+    for section in sections:
+        node = node[section]
+    node[key] = value
+    if expected is None:
+        parse_params(bad)  # a valid change: no error
+    else:
+        assert expected in error_for(bad)

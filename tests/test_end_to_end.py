@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 from l2path.checkpoint import load_model
 
 from repo_copy import copy_repo, git, tool_env
+from study_setup import PIPELINE_STUDY
 
-SMALL = {"train.n_train": 3000, "train.epochs": 2}
+SMALL = {"train.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
 
 
 def run(cmd, cwd, env, timeout=900):
@@ -36,11 +37,17 @@ def repro(mirror, tmp_path_factory):
 def test_dvc_outputs_and_status(repro):
     root, env = repro
     for path in ["data/raw/train-images-idx3-ubyte", "data/prepared/mnist.npz", "data/prepared/manifest.json",
-                 "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv"]:
+                 "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv",
+                 "models/study/ascending/seed0/lambda02.pt", "results/study.csv", "results/monotonicity.csv",
+                 "metrics/monotonicity.json"]:
         assert (root / path).is_file(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
-    train_metrics = next(iter(metrics.values()))["data"]["metrics/train.json"]["data"]
+    workspace = next(iter(metrics.values()))["data"]
+    train_metrics = workspace["metrics/train.json"]["data"]
+    monotonicity = workspace["metrics/monotonicity.json"]["data"]
+    assert set(monotonicity) == {"ascending", "descending", "cold"}
+    assert monotonicity["ascending"]["train_mse"]["steps"] == 2  # lambda 1 -> 2 -> 4
     assert train_metrics["epoch"] == 2 and train_metrics["n_train"] == 3000
     assert 0.5 < train_metrics["test_accuracy"] <= 1.0
     manifest = json.loads((root / "data/prepared/manifest.json").read_text())
@@ -56,8 +63,12 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     prepared_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/mnist.npz")
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("l2-weight-decay")
-    runs = {r.data.tags["l2path.stage"]: r for r in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {"prepare", "train"}
+    all_runs = client.search_runs([experiment.experiment_id])
+    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if r.data.tags["l2path.stage"] != "study.point"}
+    assert set(runs) == {"prepare", "train", "study"}
+    points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]
+    assert len(points) == 3 + 3 + 2 * 3  # ascending, descending (one seed each), cold (two seeds)
+    assert {r.data.tags["mlflow.parentRunId"] for r in points} == {runs["study"].info.run_id}
     head = git(root, "rev-parse", "HEAD").strip()
     for stage, run_ in runs.items():
         tags = run_.data.tags
@@ -67,7 +78,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
         assert len(tags["prefect.flow_run_id"]) == 36
         digests = [d.dataset.digest for d in run_.inputs.dataset_inputs]
         assert digests == [prepared_md5]
-    assert runs["prepare"].data.tags["l2path.execution_id"] == runs["train"].data.tags["l2path.execution_id"]
+    assert len({r.data.tags["l2path.execution_id"] for r in all_runs}) == 1
 
     train = runs["train"]
     assert train.data.params["lambda"] == "5.0" and train.data.params["n_train"] == "3000"

@@ -12,6 +12,7 @@ from l2path.config import ParamsError
 
 from conftest import REPO
 from repo_copy import copy_repo
+from study_setup import PIPELINE_STUDY
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +54,10 @@ def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params
 
 
 @pytest.mark.integration
-def test_pipeline_flow_runs_both_stages_with_one_execution_id(prefect_server, mirror, tmp_path, monkeypatch):
+def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mirror, tmp_path, monkeypatch):
     from flows.pipeline import pipeline
 
-    root = copy_repo(tmp_path, {"train.n_train": 1000, "train.epochs": 1, "train.dtype": "float64"})
+    root = copy_repo(tmp_path, {"train.n_train": 1000, "train.epochs": 1, "train.dtype": "float64", **PIPELINE_STUDY})
     monkeypatch.chdir(root)
     monkeypatch.setenv("MNIST_MIRROR", str(mirror))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -67,5 +68,7 @@ def test_pipeline_flow_runs_both_stages_with_one_execution_id(prefect_server, mi
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id])
     executions = {r.data.tags["l2path.execution_id"] for r in runs}
-    assert len(runs) == 2 and len(executions) == 1 and executions.pop().startswith("prefect-")
+    assert {r.data.tags["l2path.stage"] for r in runs} == {"prepare", "train", "study", "study.point"}
+    assert len(executions) == 1 and executions.pop().startswith("prefect-")
+    assert set(result["study"]) == {"ascending", "descending", "cold"}
     assert {r.data.tags["dvc.stage"] for r in runs} == {""}
