@@ -74,4 +74,7 @@ class PointStore:
                 if key not in keep:
                     path.unlink()
                     removed.append(path)
+        for directory in sorted(self.root.rglob("*"), reverse=True):  # deepest first
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
         return removed

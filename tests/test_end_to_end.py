@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -89,3 +90,19 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     logged, _ = load_model(local)
     saved, _ = load_model(root / "models/train/model.pt")
     assert all(torch.equal(a, b) for a, b in zip(logged.weights, saved.weights))
+
+
+@pytest.mark.integration
+def test_dvc_exp_run_varies_the_schedule_and_reuses_finished_points(repro):
+    """A coarser grid re-runs only the study; lambda = 1 and 4 keep their points (same fingerprints)."""
+    root, env = repro
+    before = {p: p.stat().st_mtime_ns for p in (root / "models/study").rglob("cold/*/lambda00.json")}
+    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "lambda_study.grid.factor=4.0",
+               "-S", "lambda_study.schedules=[ascending,cold]"], root, env)
+    assert "Running stage 'study'" in out and "Running stage 'train'" not in out
+    table = yaml.safe_load((root / "params.yaml").read_text())["lambda_study"]
+    assert table["grid"]["factor"] == 4.0
+    results = pd.read_csv(root / "results/study.csv")
+    assert sorted(set(results["lambda"])) == [1.0, 4.0] and set(results["schedule"]) == {"ascending", "cold"}
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # cold starts at lambda = 1 were not retrained
+    assert not (root / "models/study/descending").exists()  # stale points pruned
