@@ -149,7 +149,16 @@ class LambdaStudyRunner:
     def _accept(self, c: int, record: dict) -> None:
         self.records[record["key"]] = record
         self.position[c] += 1
-        self.ended[c] = record["ends_chain"] or self.position[c] == len(self.chains[c])
+        self.ended[c] = self._ends_chain(record) or self.position[c] == len(self.chains[c])
+
+    def _collapsed(self, record: dict) -> bool:
+        """An ascending point whose weights fell under collapse_ratio * ||w at the chain's start||."""
+        return (record["schedule"] == "ascending" and not record["diverged"]
+                and record["weight_l2"] < self.config.collapse_ratio * record["chain_start_weight_l2"])
+
+    def _ends_chain(self, record: dict) -> bool:
+        """Judged with the current params, so a changed collapse_ratio takes effect on resume."""
+        return record["diverged"] or self._collapsed(record)
 
     # --- rounds --------------------------------------------------------------------------
 
@@ -182,9 +191,15 @@ class LambdaStudyRunner:
                     on_point(record)
         return self.results()
 
+    def attach_run(self, key: str, run_id: str) -> None:
+        """Record the id of the tracking run that logged a finished point (saved with it)."""
+        self.records[key] = {**self.records[key], "mlflow_run_id": run_id}
+        self.store.update(self.records[key])
+
     def results(self) -> list[dict]:
-        """Records of the finished points, in plan order."""
-        return [self.records[p.key] for chain in self.chains for p in chain if p.key in self.records]
+        """Records of the finished points, in plan order ("collapsed" judged with the current params)."""
+        return [{**self.records[p.key], "collapsed": self._collapsed(self.records[p.key])}
+                for chain in self.chains for p in chain if p.key in self.records]
 
     def train_round(self, batch: list[Point]) -> list[dict]:
         """SGD phase of the stacked batch (saved at once), then each point finished and saved."""
@@ -287,9 +302,8 @@ class LambdaStudyRunner:
             if self.is_polished(point):
                 polished_net = self._polish(point, model, record)
             record["certified"] = bool(record["grad_norm"] <= polish_config.grad_tol)
-        collapsed = (point.schedule == "ascending" and not diverged
-                     and record["weight_l2"] < self.config.collapse_ratio * start_norm)
-        record.update(collapsed=collapsed, ends_chain=diverged or collapsed)
+        collapsed = self._collapsed(record)
+        record["collapsed"] = collapsed
         if collapsed:
             record["message"] = (f"weights collapsed: ||w|| = {record['weight_l2']:.3g} < "
                                  f"{self.config.collapse_ratio:g} * {start_norm:.3g}; chain ends")

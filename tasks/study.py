@@ -20,7 +20,7 @@ from . import tracking
 
 _FIRST_COLUMNS = ("key", "schedule", "seed", "lambda", "grid_index", "start", "parent")
 # Record fields that are not columns of the results table.
-_NOT_COLUMNS = ("history", "ends_chain")
+_NOT_COLUMNS = ("history",)
 # Record fields logged as MLflow params of a point's run (every run gets every key, same types).
 _POINT_PARAMS = ("schedule", "seed", "grid_index", "lambda", "start", "parent", "parent_checkpoint", "fingerprint")
 
@@ -70,8 +70,7 @@ def log_point(params: Params, runner: LambdaStudyRunner, record: dict, study_run
         tracking.log_artifact(run_id, record["checkpoint"], "checkpoint")
         if record["polished_checkpoint"]:
             tracking.log_artifact(run_id, record["polished_checkpoint"], "checkpoint")
-    runner.store.update({**record, "mlflow_run_id": run_id})
-    record["mlflow_run_id"] = run_id
+    runner.attach_run(record["key"], run_id)
     return run_id
 
 

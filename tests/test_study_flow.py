@@ -80,6 +80,7 @@ def test_killed_study_resumes_without_retraining_and_matches(uninterrupted, kill
     first = {p.relative_to(root / "models/study").as_posix().removesuffix(".json") for p in before}
     assert labels[sorted(first)].nunique() == 1 and labels.nunique() == 2  # finished points kept
     pd.testing.assert_frame_equal(table.drop(columns=VARYING), results(uninterrupted).drop(columns=VARYING))
+    assert table["mlflow_run_id"].notna().all() and table["mlflow_run_id"].is_unique
 
 
 def test_results_mlflow_and_checkpoints_agree(uninterrupted, tmp_path):
