@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from l2path import atomic
 from l2path.config import Params
 from l2path.dataset import load_dataset
-from l2path.monotonicity import step_table, summary
+from l2path.monotonicity import largest_violations, step_table, summary
 from l2path.point_store import PointStore
 from l2path.schedules import Point
 from l2path.split import file_md5
@@ -96,6 +96,6 @@ def write_results(params: Params, runner: LambdaStudyRunner) -> dict:
     _write_csv(table, params.paths.study_results)
     steps = step_table(table, params.lambda_study.noise_sigmas)
     _write_csv(steps, params.paths.monotonicity_table)
-    metrics = summary(steps)
+    metrics = summary(steps, largest_violations(table, params.lambda_study.noise_sigmas))
     atomic.write_json(params.paths.monotonicity_metrics, metrics)
     return metrics

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from l2path.monotonicity import step_table, summary
+from l2path.monotonicity import largest_violations, step_table, summary
 
 
 def row(schedule, seed, lam, mse, certified=False, diverged=False):
@@ -54,3 +54,23 @@ def test_summary_counts(results):
 def test_noise_unknown_without_cold_starts(results):
     steps = step_table(results[results["schedule"] != "cold"], noise_sigmas=2.0)
     assert steps["noise_sd"].isna().all() and not steps["beyond_noise"].any()
+
+
+def test_largest_drop_over_any_pair_adds_up_small_steps():
+    """Three steps of -0.0015 are each within 2 sd (0.001 each) but add up to 0.0045 > 2 sd."""
+    rows = [row("ascending", 0, lam, mse) for lam, mse in [(1.0, 0.1), (2.0, 0.0985), (4.0, 0.097), (8.0, 0.0955),
+                                                          (16.0, 0.2)]]
+    for lam in (1.0, 2.0, 4.0, 8.0, 16.0):
+        rows += [row("cold", seed, lam, 0.3 + (seed - 1) * 0.001) for seed in range(3)]
+    results = pd.DataFrame(rows)
+    steps = step_table(results, noise_sigmas=2.0)
+    assert not steps[steps["schedule"] == "ascending"]["beyond_noise"].any()
+    violations = largest_violations(results, noise_sigmas=2.0)
+    mse = violations[(violations["schedule"] == "ascending") & (violations["metric"] == "train_mse")].iloc[0]
+    assert mse["drop"] == pytest.approx(0.0045) and (mse["lambda_from"], mse["lambda_to"]) == (1.0, 8.0)
+    assert mse["beyond_noise"]
+    cold = violations[(violations["schedule"] == "cold") & (violations["metric"] == "train_mse")]
+    assert (cold["drop"] == 0).all() and not cold["beyond_noise"].any()
+    metrics = summary(steps, violations)
+    assert metrics["ascending"]["train_mse"]["largest_drop_any_pair"] == pytest.approx(0.0045)
+    assert metrics["ascending"]["train_mse"]["paths_with_drop_beyond_noise"] == 1
