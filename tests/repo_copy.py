@@ -16,6 +16,14 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def set_dotted(mapping: dict, dotted: str, value) -> None:
+    """mapping["a"]["b"]["c"] = value for dotted = "a.b.c"."""
+    *sections, key = dotted.split(".")
+    for section in sections:
+        mapping = mapping[section]
+    mapping[key] = value
+
+
 def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
     """Copy the working tree's files (as git sees them) to ``dest``, apply params overrides, commit."""
     listed = git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
@@ -27,11 +35,7 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
     if overrides:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         for dotted, value in overrides.items():
-            *sections, key = dotted.split(".")
-            node = params
-            for section in sections:
-                node = node[section]
-            node[key] = value
+            set_dotted(params, dotted, value)
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(dest, "init", "-q")
     git(dest, "add", "-A")

@@ -11,6 +11,7 @@ from l2path.study import LambdaStudyRunner
 from l2path.training import DTYPES
 
 from conftest import REPO, synthetic_dataset
+from repo_copy import set_dotted
 
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
@@ -32,11 +33,7 @@ def small_config(**changes) -> LambdaStudy:
     raw["sgd"].update(max_epochs=4, min_epochs=2, patience=1, rel_tol=1e-4)
     raw["polish"].update(schedules=["ascending"], max_iter=30, grad_tol=1e-3)
     for dotted, value in changes.items():
-        *sections, key = dotted.split(".")
-        node = raw
-        for section in sections:
-            node = node[section]
-        node[key] = value
+        set_dotted(raw, dotted, value)
     return LambdaStudy.model_validate(raw)
 
 

@@ -9,6 +9,7 @@ import yaml
 from l2path.config import ParamsError, load_params, parse_params
 
 from conftest import REPO
+from repo_copy import set_dotted
 
 
 @pytest.fixture
@@ -87,11 +88,7 @@ def test_unreadable_file(tmp_path):
 ])
 def test_bad_lambda_study_values(raw, path, value, expected):
     bad = copy.deepcopy(raw)
-    *sections, key = path.split(".")
-    node = bad["lambda_study"]
-    for section in sections:
-        node = node[section]
-    node[key] = value
+    set_dotted(bad, f"lambda_study.{path}", value)
     if expected is None:
         parse_params(bad)  # a valid change: no error
     else:
