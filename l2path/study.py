@@ -1,7 +1,8 @@
 """The lambda study: every chain's points trained in rounds of stacked models, resumable.
 
-A round takes the next unfinished point of every live chain (continuation chains first,
-then cold starts) up to ``stack_width`` models, and trains them side by side:
+A round takes the next unfinished point of every live continuation chain and a share of
+the cold starts (at most ``stack_width`` models, see ``next_round``) and trains them side
+by side:
 
 1. SGD phase: at most ``sgd.max_epochs`` epochs on J_lambda(w) = (1/n) sum_x C_x(w) +
    (lambda / 2n) sum_weights w^2, each model stopped on its own by the plateau rule
@@ -15,8 +16,11 @@ then cold starts) up to ``stack_width`` models, and trains them side by side:
    initialisation||.
 
 A re-run skips every point whose record is present with the same fingerprint, so a
-killed study resumes from the last finished point of each chain. Stacking never changes
-a model's numbers (``sgd.train_sgd``), so the results do not depend on the rounds.
+killed study resumes from the last finished point of each chain. Stacking changes a
+model's numbers only by rounding (``sgd.train_sgd``; the width of a matrix product can
+change its kernel), and a resumed study rebuilds the rounds of an uninterrupted one, so
+its results are the same bit for bit. Wall times (``train_seconds``) are the round's SGD
+time (per-epoch evaluation included) shared out in proportion to each model's epochs.
 """
 from __future__ import annotations
 
