@@ -1,0 +1,118 @@
+"""Hessian-vector products and spectra against a dense float64 Hessian of a small network."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from l2path.costs import get_cost
+from l2path.hessian import Objective
+from l2path.init import init_stack
+from l2path.spectrum import classify, extreme_eigenpairs, hutchinson_trace, slq_density
+
+SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
+
+
+def small_problem(cost="quadratic", lam=0.5, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.random((n, SIZES[0])))
+    labels = np.argmax(x[:, :SIZES[-1]].numpy(), axis=1)  # labels that depend on the input
+    labels[:SIZES[-1]] = np.arange(SIZES[-1])  # every class present
+    y = torch.nn.functional.one_hot(torch.as_tensor(labels), SIZES[-1]).to(torch.float64)
+    return Objective(SIZES, x, y, get_cost(cost), lam, chunk=16)
+
+
+def trained_point(objective, seed=1):
+    net = init_stack(SIZES, ["large"], [seed], torch.float64)
+    return objective.flat(net)
+
+
+def dense_hessian(objective, theta):
+    return torch.autograd.functional.hessian(objective.value, theta)
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_hvp_equals_dense_hessian_times_vector(cost):
+    objective = small_problem(cost)
+    theta = trained_point(objective)
+    dense = dense_hessian(objective, theta)
+    for seed in range(3):
+        v = torch.as_tensor(np.random.default_rng(seed).standard_normal(objective.size))
+        ours, reference = objective.hvp(theta, v), dense @ v
+        assert torch.linalg.norm(ours - reference) <= 1e-10 * torch.linalg.norm(reference)
+
+
+def test_l2_term_shifts_the_weight_block_by_lambda_over_n():
+    lam = 3.0
+    with_l2, without = small_problem(lam=lam), small_problem(lam=0.0)
+    theta = trained_point(with_l2)
+    shift = dense_hessian(with_l2, theta) - dense_hessian(without, theta)
+    n = len(with_l2.x)
+    assert torch.allclose(shift, torch.diag(with_l2.weight_mask()) * lam / n, rtol=0, atol=1e-12)
+    assert shift[with_l2.n_weights:, with_l2.n_weights:].abs().max() <= 1e-12  # biases are not penalised
+
+
+def test_gradient_equals_autograd():
+    objective = small_problem("cross_entropy")
+    theta = trained_point(objective).requires_grad_()
+    reference, = torch.autograd.grad(objective.value(theta), theta)
+    assert torch.allclose(objective.gradient(theta.detach()), reference, rtol=1e-12, atol=1e-14)
+
+
+def saddle_point(objective):
+    """All weights zero, output biases at logit(mean y): a critical point of J_lambda for any
+    lambda (no signal reaches the output, the bias fits the class frequencies). Distinct
+    hidden biases avoid repeated eigenvalues (Lanczos finds one vector per eigenspace)."""
+    layers = len(SIZES) - 1
+    weights = [torch.zeros(o, i, dtype=torch.float64) for i, o in zip(SIZES[:-1], SIZES[1:])]
+    biases = [torch.linspace(-1.0, 1.0, o, dtype=torch.float64) for o in SIZES[1:]]
+    mean = objective.y.mean(0)
+    biases[-1] = torch.log(mean / (1 - mean))
+    assert len(weights) == layers
+    return torch.cat([w.reshape(-1) for w in weights] + biases)
+
+
+@pytest.mark.parametrize("which", ["trained", "saddle"])
+def test_extreme_eigenvalues_match_dense_eigvalsh(which):
+    objective = small_problem(lam=0.01)
+    theta = trained_point(objective) if which == "trained" else saddle_point(objective)
+    exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
+    op = objective.operator(theta)
+    top = extreme_eigenpairs(op, k=3, which="LA", tol=1e-10)
+    bottom = extreme_eigenpairs(op, k=3, which="SA", tol=1e-10, scale=abs(exact[-1]))
+    scale = np.abs(exact).max()
+    assert np.allclose(top.values, exact[-3:], rtol=0, atol=1e-8 * scale)
+    assert np.allclose(bottom.values, exact[:3], rtol=0, atol=1e-8 * scale)
+    assert top.converged.all() and bottom.converged.all()
+    assert (top.residuals <= 1e-8 * scale).all()
+    if which == "saddle":
+        assert exact[0] < -1e-3 * exact[-1]  # indefinite: the weight blocks couple
+
+
+def test_classification_of_the_zero_weight_critical_point():
+    """Small lambda: a saddle; once lambda/n exceeds the coupling, the same point is a minimum."""
+    for lam, expected in [(0.01, "saddle"), (400.0, "minimum")]:
+        objective = small_problem(lam=lam)
+        theta = saddle_point(objective)
+        grad_norm = float(torch.linalg.norm(objective.gradient(theta)))
+        assert grad_norm < 1e-12
+        exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
+        assert classify(grad_norm, 1e-8, exact[0], exact[-1], rel_tol=1e-6) == expected
+    assert classify(1e-3, 1e-4, -1.0, 1.0, 1e-6) == "not critical"
+
+
+def test_density_and_trace_agree_with_the_dense_spectrum_within_their_errors():
+    objective = small_problem(lam=0.01)
+    theta = saddle_point(objective)
+    exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
+    op = objective.operator(theta)
+    trace, trace_error = hutchinson_trace(op, probes=60, seed=1)
+    assert abs(trace - exact.sum()) <= 4 * trace_error
+    density = slq_density(op, probes=20, steps=40, seed=2)
+    negative, negative_error = density.fraction_below(0.0)
+    true_negative = float((exact < 0).mean())
+    assert 0 < true_negative < 0.5
+    assert abs(negative - true_negative) <= 4 * negative_error + 1e-3
+    slq_trace, slq_error = density.trace()
+    assert abs(slq_trace - exact.sum()) <= 4 * slq_error
+    assert np.allclose(density.weights.sum(1), 1.0)
