@@ -116,3 +116,30 @@ def test_density_and_trace_agree_with_the_dense_spectrum_within_their_errors():
     slq_trace, slq_error = density.trace()
     assert abs(slq_trace - exact.sum()) <= 4 * slq_error
     assert np.allclose(density.weights.sum(1), 1.0)
+
+
+def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
+    from l2path.saddle import CurvatureSettings, analyse_point, escape
+
+    objective = small_problem(lam=0.01)
+    theta = saddle_point(objective)
+    exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
+    row, spectrum = analyse_point(objective, theta, grad_norm=0.0, grad_tol=1e-8,
+                                  settings=CurvatureSettings(k=3, eig_tol=1e-10, bottom_maxiter=200))
+    assert row["class"] == "saddle" and row["lambda_min"] == pytest.approx(exact[0], rel=1e-8)
+    mse = lambda net: float(0.5 * (torch.sigmoid(torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
+                                                 @ net.weights[1][0].T + net.biases[1][0]) - objective.y)
+                            .square().sum(1).mean())
+    results = escape(objective, theta, spectrum["min_vector"], row["lambda_min"], mse, grad_tol=1e-6, max_iter=200)
+    assert len(results) == 2 and all(r["lower"] and r["objective_drop"] > 0 for r in results)
+    assert all(r["mse_after"] < r["mse_before"] for r in results)
+
+
+def test_interpolation_endpoints_are_the_two_points():
+    from l2path.saddle import interpolate
+
+    objective = small_problem(lam=2.0)
+    a, b = trained_point(objective, seed=1), trained_point(objective, seed=2)
+    line = interpolate(objective, a, b, np.linspace(0, 1, 5))
+    for point, theta in ((line[0], a), (line[-1], b)):
+        assert point["data_loss"] + 2.0 * point["penalty"] == pytest.approx(float(objective.value(theta)), rel=1e-12)
