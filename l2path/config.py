@@ -35,6 +35,12 @@ class Paths(Section):
     study_results: str
     monotonicity_table: str
     monotonicity_metrics: str
+    hessian_table: str
+    spectra_dir: str
+    escapes: str
+    interpolation: str
+    saddle_steps: str
+    hessian_metrics: str
 
 
 class Study(Section):
@@ -152,6 +158,27 @@ class LambdaStudy(Section):
         return seeds
 
 
+class Hessian(Section):
+    """Curvature of J_lambda at the study's points (l2path.saddle)."""
+
+    schedules: list[Schedule]
+    select: Literal["nonmonotone", "all"]
+    n_train: int | None = Field(default=None, ge=1)
+    threads: int = Field(ge=1)
+    k: int = Field(ge=1)
+    eig_tol: float = Field(gt=0)
+    bottom_maxiter: int = Field(ge=1)
+    slq_probes: int = Field(ge=2)
+    slq_steps: int = Field(ge=2)
+    trace_probes: int = Field(ge=2)
+    saddle_rel_tol: float = Field(ge=0)
+    escape_drop: float = Field(gt=0)
+    escape_max_iter: int = Field(ge=1)
+    interpolation_points: int = Field(ge=2)
+
+    _unique_schedules = field_validator("schedules")(_unique)
+
+
 class Params(Section):
     paths: Paths
     study: Study
@@ -159,6 +186,7 @@ class Params(Section):
     data: Data
     train: Train
     lambda_study: LambdaStudy
+    hessian: Hessian
 
 
 def _describe(error: dict) -> str:

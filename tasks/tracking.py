@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from .project import persistent_root
@@ -105,3 +106,12 @@ def log_dataset(run_id: str, path: str | Path, name: str, digest: str, context: 
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
     client().log_inputs(run_id, datasets=[entity])
 
+
+
+def parent_run_id(run_id: str) -> str | None:
+    """The run's parent (``mlflow.parentRunId``); None if it has none or is not in this store."""
+    try:
+        run = client().get_run(run_id)
+    except MlflowException:
+        return None
+    return run.data.tags.get(MLFLOW_PARENT_RUN_ID)

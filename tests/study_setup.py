@@ -15,10 +15,13 @@ from repo_copy import set_dotted
 
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
-# 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point.
+# 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point;
+# curvature of the 3 ascending points on 500 images.
 PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds": [0],
                   "lambda_study.cold_seeds": [0, 1], "lambda_study.grid.lambda_start": 1.0,
-                  "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2}
+                  "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2,
+                  "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.bottom_maxiter": 3,
+                  "hessian.slq_steps": 10, "hessian.trace_probes": 4}
 
 
 def small_config(**changes) -> LambdaStudy:

@@ -40,7 +40,8 @@ def test_dvc_outputs_and_status(repro):
     for path in ["data/raw/train-images-idx3-ubyte", "data/prepared/mnist.npz", "data/prepared/manifest.json",
                  "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv",
                  "models/study/ascending/seed0/lambda02.pt", "results/study.csv", "results/monotonicity.csv",
-                 "metrics/monotonicity.json"]:
+                 "metrics/monotonicity.json", "results/hessian.csv", "results/spectra/ascending/seed0/lambda02.npz",
+                 "results/saddle_steps.csv", "metrics/hessian.json"]:
         assert (root / path).is_file(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
@@ -65,14 +66,24 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("l2-weight-decay")
     all_runs = client.search_runs([experiment.experiment_id])
-    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if r.data.tags["l2path.stage"] != "study.point"}
-    assert set(runs) == {"prepare", "train", "study"}
+    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if not r.data.tags["l2path.stage"].endswith(".point")}
+    assert set(runs) == {"prepare", "train", "study", "hessian"}
     points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]
     assert len(points) == 3 + 3 + 2 * 3  # ascending, descending (one seed each), cold (two seeds)
     assert {r.data.tags["mlflow.parentRunId"] for r in points} == {runs["study"].info.run_id}
+    curvature = [r for r in all_runs if r.data.tags["l2path.stage"] == "hessian.point"]
+    assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["study"].info.run_id}
+    trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
+    for run_ in curvature:
+        assert run_.data.tags["l2path.checkpoint_run_id"] == trained_by[run_.data.tags["l2path.point"]]
+        assert {"lambda_max", "lambda_min", "index_estimate", "trace"} <= set(run_.data.metrics)
+        assert run_.data.tags["l2path.class"] in {"minimum", "saddle", "not critical"}
     head = git(root, "rev-parse", "HEAD").strip()
     for stage, run_ in runs.items():
         tags = run_.data.tags
+        if stage == "hessian":
+            assert run_.info.status == "FINISHED" and tags["dvc.stage"] == "hessian"
+            continue
         assert run_.info.status == "FINISHED"
         assert tags["git.commit"] == head and tags["git.dirty"] == "false"
         assert tags["dvc.stage"] == stage

@@ -1,0 +1,135 @@
+"""The ``hessian`` stage's computation: curvature of the study's points and the answer to
+"did the non-monotone steps of a chain start from saddles?".
+
+Inputs are the study's results table (``results/study.csv``) and its monotonicity steps
+(``results/monotonicity.csv``). A *non-monotone step* is a step of a continuation chain
+where the in-sample MSE fell as lambda rose; its *start point* is the point at the smaller
+lambda (the chain's previous stage for ascending chains).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .checkpoint import load_model
+from .config import Hessian, LambdaStudy
+from .costs import get_cost
+from .dataset import Dataset
+from .hessian import Objective
+from .metrics import split_losses
+from .saddle import CurvatureSettings, analyse_point, escape, interpolate
+
+
+def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    chosen = steps[(steps["metric"] == "train_mse") & steps["decrease"] & steps["schedule"].isin(schedules)
+                   & (steps["schedule"] != "cold")]
+    return chosen.reset_index(drop=True)
+
+
+def point_key(study: pd.DataFrame, schedule: str, seed: int, lam: float) -> str:
+    row = study[(study["schedule"] == schedule) & (study["seed"] == seed) & np.isclose(study["lambda"], lam)]
+    return str(row["key"].iloc[0])
+
+
+def select_points(study: pd.DataFrame, steps: pd.DataFrame, config: Hessian) -> pd.DataFrame:
+    """The study rows to analyse, in study order (diverged points never)."""
+    rows = study[study["schedule"].isin(config.schedules) & ~study["diverged"]]
+    if config.select == "nonmonotone":
+        starts = {point_key(study, s.schedule, s.seed, s.lambda_from)
+                  for s in nonmonotone_steps(steps, config.schedules).itertuples()}
+        rows = rows[rows["key"].isin(starts)]
+    return rows
+
+
+@dataclass
+class LandscapeResults:
+    points: list[dict] = field(default_factory=list)
+    escapes: list[dict] = field(default_factory=list)
+    interpolation: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+
+
+def final_checkpoint(row) -> str:
+    polished = row["polished_checkpoint"]
+    return polished if isinstance(polished, str) and polished else row["checkpoint"]
+
+
+def analyse_study(config: Hessian, study_config: LambdaStudy, study: pd.DataFrame, steps: pd.DataFrame,
+                  data: Dataset, on_point: Callable[[dict, dict], None] | None = None) -> LandscapeResults:
+    """Curvature (on the first ``config.n_train`` images, else all), escapes at saddles and
+    interpolations (on all training images) for the selected points and steps."""
+    cost = get_cost(study_config.model.cost)
+    settings = CurvatureSettings(config.k, config.eig_tol, config.bottom_maxiter, config.slq_probes,
+                                 config.slq_steps, config.trace_probes, config.saddle_rel_tol)
+    grad_tol = study_config.polish.grad_tol
+    x, y = data.train.x.to(torch.float64), data.train.y.to(torch.float64)
+    n_curvature = config.n_train or len(x)
+    out = LandscapeResults()
+
+    def mse(net) -> float:
+        return float(split_losses(net, data.train, cost)["mse"][0])
+
+    for _, row in select_points(study, steps, config).iterrows():
+        net, _ = load_model(final_checkpoint(row), torch.float64)
+        curvature = Objective(net.sizes, x[:n_curvature], y[:n_curvature], cost, row["lambda"])
+        theta = curvature.flat(net)
+        numbers, spectrum = analyse_point(curvature, theta, row["grad_norm"], grad_tol, settings)
+        point = {"key": row["key"], "schedule": row["schedule"], "seed": int(row["seed"]), "lambda": row["lambda"],
+                 "grad_norm": row["grad_norm"], "certified": bool(row["certified"]), **numbers}
+        if numbers["class"] == "saddle":
+            full = Objective(net.sizes, x, y, cost, row["lambda"])
+            for result in escape(full, theta, spectrum["min_vector"], numbers["lambda_min"], mse, grad_tol,
+                                 config.escape_max_iter, config.escape_drop):
+                out.escapes.append({"key": row["key"], **result})
+        point["escape_lower"] = any(e["lower"] for e in out.escapes if e["key"] == row["key"])
+        out.points.append(point)
+        if on_point is not None:
+            on_point(point, spectrum)
+    classes = {p["key"]: p for p in out.points}
+    ts = np.linspace(0.0, 1.0, config.interpolation_points)
+    by_key = study.set_index("key")
+    line_objective = Objective(study_config.model.sizes, x, y, cost, 0.0)  # L and R; lambda applied below
+    for step in nonmonotone_steps(steps, config.schedules).itertuples():
+        start = point_key(study, step.schedule, step.seed, step.lambda_from)
+        end = point_key(study, step.schedule, step.seed, step.lambda_to)
+        a, b = (line_objective.flat(load_model(final_checkpoint(by_key.loc[key]), torch.float64)[0])
+                for key in (start, end))
+        line = interpolate(line_objective, a, b, ts)
+        barriers = {}
+        for which, lam in (("from", step.lambda_from), ("to", step.lambda_to)):
+            values = np.array([p["data_loss"] + lam * p["penalty"] for p in line])
+            barriers[which] = float(values.max() - max(values[0], values[-1]))
+            for p, value in zip(line, values):
+                out.interpolation.append({"start": start, "end": end, "objective_lambda": which, "lambda": lam,
+                                          **p, "objective": float(value)})
+        info = classes.get(start, {})
+        out.steps.append({"schedule": step.schedule, "seed": int(step.seed), "start": start, "end": end,
+                          "lambda_from": step.lambda_from, "lambda_to": step.lambda_to, "mse_change": step.change,
+                          "beyond_noise": bool(step.beyond_noise), "start_class": info.get("class", "not analysed"),
+                          "start_lambda_min": info.get("lambda_min", np.nan),
+                          "start_index_estimate": info.get("index_estimate", np.nan),
+                          "start_escape_lower": info.get("escape_lower", False),
+                          "barrier_under_lambda_from": barriers["from"], "barrier_under_lambda_to": barriers["to"]})
+    return out
+
+
+def summary(results: LandscapeResults) -> dict:
+    """Per schedule: points per class; non-monotone steps and the class of their start points."""
+    out: dict = {}
+    for point in results.points:
+        classes = out.setdefault(point["schedule"], {"points": {"minimum": 0, "saddle": 0, "not critical": 0}})
+        classes["points"][point["class"]] += 1
+    for step in results.steps:
+        entry = out.setdefault(step["schedule"], {"points": {"minimum": 0, "saddle": 0, "not critical": 0}})
+        counts = entry.setdefault("nonmonotone_steps", {"total": 0, "from_saddle": 0, "from_minimum": 0,
+                                                        "from_not_critical": 0, "escape_lowered": 0})
+        counts["total"] += 1
+        key = {"saddle": "from_saddle", "minimum": "from_minimum", "not critical": "from_not_critical"}
+        if step["start_class"] in key:
+            counts[key[step["start_class"]]] += 1
+        counts["escape_lowered"] += int(step["start_escape_lower"])
+    return out
