@@ -89,16 +89,25 @@ class Objective:
 
 
 class CountingOperator(scipy.sparse.linalg.LinearOperator):
-    """H(theta) as a scipy LinearOperator on float64 vectors, counting its products."""
+    """H(theta) as a scipy LinearOperator on float64 vectors, counting its products.
+
+    The gradient's autograd graph is built once (double backward); each product is then
+    one backward pass through it, H v = d(grad J . v)/dtheta: about one gradient's cost
+    instead of two for ``Objective.hvp``. The graph holds the activations of the data.
+    """
 
     def __init__(self, objective: Objective, theta: torch.Tensor):
         super().__init__(dtype=np.float64, shape=(objective.size, objective.size))
-        self.objective, self.theta, self.products = objective, theta, 0
+        self.objective, self.products = objective, 0
+        self.theta = theta.detach().clone().requires_grad_()
+        with torch.enable_grad():
+            self._grad, = torch.autograd.grad(objective.value(self.theta), self.theta, create_graph=True)
 
     def _matvec(self, vector: np.ndarray) -> np.ndarray:
         self.products += 1
         v = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1))
-        return self.objective.hvp(self.theta, v).numpy()
+        product, = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
+        return product.numpy()
 
     def _rmatvec(self, vector: np.ndarray) -> np.ndarray:  # symmetric
         return self._matvec(vector)
