@@ -2,7 +2,8 @@
 "did the non-monotone steps of a chain start from saddles?".
 
 Inputs are the study's results table (``results/study.csv``) and its monotonicity steps
-(``results/monotonicity.csv``). A *non-monotone step* is a step of a continuation chain
+(``results/monotonicity.csv``). Every step of the analysed chains gets an interpolation
+(J on the segment between its two points, under both lambdas). A *non-monotone step* is a step of a continuation chain
 where the in-sample MSE fell as lambda rose; its *start point* is the point at the smaller
 lambda (the chain's previous stage for ascending chains).
 """
@@ -24,10 +25,16 @@ from .metrics import split_losses
 from .saddle import CurvatureSettings, analyse_point, escape, interpolate
 
 
-def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
-    chosen = steps[(steps["metric"] == "train_mse") & steps["decrease"] & steps["schedule"].isin(schedules)
+def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    """Every in-sample-MSE step of the continuation chains of ``schedules``."""
+    chosen = steps[(steps["metric"] == "train_mse") & steps["schedule"].isin(schedules)
                    & (steps["schedule"] != "cold")]
     return chosen.reset_index(drop=True)
+
+
+def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    chosen = chain_steps(steps, schedules)
+    return chosen[chosen["decrease"]].reset_index(drop=True)
 
 
 def point_key(study: pd.DataFrame, schedule: str, seed: int, lam: float) -> str:
@@ -63,7 +70,7 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: pd.DataFram
     """Curvature (on the first ``config.n_train`` images, else all), escapes at saddles and
     interpolations (on all training images) for the selected points and steps."""
     cost = get_cost(study_config.model.cost)
-    settings = CurvatureSettings(config.k, config.eig_tol, config.bottom_maxiter, config.slq_probes,
+    settings = CurvatureSettings(config.k, config.eig_tol, config.bottom_steps, config.slq_probes,
                                  config.slq_steps, config.trace_probes, config.saddle_rel_tol)
     grad_tol = study_config.polish.grad_tol
     x, y = data.train.x.to(torch.float64), data.train.y.to(torch.float64)
@@ -93,7 +100,7 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: pd.DataFram
     ts = np.linspace(0.0, 1.0, config.interpolation_points)
     by_key = study.set_index("key")
     line_objective = Objective(study_config.model.sizes, x, y, cost, 0.0)  # L and R; lambda applied below
-    for step in nonmonotone_steps(steps, config.schedules).itertuples():
+    for step in chain_steps(steps, config.schedules).itertuples():
         start = point_key(study, step.schedule, step.seed, step.lambda_from)
         end = point_key(study, step.schedule, step.seed, step.lambda_to)
         a, b = (line_objective.flat(load_model(final_checkpoint(by_key.loc[key]), torch.float64)[0])
@@ -106,6 +113,8 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: pd.DataFram
             for p, value in zip(line, values):
                 out.interpolation.append({"start": start, "end": end, "objective_lambda": which, "lambda": lam,
                                           **p, "objective": float(value)})
+        if not step.decrease:
+            continue
         info = classes.get(start, {})
         out.steps.append({"schedule": step.schedule, "seed": int(step.seed), "start": start, "end": end,
                           "lambda_from": step.lambda_from, "lambda_to": step.lambda_to, "mse_change": step.change,

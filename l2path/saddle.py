@@ -1,7 +1,7 @@
 """Curvature analysis of one point of the lambda study, and the two probes of its landscape.
 
-- ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest, k smallest,
-  with residuals), SLQ density (index estimate = fraction of eigenvalues < 0) and a
+- ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest by ARPACK,
+  k smallest by plain Lanczos, with residuals), SLQ density (index estimate = fraction of eigenvalues < 0) and a
   Hutchinson trace, then ``spectrum.classify`` with the point's full-data gradient norm.
 - ``escape``: at a saddle, step along the most negative eigenvector v (unit) by
   alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic model predicts J to fall
@@ -20,14 +20,14 @@ import torch
 
 from .hessian import Objective
 from .polish import polish
-from .spectrum import classify, extreme_eigenpairs, hutchinson_trace, slq_density
+from .spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_smallest, slq_density
 
 
 @dataclass(frozen=True)
 class CurvatureSettings:
     k: int = 5                 # eigenvalues at each end
     eig_tol: float = 1e-6      # Ritz residual tolerance, relative to |lambda_max|
-    bottom_maxiter: int = 10   # ARPACK restarts for the smallest eigenvalues (the hard end)
+    bottom_steps: int = 150    # plain Lanczos steps for the smallest eigenvalues (the hard end)
     slq_probes: int = 3
     slq_steps: int = 30
     trace_probes: int = 10
@@ -41,8 +41,8 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
     op = objective.operator(theta)
     top = extreme_eigenpairs(op, settings.k, "LA", settings.eig_tol, seed=settings.seed)
     lam_max = float(top.values[-1])
-    bottom = extreme_eigenpairs(op, settings.k, "SA", settings.eig_tol, scale=abs(lam_max),
-                                maxiter=settings.bottom_maxiter, seed=settings.seed)
+    bottom = lanczos_smallest(op, settings.k, settings.bottom_steps, settings.eig_tol, abs(lam_max),
+                              seed=settings.seed)
     lam_min = float(bottom.values[0]) if len(bottom.values) else float("nan")
     density = slq_density(op, settings.slq_probes, settings.slq_steps, seed=settings.seed)
     index, index_error = density.fraction_below(0.0)

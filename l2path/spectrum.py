@@ -3,7 +3,10 @@
 - ``extreme_eigenpairs``: the k largest or smallest eigenvalues by implicitly restarted
   Lanczos (scipy's ``eigsh``, ARPACK), each with its Ritz residual ||H v - theta v|| (v of
   unit norm, computed afresh) and a converged flag: residual <= tol * scale.
-- ``lanczos``: m steps of Lanczos with full re-orthogonalisation -> tridiagonal T.
+- ``lanczos``: m steps of Lanczos with full re-orthogonalisation -> tridiagonal T and its basis.
+- ``lanczos_smallest``: the k smallest Ritz pairs after m plain Lanczos steps (no restarts),
+  each with its explicit residual: ARPACK's restarted "SA" mode can stall at the bottom of
+  a Hessian spectrum crowded near zero, while m steps cost exactly m products.
 - ``slq_density``: stochastic Lanczos quadrature (Ubaru, Chen and Saad 2017). For a
   Rademacher probe z (||z||^2 = p), T's eigenvalues theta_j and the squared first
   components tau_j of its eigenvectors give a quadrature of the spectral measure:
@@ -57,9 +60,10 @@ def extreme_eigenpairs(op, k: int, which: str, tol: float, scale: float | None =
     return Eigenpairs(values, vectors, residuals, residuals <= tol * scale)
 
 
-def lanczos(op, start: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Diagonal alpha (m,) and off-diagonal beta (m-1,) of the Lanczos tridiagonal of op from
-    ``start``, with full re-orthogonalisation (m <= p; stops early on an invariant subspace)."""
+def lanczos(op, start: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Diagonal alpha (m,), off-diagonal beta (m-1,) of the Lanczos tridiagonal of op from
+    ``start``, and the orthonormal basis (m, p), with full re-orthogonalisation (m <= p;
+    stops early on an invariant subspace)."""
     basis = [start / np.linalg.norm(start)]
     alpha, beta = [], []
     for j in range(min(steps, op.shape[0])):
@@ -73,7 +77,20 @@ def lanczos(op, start: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
             break
         beta.append(norm)
         basis.append(w / norm)
-    return np.array(alpha), np.array(beta[:len(alpha) - 1])
+    return np.array(alpha), np.array(beta[:len(alpha) - 1]), np.array(basis[:len(alpha)])
+
+
+def lanczos_smallest(op, k: int, steps: int, tol: float, scale: float, seed: int = 0) -> Eigenpairs:
+    """The k smallest Ritz pairs of ``steps`` Lanczos steps from a random start; converged
+    when the explicit residual <= tol * scale."""
+    start = np.random.default_rng(seed).standard_normal(op.shape[0])
+    alpha, beta, basis = lanczos(op, start, steps)
+    theta, vectors = scipy.linalg.eigh_tridiagonal(alpha, beta)
+    values = theta[:k]
+    ritz = basis.T @ vectors[:, :k]
+    ritz = ritz / np.linalg.norm(ritz, axis=0, keepdims=True)
+    residuals = ritz_residuals(op, values, ritz)
+    return Eigenpairs(values, ritz, residuals, residuals <= tol * scale)
 
 
 @dataclass
@@ -106,7 +123,7 @@ def slq_density(op, probes: int, steps: int, seed: int = 0) -> Density:
     weights = np.zeros((probes, steps))
     for i in range(probes):
         z = rng.choice([-1.0, 1.0], size=p)
-        alpha, beta = lanczos(op, z, steps)
+        alpha, beta, _ = lanczos(op, z, steps)
         theta, vectors = scipy.linalg.eigh_tridiagonal(alpha, beta)
         nodes[i, :len(theta)] = theta
         weights[i, :len(theta)] = vectors[0] ** 2

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from l2path import atomic
@@ -55,8 +55,12 @@ def analyse_curvature(params: Params, tags: dict[str, str]) -> dict:
     steps = pd.read_csv(paths.monotonicity_table)
     data = load_dataset(paths.prepared, torch.float64, n_train=study_config.model.n_train)
     run_ids = dict(zip(study["key"], study["mlflow_run_id"]))
+    logger = get_run_logger()
 
     def on_point(point: dict, spectrum: dict) -> None:
+        logger.info("%s: %s, lambda_max=%.4g, lambda_min=%.3g (residual %.1e), index~%.3f, %d HVPs", point["key"],
+                    point["class"], point["lambda_max"], point["lambda_min"], point["lambda_min_residual"],
+                    point["index_estimate"], point["hvps"])
         target = spectrum_path(params, point["key"])
         with atomic.atomic_path(target) as tmp:
             with open(tmp, "wb") as handle:
