@@ -1,8 +1,9 @@
 """Curvature analysis of one point of the lambda study, and the two probes of its landscape.
 
 - ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest by ARPACK,
-  k smallest by plain Lanczos, with residuals), SLQ density (index estimate = fraction of eigenvalues < 0) and a
-  Hutchinson trace, then ``spectrum.classify`` with the point's full-data gradient norm.
+  k smallest by plain Lanczos, with residuals), SLQ density (index estimate = fraction of
+  eigenvalues below -saddle_rel_tol * |lambda_max|) and a Hutchinson trace, then
+  ``spectrum.classify`` with the point's full-data gradient norm.
 - ``escape``: at a saddle, step along the most negative eigenvector v (unit) by
   alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic model predicts J to fall
   by ``drop`` = drop_fraction * J(theta), in both directions; polish each (L-BFGS on J_lambda)
@@ -45,7 +46,9 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
                               seed=settings.seed)
     lam_min = float(bottom.values[0]) if len(bottom.values) else float("nan")
     density = slq_density(op, settings.slq_probes, settings.slq_steps, seed=settings.seed)
-    index, index_error = density.fraction_below(0.0)
+    # eigenvalues below -saddle_rel_tol * |lambda_max|: a spectrum crowded at zero would make
+    # the plain sign of near-zero Ritz nodes a coin toss
+    index, index_error = density.fraction_below(-settings.saddle_rel_tol * abs(lam_max))
     trace, trace_error = hutchinson_trace(op, settings.trace_probes, seed=settings.seed + 1)
     row = {
         "lambda_max": lam_max, "lambda_min": lam_min,
