@@ -167,7 +167,7 @@ class Hessian(Section):
     threads: int = Field(ge=1)
     k: int = Field(ge=1)
     eig_tol: float = Field(gt=0)
-    bottom_steps: int = Field(ge=2)
+    lanczos_steps: int = Field(ge=2)
     slq_probes: int = Field(ge=2)
     slq_steps: int = Field(ge=2)
     trace_probes: int = Field(ge=2)

@@ -70,7 +70,7 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: pd.DataFram
     """Curvature (on the first ``config.n_train`` images, else all), escapes at saddles and
     interpolations (on all training images) for the selected points and steps."""
     cost = get_cost(study_config.model.cost)
-    settings = CurvatureSettings(config.k, config.eig_tol, config.bottom_steps, config.slq_probes,
+    settings = CurvatureSettings(config.k, config.eig_tol, config.lanczos_steps, config.slq_probes,
                                  config.slq_steps, config.trace_probes, config.saddle_rel_tol)
     grad_tol = study_config.polish.grad_tol
     x, y = data.train.x.to(torch.float64), data.train.y.to(torch.float64)

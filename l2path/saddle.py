@@ -1,7 +1,7 @@
 """Curvature analysis of one point of the lambda study, and the two probes of its landscape.
 
-- ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest by ARPACK,
-  k smallest by plain Lanczos, with residuals), SLQ density (index estimate = fraction of
+- ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest and k
+  smallest by plain Lanczos, each end stopping once its k pairs converge, with residuals), SLQ density (index estimate = fraction of
   eigenvalues below -saddle_rel_tol * |lambda_max|) and a Hutchinson trace, then
   ``spectrum.classify`` with the point's full-data gradient norm.
 - ``escape``: at a saddle, step along the most negative eigenvector v (unit) by
@@ -21,14 +21,14 @@ import torch
 
 from .hessian import Objective
 from .polish import polish
-from .spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_smallest, slq_density
+from .spectrum import classify, hutchinson_trace, lanczos_extreme, slq_density
 
 
 @dataclass(frozen=True)
 class CurvatureSettings:
     k: int = 5                 # eigenvalues at each end
     eig_tol: float = 1e-6      # Ritz residual tolerance, relative to |lambda_max|
-    bottom_steps: int = 150    # plain Lanczos steps for the smallest eigenvalues (the hard end)
+    lanczos_steps: int = 150   # most Lanczos steps per end (the bottom, crowded near zero, is the hard end)
     slq_probes: int = 3
     slq_steps: int = 30
     trace_probes: int = 10
@@ -40,10 +40,10 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
                   settings: CurvatureSettings) -> tuple[dict, dict]:
     """(row of numbers, spectrum arrays) for one point; the row counts the HVPs used."""
     op = objective.operator(theta)
-    top = extreme_eigenpairs(op, settings.k, "LA", settings.eig_tol, seed=settings.seed)
+    top = lanczos_extreme(op, settings.k, "LA", settings.eig_tol, settings.lanczos_steps, seed=settings.seed)
     lam_max = float(top.values[-1])
-    bottom = lanczos_smallest(op, settings.k, settings.bottom_steps, settings.eig_tol, abs(lam_max),
-                              seed=settings.seed)
+    bottom = lanczos_extreme(op, settings.k, "SA", settings.eig_tol, settings.lanczos_steps, abs(lam_max),
+                             seed=settings.seed)
     lam_min = float(bottom.values[0]) if len(bottom.values) else float("nan")
     density = slq_density(op, settings.slq_probes, settings.slq_steps, seed=settings.seed)
     # eigenvalues below -saddle_rel_tol * |lambda_max|: a spectrum crowded at zero would make

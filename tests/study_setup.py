@@ -20,7 +20,7 @@ from repo_copy import set_dotted
 PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds": [0],
                   "lambda_study.cold_seeds": [0, 1], "lambda_study.grid.lambda_start": 1.0,
                   "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2,
-                  "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.bottom_steps": 20,
+                  "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.lanczos_steps": 20,
                   "hessian.slq_steps": 10, "hessian.trace_probes": 4}
 
 

@@ -8,7 +8,7 @@ import torch
 from l2path.costs import get_cost
 from l2path.hessian import Objective
 from l2path.init import init_stack
-from l2path.spectrum import classify, extreme_eigenpairs, hutchinson_trace, slq_density
+from l2path.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
 
 SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
 
@@ -89,18 +89,37 @@ def test_extreme_eigenvalues_match_dense_eigvalsh(which):
         assert exact[0] < -1e-3 * exact[-1]  # indefinite: the weight blocks couple
 
 
-def test_plain_lanczos_smallest_match_dense_eigvalsh():
-    from l2path.spectrum import lanczos_smallest
-
+@pytest.mark.parametrize("which", ["LA", "SA"])
+@pytest.mark.parametrize("point", ["trained", "saddle"])
+def test_plain_lanczos_extreme_match_dense_eigvalsh(which, point):
     objective = small_problem(lam=0.01)
-    theta = saddle_point(objective)
+    theta = trained_point(objective) if point == "trained" else saddle_point(objective)
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     scale = abs(exact[-1])
-    pairs = lanczos_smallest(objective.operator(theta), k=3, steps=objective.size, tol=1e-8, scale=scale)
-    assert np.allclose(pairs.values, exact[:3], rtol=0, atol=1e-8 * scale) and pairs.converged.all()
-    few = lanczos_smallest(objective.operator(theta), k=1, steps=30, tol=1e-8, scale=scale)
+    wanted = exact[-3:] if which == "LA" else exact[:3]
+    op = objective.operator(theta)
+    pairs = lanczos_extreme(op, 3, which, tol=1e-8, max_steps=objective.size, scale=scale)
+    assert np.allclose(pairs.values, wanted, rtol=0, atol=1e-8 * scale) and pairs.converged.all()
+    assert (pairs.residuals <= 1e-8 * scale).all()
+    assert np.allclose(pairs.vectors.T @ pairs.vectors, np.eye(3), atol=1e-8)
+
+
+def test_lanczos_stops_once_converged_and_its_residuals_bound_the_error():
+    """The top end converges long before p steps; the stop rule's cheap residual estimate
+    must agree with the explicit residuals, which bound each Ritz value's distance to the
+    spectrum (|theta - lambda_j| <= ||H v - theta v|| for symmetric H)."""
+    objective = small_problem(lam=0.01)
+    theta = trained_point(objective)
+    exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
+    op = objective.operator(theta)
+    pairs = lanczos_extreme(op, 1, "LA", tol=1e-6, max_steps=objective.size)
+    assert op.products < objective.size // 3  # stopped early (the count includes the residual check)
+    assert pairs.converged.all()
+    assert abs(pairs.values[0] - exact[-1]) <= pairs.residuals[0]
+    few = lanczos_extreme(objective.operator(theta), 1, "SA", tol=1e-12, max_steps=30, scale=abs(exact[-1]))
     assert few.values[0] >= exact[0] - 1e-12  # a Ritz value never undershoots the spectrum
-    assert few.residuals[0] > 0
+    assert not few.converged.all() and few.residuals[0] > 1e-12 * abs(exact[-1])
+    assert np.min(np.abs(exact - few.values[0])) <= few.residuals[0]
 
 
 def test_classification_of_the_zero_weight_critical_point():
@@ -139,7 +158,7 @@ def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
     theta = saddle_point(objective)
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     row, spectrum = analyse_point(objective, theta, grad_norm=0.0, grad_tol=1e-8,
-                                  settings=CurvatureSettings(k=3, eig_tol=1e-8, bottom_steps=objective.size))
+                                  settings=CurvatureSettings(k=3, eig_tol=1e-8, lanczos_steps=objective.size))
     assert row["class"] == "saddle" and row["lambda_min"] == pytest.approx(exact[0], rel=1e-8)
     mse = lambda net: float(0.5 * (torch.sigmoid(torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
                                                  @ net.weights[1][0].T + net.biases[1][0]) - objective.y)
