@@ -4,20 +4,22 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.dynamics import dynamics
 from flows.hessian import hessian
 from flows.prepare import prepare
 from flows.study import study
 from flows.train import train
 
 
-@flow(name="pipeline", description="prepare -> train -> study -> hessian, as dvc.yaml chains them.")
+@flow(name="pipeline", description="prepare -> train -> study -> hessian -> dynamics -> report, as dvc.yaml chains them.")
 def pipeline(params_file: str = "params.yaml") -> dict:
     execution = f"prefect-{flow_run.id}"
     manifest = prepare(params_file, execution_id=execution)
     summary = train(params_file, execution_id=execution)
     monotonicity = study(params_file, execution_id=execution)
     curvature = hessian(params_file, execution_id=execution)
-    return {"prepare": manifest, "train": summary, "study": monotonicity, "hessian": curvature}
+    decay = dynamics(params_file, execution_id=execution)
+    return {"prepare": manifest, "train": summary, "study": monotonicity, "hessian": curvature, "dynamics": decay}
 
 
 if __name__ == "__main__":

@@ -41,6 +41,13 @@ class Paths(Section):
     interpolation: str
     saddle_steps: str
     hessian_metrics: str
+    dynamics_dir: str
+    dynamics_epochs: str
+    dynamics_plots_dir: str
+    dynamics_theory: str
+    dynamics_metrics: str
+    report_dir: str
+    report_metrics: str
 
 
 class Study(Section):
@@ -179,6 +186,52 @@ class Hessian(Section):
     _unique_schedules = field_validator("schedules")(_unique)
 
 
+class Dynamics(Section):
+    """Nielsen's weight-decay exercise (l2path.dynamics): one stack per seed, every
+    (initialiser, lambda) pair trained on that seed's mini-batch order."""
+
+    sizes: list[int]
+    cost: Literal["quadratic", "cross_entropy"]
+    eta: float = Field(gt=0)
+    lambdas: list[float] = Field(min_length=1)
+    batch_size: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    inits: list[Literal["large", "default"]] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    dtype: Literal["float32", "float64"]
+    n_train: int | None = Field(default=None, ge=1)
+    threads: int = Field(ge=1)
+    gradient_batches: int = Field(ge=1)
+    small_gradient_ratio: float = Field(gt=0)
+    tail_off_fraction: float = Field(gt=0, lt=1)
+
+    _sizes = field_validator("sizes")(_mnist_shape)
+    _unique_lists = field_validator("lambdas", "inits", "seeds")(_unique)
+
+    @field_validator("lambdas")
+    @classmethod
+    def _decayed(cls, lambdas: list[float]) -> list[float]:
+        if any(lam < 0 for lam in lambdas):
+            raise ValueError("lambdas must be >= 0")
+        if not any(lam > 0 for lam in lambdas):
+            raise ValueError("at least one lambda must be > 0 (0 is only the control)")
+        return lambdas
+
+    @field_validator("seeds")
+    @classmethod
+    def _non_negative(cls, seeds: list[int]) -> list[int]:
+        if any(seed < 0 for seed in seeds):
+            raise ValueError("seeds must be >= 0")
+        return seeds
+
+
+class Report(Section):
+    """What the report links to and how many spectra it draws."""
+
+    mlflow_ui: str = Field(min_length=1)
+    densities: int = Field(ge=0)
+
+
 class Params(Section):
     paths: Paths
     study: Study
@@ -187,6 +240,8 @@ class Params(Section):
     train: Train
     lambda_study: LambdaStudy
     hessian: Hessian
+    dynamics: Dynamics
+    report: Report
 
 
 def _describe(error: dict) -> str:

@@ -1,0 +1,83 @@
+"""Task of the ``dynamics`` stage: Nielsen's weight-decay exercise, its tables and MLflow runs."""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from l2path import atomic
+from l2path.checkpoint import save_model
+from l2path.config import Params
+from l2path.dataset import load_dataset
+from l2path.dynamics import Model, metrics, plot_tables, run_dynamics, theory_table
+from l2path.split import file_md5
+from l2path.training import DTYPES
+
+from . import tracking
+
+PLOT_NAMES = ("rms", "ratio", "accuracy")  # plots/dynamics/<name>.csv, declared in dvc.yaml
+
+
+def model_key(model: Model) -> str:
+    return f"{model.init}_seed{model.seed}_lambda{model.lam:g}"
+
+
+def _write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    with atomic.atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def log_model_run(params: Params, model: Model, history: list[dict], checkpoint: Path, parent_run_id: str,
+                  tags: dict[str, str], data_md5: str) -> None:
+    """A child run of the stage run: one model's per-epoch metrics and final weights."""
+    logged = {"init": model.init, "seed": model.seed, "lambda": model.lam,
+              **{f"dynamics.{k}": v for k, v in params.dynamics.model_dump().items()
+                 if k not in ("inits", "seeds", "lambdas")}}
+    run_tags = {**tags, "l2path.model": model_key(model), "l2path.data_md5": data_md5}
+    with tracking.stage_run(params.study.name, f"dynamics {model_key(model)}", logged, run_tags,
+                            parent_run_id=parent_run_id) as run_id:
+        numeric = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)
+                    and k not in ("seed", "lambda")} for row in history]
+        tracking.log_history(run_id, numeric)
+        tracking.log_artifact(run_id, checkpoint, "checkpoint")
+
+
+@task(name="weight-decay-dynamics", cache_policy=NO_CACHE)
+def study_dynamics(params: Params, stage_run_id: str, tags: dict[str, str]) -> dict:
+    """Train, write every table and checkpoint, log a child run per model; return the metrics."""
+    config, paths = params.dynamics, params.paths
+    torch.set_num_threads(config.threads)
+    data = load_dataset(paths.prepared, DTYPES[config.dtype], n_train=config.n_train)
+    logger = get_run_logger()
+
+    def progress(model: Model, row: dict) -> None:
+        if model.init == config.inits[0] and model.lam == config.lambdas[0]:
+            logger.info("seed %d epoch %d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed, row["epoch"],
+                        model.init, [round(row[f"layer{l}_rms"], 4) for l in range(1, len(config.sizes))],
+                        [round(row[f"layer{l}_ratio"], 3) for l in range(1, len(config.sizes))], row["seconds"])
+
+    result = run_dynamics(config, data, on_epoch=progress)
+    theory = theory_table(result.epochs, config, len(data.train))
+    _write_csv(result.epochs, paths.dynamics_epochs)
+    _write_csv(theory, paths.dynamics_theory)
+    for name, table in plot_tables(result.epochs, theory, config).items():
+        _write_csv(table, Path(paths.dynamics_plots_dir) / f"{name}.csv")
+    numbers = metrics(theory)
+    atomic.write_json(paths.dynamics_metrics, numbers)
+
+    models_dir = Path(paths.dynamics_dir)
+    shutil.rmtree(models_dir, ignore_errors=True)  # a DVC output: only this run's models
+    data_md5 = file_md5(paths.prepared)
+    for model, net in result.final.items():
+        checkpoint = models_dir / f"{model_key(model)}.pt"
+        save_model(net, 0, checkpoint, meta={"init": model.init, "seed": model.seed, "lambda": model.lam,
+                                             "eta": config.eta, "epochs": config.epochs})
+        history = result.epochs[(result.epochs["init"] == model.init) & (result.epochs["seed"] == model.seed)
+                                & (result.epochs["lambda"] == model.lam)].to_dict("records")
+        log_model_run(params, model, history, checkpoint, stage_run_id, tags, data_md5)
+    return numbers
