@@ -107,6 +107,26 @@ def log_dataset(run_id: str, path: str | Path, name: str, digest: str, context: 
     client().log_inputs(run_id, datasets=[entity])
 
 
+def log_artifacts(run_id: str, directory: str | Path, artifact_path: str | None = None) -> None:
+    client().log_artifacts(run_id, str(directory), artifact_path)
+
+
+def latest_stage_run(study: str, stage: str) -> str | None:
+    """Id of the most recent finished run of ``stage`` (tag l2path.stage) in the study's experiment."""
+    mlflow = client()
+    experiment = mlflow.get_experiment_by_name(study)
+    if experiment is None:
+        return None
+    runs = mlflow.search_runs([experiment.experiment_id], filter_string=f"tags.`l2path.stage` = '{stage}' "
+                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def run_url(ui: str, run_id: str) -> str:
+    """The run's page in the MLflow UI served at ``ui`` (e.g. http://127.0.0.1:5000)."""
+    return f"{ui.rstrip('/')}/#/experiments/{client().get_run(run_id).info.experiment_id}/runs/{run_id}"
+
 
 def parent_run_id(run_id: str) -> str | None:
     """The run's parent (``mlflow.parentRunId``); None if it has none or is not in this store."""
