@@ -7,6 +7,7 @@ from prefect.runtime import flow_run
 from flows.dynamics import dynamics
 from flows.hessian import hessian
 from flows.prepare import prepare
+from flows.report import report
 from flows.study import study
 from flows.train import train
 
@@ -19,7 +20,9 @@ def pipeline(params_file: str = "params.yaml") -> dict:
     monotonicity = study(params_file, execution_id=execution)
     curvature = hessian(params_file, execution_id=execution)
     decay = dynamics(params_file, execution_id=execution)
-    return {"prepare": manifest, "train": summary, "study": monotonicity, "hessian": curvature, "dynamics": decay}
+    numbers = report(params_file, execution_id=execution)
+    return {"prepare": manifest, "train": summary, "study": monotonicity, "hessian": curvature, "dynamics": decay,
+            "report": numbers}
 
 
 if __name__ == "__main__":

@@ -123,8 +123,8 @@ def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]
         + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
             f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g}"
             if not math.isnan(r["tail_off_epoch"]) else
-            f"still decaying at the theory rate after {epochs} epochs (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; "
-            f"pure decay would need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to reach 1/√n_w)")
+            f"no tail-off within {epochs} epochs (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; pure decay would "
+            f"need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to bring it to 1/√n_w)")
             for r in rows.to_dict("records")) + ".")))
     if len(large) and len(default):
         answers.append(("(d) How does this relate to the N(0, 1/n_in) initialisation?", (

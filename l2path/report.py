@@ -136,6 +136,10 @@ def _figure_html(name: str, caption: str, data: bytes) -> str:
             f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
+def _sentence(heading: str) -> str:
+    return heading if heading.endswith(("?", ".")) else f"{heading}."
+
+
 def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
     q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps)
@@ -168,9 +172,9 @@ def build_report(inputs: ReportInputs) -> Report:
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
-    lines += [f"- **{h}.** {p}" for h, p in q1]
+    lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:
-        lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{h}.** {p}" for h, p in q2]
+        lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{_sentence(h)}** {p}" for h, p in q2]
     lines += ["", "## Figures", ""] + [f"![{caption}](figures/{name})" for name, (caption, _) in made.items()]
     lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in inputs.provenance.items()]
     lines += [f"- [{label}]({url})" for label, url in inputs.links.items()]
