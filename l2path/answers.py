@@ -4,7 +4,7 @@ the stages' tables: every number in a sentence is read from a table, none is typ
 - ``continuation_answers``: question 1, from the monotonicity metrics (per schedule and
   quantity: steps, decreases, decreases beyond cold-start noise, between certified points),
   results/study.csv (certified points) and the hessian stage's tables (class of the start
-  point of every non-monotone step, escapes).
+  point of every non-monotone step, escapes, J on the segment between the step's points).
 - ``dynamics_answers``: question 2 (a)-(d), from results/dynamics_theory.csv.
 Each returns a list of (heading, paragraph) pairs.
 """
@@ -36,7 +36,23 @@ def _steps_sentence(schedule: str, counts: dict) -> str:
     return sentence + "."
 
 
-def _saddle_sentence(schedule: str, saddle_steps: pd.DataFrame) -> str | None:
+def _better_under_old_lambda(part: pd.DataFrame, interpolation: pd.DataFrame | None) -> str:
+    """How many steps ended at a point that is lower under the *previous* lambda's objective:
+    then the previous point was not a minimum of its own J_lambda (the next stage simply
+    went on optimising it)."""
+    if interpolation is None or interpolation.empty:
+        return ""
+    under_from = interpolation[interpolation["objective_lambda"] == "from"].sort_values("t")
+    ends = under_from.groupby(["start", "end"])["objective"].agg(["first", "last"])
+    keys = list(zip(part["start"], part["end"]))
+    found = ends.reindex(keys).dropna()
+    lower = int((found["last"] < found["first"]).sum())
+    return (f" At {lower} of these {len(found)} steps the new point is lower than the old one under the old λ's "
+            f"objective itself (J_λk(θ_k+1) < J_λk(θ_k)), so the old point was not a minimum of its own "
+            f"objective: the next stage went on optimising it.")
+
+
+def _saddle_sentence(schedule: str, saddle_steps: pd.DataFrame, interpolation: pd.DataFrame | None = None) -> str | None:
     part = saddle_steps[saddle_steps["schedule"] == schedule]
     if part.empty:
         return None
@@ -50,8 +66,8 @@ def _saddle_sentence(schedule: str, saddle_steps: pd.DataFrame) -> str | None:
         text += f"; stepping along the negative curvature and re-optimising lowered J_λ at {lowered} of the saddles"
     barriers = part[["barrier_under_lambda_from", "barrier_under_lambda_to"]].max(axis=1)
     text += (f". On the straight line between consecutive points, {int((barriers > 0).sum())} of these steps "
-             f"cross a barrier in J_λ")
-    return text + "."
+             f"cross a barrier in J_λ.")
+    return text + _better_under_old_lambda(part, interpolation)
 
 
 def _curvature_sentence(hessian: pd.DataFrame) -> str:
@@ -67,7 +83,8 @@ def _curvature_sentence(hessian: pd.DataFrame) -> str:
 
 
 def continuation_answers(monotonicity: dict, study: pd.DataFrame, hessian: pd.DataFrame | None,
-                         saddle_steps: pd.DataFrame | None) -> list[tuple[str, str]]:
+                         saddle_steps: pd.DataFrame | None,
+                         interpolation: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """Question 1: does in-sample MSE rise with lambda along each schedule, and were the
     drops at saddle points?"""
     answers = []
@@ -75,7 +92,7 @@ def continuation_answers(monotonicity: dict, study: pd.DataFrame, hessian: pd.Da
     for schedule, counts in monotonicity.items():
         text = _steps_sentence(schedule, counts)
         if saddle_steps is not None:
-            extra = _saddle_sentence(schedule, saddle_steps)
+            extra = _saddle_sentence(schedule, saddle_steps, interpolation)
             text += f" {extra}" if extra else ""
         answers.append((f"λ continuation: {schedule}", text))
     summary = (f"{certified} of {_plural(len(study), 'point')} of the study were certified critical points "

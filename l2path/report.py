@@ -142,7 +142,8 @@ def _sentence(heading: str) -> str:
 
 def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
-    q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps)
+    q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps,
+                              inputs.interpolation)
     q2 = dynamics_answers(inputs.theory, inputs.dynamics_config.epochs) if inputs.theory is not None else []
 
     def figs(*names: str) -> str:

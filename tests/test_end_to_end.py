@@ -13,10 +13,12 @@ from mlflow import MlflowClient
 
 from l2path.checkpoint import load_model
 
+from conftest import REPO
 from repo_copy import copy_repo, git, tool_env
 from study_setup import PIPELINE_STUDY
 
 SMALL = {"train.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
+SCREENSHOTS = REPO / ".test-artifacts"  # git-ignored: the report as the browser test saw it
 
 
 def run(cmd, cwd, env, timeout=900):
@@ -41,7 +43,10 @@ def test_dvc_outputs_and_status(repro):
                  "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv",
                  "models/study/ascending/seed0/lambda02.pt", "results/study.csv", "results/monotonicity.csv",
                  "metrics/monotonicity.json", "results/hessian.csv", "results/spectra/ascending/seed0/lambda02.npz",
-                 "results/saddle_steps.csv", "metrics/hessian.json"]:
+                 "results/saddle_steps.csv", "metrics/hessian.json", "results/dynamics.csv",
+                 "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
+                 "models/dynamics/large_seed0_lambda5.pt", "reports/index.html", "reports/summary.md",
+                 "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json"]:
         assert (root / path).is_file(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
@@ -66,8 +71,14 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("l2-weight-decay")
     all_runs = client.search_runs([experiment.experiment_id])
-    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if not r.data.tags["l2path.stage"].endswith(".point")}
-    assert set(runs) == {"prepare", "train", "study", "hessian"}
+    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if "." not in r.data.tags["l2path.stage"]}
+    assert set(runs) == {"prepare", "train", "study", "hessian", "dynamics", "report"}
+    models = [r for r in all_runs if r.data.tags["l2path.stage"] == "dynamics.model"]
+    assert len(models) == 2 * 2  # both initialisers at lambda = 5 and 0, one seed
+    assert {r.data.tags["mlflow.parentRunId"] for r in models} == {runs["dynamics"].info.run_id}
+    assert [m.step for m in client.get_metric_history(models[0].info.run_id, "layer1_rms")] == [0, 1, 2]
+    study_artifacts = {a.path for a in client.list_artifacts(runs["study"].info.run_id, "report")}
+    assert {"report/index.html", "report/summary.md", "report/figures"} <= study_artifacts
     points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]
     assert len(points) == 3 + 3 + 2 * 3  # ascending, descending (one seed each), cold (two seeds)
     assert {r.data.tags["mlflow.parentRunId"] for r in points} == {runs["study"].info.run_id}
@@ -81,7 +92,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     head = git(root, "rev-parse", "HEAD").strip()
     for stage, run_ in runs.items():
         tags = run_.data.tags
-        if stage == "hessian":
+        if stage in ("hessian", "report"):
             assert run_.info.status == "FINISHED" and tags["dvc.stage"] == "hessian"
             continue
         assert run_.info.status == "FINISHED"
@@ -117,3 +128,33 @@ def test_dvc_exp_run_varies_the_schedule_and_reuses_finished_points(repro):
     assert sorted(set(results["lambda"])) == [1.0, 4.0] and set(results["schedule"]) == {"ascending", "cold"}
     assert {p: p.stat().st_mtime_ns for p in before} == before  # cold starts at lambda = 1 were not retrained
     assert not (root / "models/study/descending").exists()  # stale points pruned
+
+
+@pytest.mark.integration
+def test_dvc_plots_show_renders_every_declared_plot(repro, tmp_path):
+    root, env = repro
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], root, env)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for name in ("lambda_path", "decay_rms", "decay_gradient_ratio", "losses", "plots/dynamics/ratio.csv",
+                 "path_mse.png"):
+        assert name in page, name
+
+
+@pytest.mark.integration
+def test_report_loads_in_headless_chromium_without_errors(repro, browser):
+    """Every image decoded, no console error, a screenshot a person can look at."""
+    root, _ = repro
+    page = root / "reports" / "index.html"
+    browser.get(page.as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])")
+    assert len(images) >= 5
+    assert all(complete and width > 100 and height > 100 for complete, width, height, _ in images), images
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
+    text = browser.find_element("tag name", "body").text
+    assert "decreased in-sample MSE at" in text and "(b) Per-epoch shrink" in text
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1200, min(height + 100, 12000))
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "report.png"))

@@ -1,0 +1,39 @@
+"""The report's sentences carry the numbers of the tables they are written from."""
+from __future__ import annotations
+
+import pandas as pd
+
+from l2path.answers import continuation_answers
+
+
+def counts(steps, decreases, beyond=0):
+    return {"steps": steps, "decreases": decreases, "decreases_beyond_noise": beyond,
+            "decreases_between_certified": 0, "largest_decrease": 0.002, "largest_drop_any_pair": 0.004}
+
+
+def test_continuation_answers_count_steps_and_saddles():
+    monotonicity = {"ascending": {"train_mse": counts(16, 3, beyond=1), "objective": counts(16, 1)},
+                    "cold": {"train_mse": counts(15, 0)}}
+    study = pd.DataFrame({"certified": [True, False, True], "grad_norm": [1e-5, 2e-2, 3e-5]})
+    saddle_steps = pd.DataFrame({"schedule": ["ascending"] * 3, "start": ["a0", "a1", "a2"], "end": ["a1", "a2", "a3"], "start_class": ["saddle", "saddle", "minimum"],
+                                 "start_escape_lower": [True, False, False],
+                                 "barrier_under_lambda_from": [0.0, 0.1, 0.0], "barrier_under_lambda_to": [0.0] * 3})
+    hessian = pd.DataFrame({"class": ["saddle", "saddle", "minimum"], "lambda_max": [0.5, 0.6, 0.7],
+                            "lambda_min": [-1e-3, -2e-3, 1e-4]})
+    # J under the old lambda along each step's segment: lower at the new point for a0->a1 and a2->a3
+    interpolation = pd.DataFrame([{"start": a, "end": b, "objective_lambda": which, "t": t, "objective": value}
+                                  for a, b, end_value in (("a0", "a1", 0.9), ("a1", "a2", 1.2), ("a2", "a3", 0.5))
+                                  for which in ("from", "to")
+                                  for t, value in ((0.0, 1.0), (1.0, end_value if which == "from" else 2.0))])
+    answers = dict(continuation_answers(monotonicity, study, hessian, saddle_steps, interpolation))
+    ascending = answers["λ continuation: ascending"]
+    assert "decreased in-sample MSE at 3 of 16 steps" in ascending and "1 of them beyond" in ascending
+    assert "the objective J_λ fell at 1 of its steps" in ascending
+    assert "2 started from a saddle point, 1 from a minimum and 0 from a point" in ascending
+    assert "lowered J_λ at 1 of the saddles" in ascending and "1 of these steps cross a barrier" in ascending
+    assert "At 2 of these 3 steps the new point is lower than the old one under the old λ's" in ascending
+    assert "decreased in-sample MSE at 0 of 15 steps" in answers["λ continuation: cold"]
+    summary = answers["Convergence and curvature"]
+    assert "2 of 3 points of the study were certified" in summary
+    assert "0 minima" not in summary and "1 minima, 2 saddles, 0 not critical" in summary
+    assert "2 points have a negative smallest eigenvalue" in summary
