@@ -36,7 +36,9 @@ def stage_tags(stage: str, execution_id: str | None = None) -> dict[str, str]:
 @contextlib.contextmanager
 def tracked_stage(params: Params, stage: str, logged_params: dict, execution_id: str | None = None,
                   run_name: str | None = None, parent_run_id: str | None = None) -> Iterator[str]:
-    """Open the stage's MLflow run with lineage tags; yield its run id."""
+    """Open the stage's MLflow run with lineage tags; yield its run id. An unreachable
+    tracking server stops the stage here, before any work."""
+    tracking.require_reachable()
     tags = stage_tags(stage, execution_id)
     with tracking.stage_run(params.study.name, run_name or stage, logged_params, tags,
                             parent_run_id=parent_run_id) as mlflow_run_id:

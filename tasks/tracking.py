@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -31,6 +33,25 @@ def store_dir() -> Path:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_dir() / 'mlflow.db'}"
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server named by MLFLOW_TRACKING_URI does not answer."""
+
+
+def require_reachable(timeout_s: float = 5.0) -> None:
+    """Fail fast, with the URI in the message, when the tracking server is down: MLflow's
+    own client would retry for minutes, and only after the stage's work had started."""
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} is unreachable ({getattr(exc, 'reason', exc)}): start it "
+            "(README, 'Tracking: MLflow') or unset MLFLOW_TRACKING_URI to use the local store") from None
 
 
 def client() -> MlflowClient:

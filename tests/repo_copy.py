@@ -50,7 +50,9 @@ def tool_env(mirror: Path, home: Path) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MNIST_MIRROR"] = str(mirror)
     env["PREFECT_HOME"] = str(home / "prefect")
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1")
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1",
+               # a fresh PREFECT_HOME migrates its database first: slow on 2 busy cores
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
     for key in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "L2PATH_EXECUTION_ID"):
         env.pop(key, None)
     return env
