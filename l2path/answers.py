@@ -131,14 +131,20 @@ def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]
         "Measured (geometric mean over epochs where the data term along w is small): "
         + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
             f"{r['measured_factor']:.6f} over {int(r['small_epochs'])} seed-epochs "
-            f"(relative deviation {r['relative_deviation']:+.1e})" if r["small_epochs"] else
+            f"(relative deviation {r['relative_deviation']:+.1e}; with the data term's measured share along w, "
+            f"{r['radial_ratio_small']:+.3f}, first-order theory gives {r['theory_factor_with_gradient']:.6f})"
+            if r["small_epochs"] else
             f"no small-gradient epochs (first-epoch factor {r['first_epoch_factor']:.4f})")
             for r in rows.to_dict("records")) + ".")))
     answers.append(("(c) Does decay tail off near RMS 1/√n_w?", (
         f"1/√n_w = {rows['inv_sqrt_n_weights'].iloc[0]:.4g} and 1/n_w = {rows['inv_n_weights'].iloc[0]:.3g} "
         f"for n_w = {round(1 / rows['inv_n_weights'].iloc[0])} weights. "
         + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
-            f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g}"
+            (f"never in a decay phase: it grew ×{r['first_epoch_factor']:.3g} in the first epoch "
+             f"(RMS {r['rms_start']:.3g} → {r['rms_end']:.3g} over the run)" if r["first_epoch_factor"] >= 1 else
+             f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g} "
+             f"({r['tail_off_rms'] * math.sqrt(1 / r['inv_n_weights']):.3g}× 1/√n_w, "
+             f"{r['tail_off_rms'] / r['inv_sqrt_n_in']:.3g}× 1/√n_in)")
             if not math.isnan(r["tail_off_epoch"]) else
             f"no tail-off within {epochs} epochs (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; pure decay would "
             f"need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to bring it to 1/√n_w)")
@@ -154,11 +160,10 @@ def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]
             f"{large['validation_accuracy_end'].iloc[0]:.2%} (large) vs {default['validation_accuracy_end'].iloc[0]:.2%} "
             "(default).")))
     answers.append(("Why one layer shrinks while another grows", (
-        "The norm of a layer falls when the decay term beats the data term's share along its weights and grows "
-        "otherwise. Over the run, ‖W‖ changed by a factor "
+        "Per step, ‖W‖ changes by −(ηλ/n)‖W‖(1 + r), r being the data term's share along w relative to the "
+        "decay term: a layer shrinks while r > −1 and grows while the gradient pushes outward harder than decay "
+        "pulls in (r < −1). Over the run, ‖W‖ changed by a factor "
         + "; ".join(f"{r['init']} layer {int(r['layer'])}: {r['l2_change']:.3g} (λ = 0 control "
-                    f"{_fmt(r['l2_change_control'])}; median share along w {r['radial_ratio_median']:+.2g})"
-                    for r in rows.to_dict("records"))
-        + ". A negative share means the gradient pushes the weights outward; the layer whose share stays "
-          "negative and larger than 1 in size grows despite the decay.")))
+                    f"{_fmt(r['l2_change_control'])}; r < −1 in {r['outward_epochs']:.3g} of {epochs} epochs, "
+                    f"median r {r['radial_ratio_median']:+.2g})" for r in rows.to_dict("records")) + ".")))
     return answers

@@ -190,8 +190,11 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
     """Measured decay against the theory, one row per (init, lambda > 0, layer); seed means
     unless stated. Columns: theory factors, the measured geometric-mean shrink over the
     small-gradient epochs (``small_epochs`` of them, pooled over seeds) and its relative
-    deviation, the ratios at the start and their medians, the number of epochs (after the
-    first) ending with the data term below the decay term, the tail-off epoch and RMS there, the reference scales, the
+    deviation, and the first-order prediction with the data term's mean share along W over
+    those epochs, r: d||W|| = -(eta*lam/n)||W||(1 + r) per step, so a factor theory^(1 + r);
+    the ratios at the start and their medians, the number of epochs (after the first)
+    ending with the data term below the decay term and with the data term pushing outward
+    harder than decay pulls in (radial_ratio < -1), the tail-off epoch and RMS there, the reference scales, the
     L2 change over the run with and without decay."""
     sizes = config.sizes
     n_weights = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
@@ -206,8 +209,13 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                 radial = _per_seed(part, f"{name}_radial_ratio").abs()
                 shrink = (l2 / l2.shift(1)).iloc[1:]
                 small = (radial < config.small_gradient_ratio) & (radial.shift(1) < config.small_gradient_ratio)
-                small_shrinks = shrink.to_numpy()[small.iloc[1:].to_numpy()]
+                small_mask = small.iloc[1:].to_numpy()
+                small_shrinks = shrink.to_numpy()[small_mask]
                 measured = float(np.exp(np.log(small_shrinks).mean())) if len(small_shrinks) else math.nan
+                signed = _per_seed(part, f"{name}_radial_ratio")
+                # d||W|| per step = -(eta*lam/n) ||W|| (1 + radial_ratio): the epoch's share, both ends averaged
+                share = ((signed + signed.shift(1)) / 2).iloc[1:].to_numpy()[small_mask]
+                share_mean = float(share.mean()) if len(share) else math.nan
                 tail = [_tail_off_epoch(shrink[s], exact, config.tail_off_fraction) for s in shrink.columns]
                 tail_rms = [float(rms[s].loc[t - 1]) for s, t in zip(shrink.columns, tail) if not math.isnan(t)]
                 rms_start = float(rms.iloc[0].mean())
@@ -215,12 +223,14 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                     "init": init, "lambda": lam, "layer": layer + 1, "n_in": sizes[layer],
                     "theory_factor": exact, "theory_factor_exp": approx,
                     "measured_factor": measured, "relative_deviation": measured / exact - 1,
+                    "radial_ratio_small": share_mean, "theory_factor_with_gradient": exact ** (1 + share_mean),
                     "small_epochs": len(small_shrinks), "first_epoch_factor": float(shrink.iloc[0].mean()),
                     "ratio_start": float(ratio.iloc[0].mean()),
                     "batch_ratio_start": float(_per_seed(part, f"{name}_batch_ratio").iloc[0].mean()),
                     "ratio_median": float(np.median(ratio.iloc[1:].to_numpy())),
                     "radial_ratio_median": float(np.median(_per_seed(part, f"{name}_radial_ratio").iloc[1:].to_numpy())),
                     "decay_dominated_epochs": float((ratio.iloc[1:] < 1).sum().mean()),
+                    "outward_epochs": float((signed.iloc[1:] < -1).sum().mean()),
                     "tail_off_epoch": _nan_mean(tail), "tail_off_rms": _nan_mean(tail_rms),
                     "rms_start": rms_start, "rms_end": float(rms.iloc[-1].mean()),
                     "inv_sqrt_n_weights": 1 / math.sqrt(n_weights), "inv_n_weights": 1 / n_weights,

@@ -20,6 +20,7 @@ from . import figures
 from .answers import continuation_answers, dynamics_answers
 
 THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
+                  "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
                   "ratio_start", "ratio_median", "radial_ratio_median", "tail_off_epoch", "tail_off_rms",
                   "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
 HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",

@@ -99,12 +99,15 @@ def test_theory_table_on_a_hand_made_trajectory():
     f, _ = theory_factors(settings.eta, 5.0, n, settings.batch_size)
     l2 = np.array([1.0, f, f * f, f * f * 0.99, f * f * 0.99 ** 2]) * 80
     rows = [{"init": "large", "seed": seed, "lambda": 5.0, "epoch": e, "layer1_l2": l2[e], "layer1_rms": l2[e] / 88.5,
-             "layer1_ratio": 0.05 if e <= 2 else 3.0, "layer1_radial_ratio": 0.01 if e <= 2 else -0.8,
+             "layer1_ratio": 0.05 if e <= 2 else 3.0, "layer1_radial_ratio": 0.01 if e <= 2 else -1.5,
              "layer1_batch_ratio": 0.5, "validation_accuracy": 0.9} for seed in (0, 1) for e in range(5)]
     theory = theory_table(pd.DataFrame(rows), settings, n).iloc[0]
     assert theory["measured_factor"] == pytest.approx(f, rel=1e-12) and theory["small_epochs"] == 4
     assert theory["tail_off_epoch"] == 3 and theory["tail_off_rms"] == pytest.approx(l2[2] / 88.5)
     assert theory["decay_dominated_epochs"] == 2  # epochs 1 and 2 end with ratio < 1
+    assert theory["outward_epochs"] == 2  # epochs 3 and 4: the data term pushes outward 1.5x the decay
+    assert theory["radial_ratio_small"] == pytest.approx(0.01)
+    assert theory["theory_factor_with_gradient"] == pytest.approx(f ** 1.01, rel=1e-12)
     assert theory["l2_change"] == pytest.approx(l2[-1] / l2[0])
     assert theory["inv_sqrt_n_weights"] == pytest.approx(1 / math.sqrt(7840))
     assert theory["epochs_to_inv_sqrt_n_weights"] == pytest.approx(math.log(80 / 88.5 * math.sqrt(7840)) / -math.log(f))
