@@ -92,13 +92,12 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     head = git(root, "rev-parse", "HEAD").strip()
     for stage, run_ in runs.items():
         tags = run_.data.tags
-        if stage in ("hessian", "report"):
-            assert run_.info.status == "FINISHED" and tags["dvc.stage"] == "hessian"
-            continue
         assert run_.info.status == "FINISHED"
         assert tags["git.commit"] == head and tags["git.dirty"] == "false"
         assert tags["dvc.stage"] == stage
         assert len(tags["prefect.flow_run_id"]) == 36
+        if stage in ("hessian", "report"):  # they read the study's tables, not the data file
+            continue
         digests = [d.dataset.digest for d in run_.inputs.dataset_inputs]
         assert digests == [prepared_md5]
     assert len({r.data.tags["l2path.execution_id"] for r in all_runs}) == 1
