@@ -1,0 +1,96 @@
+"""prefect.yaml end to end: a real `prefect server` and a process worker on loopback, the
+study deployed and triggered with custom params; its outputs are versioned by DVC and its
+stages recorded in MLflow. Server and worker are stopped afterwards."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from repo_copy import copy_repo, tool_env
+from study_setup import PIPELINE_STUDY
+from test_mlflow_server import free_port
+
+SMALL = {"train.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
+
+
+def start(command, cwd, env, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def prefect(args, root, env, timeout=300) -> str:
+    out = subprocess.run([str(Path(sys.executable).parent / "prefect"), *args], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"prefect {args} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.mark.integration
+def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
+    root = copy_repo(tmp_path / "repo", SMALL)
+    (tmp_path / "home" / "prefect").mkdir(parents=True)
+    port = free_port()
+    env = {**tool_env(mirror, tmp_path / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "L2PATH_ROOT": str(root)}
+    server = start([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                    "--port", str(port)], root, {k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+                   tmp_path / "server.log")
+    worker = None
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(1)
+        prefect(["work-pool", "create", "l2path", "--type", "process"], root, env)
+        prefect(["--no-prompt", "deploy", "--all"], root, env)
+        inspected = prefect(["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env)
+        schedules = json.loads(inspected)["schedules"]
+        assert [(s["schedule"]["cron"], s["active"]) for s in schedules] == [("0 3 * * *", False)]
+        worker = start([str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "l2path"],
+                       root, env, tmp_path / "worker.log")
+        out = prefect(["deployment", "run", "study-deployment/study", "--param", 'overrides={"dynamics.epochs": 1}',
+                       "--watch", "--watch-timeout", "1200"], root, env, timeout=1300)
+        assert "Completed" in out, out + (tmp_path / "worker.log").read_text()[-4000:]
+    finally:
+        for process in (worker, server):
+            if process is not None:
+                stop(process)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["dynamics"]["epochs"] == 1  # the run's params, applied as a DVC experiment
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=root, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+    exps = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--all-commits"], cwd=root, env=env,
+                          capture_output=True, text=True)
+    assert exps.returncode == 0 and exps.stdout.strip(), exps.stdout + exps.stderr
+    for path in ("results/study.csv", "results/hessian.csv", "results/dynamics.csv", "reports/index.html"):
+        assert (root / path).is_file(), path
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000)
+    stages = {r.data.tags["l2path.stage"]: r for r in runs if "." not in r.data.tags["l2path.stage"]}
+    assert set(stages) == {"prepare", "train", "study", "hessian", "dynamics", "report"}
+    assert all(r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
+               for name, r in stages.items())
+    assert len({r.data.tags["l2path.execution_id"] for r in runs}) == 1  # one dvc process ran them all
