@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -11,7 +13,7 @@ from prefect.testing.utilities import prefect_test_harness
 from l2path.config import ParamsError
 
 from conftest import REPO
-from repo_copy import copy_repo
+from repo_copy import copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
 
 
@@ -74,3 +76,10 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mi
     assert len(executions) == 1 and executions.pop().startswith("prefect-")
     assert set(result["study"]) == {"ascending", "descending", "cold"}
     assert {r.data.tags["dvc.stage"] for r in runs} == {""}
+    # outputs made outside `dvc repro` are recorded by `dvc commit` (README, Orchestration)
+    env = tool_env(mirror, tmp_path / "dvc-home")
+    committed = subprocess.run([sys.executable, "-m", "dvc", "commit", "-f"], cwd=root, env=env, capture_output=True,
+                               text=True)
+    assert committed.returncode == 0, committed.stderr[-3000:]
+    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=root, env=env, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
