@@ -4,12 +4,8 @@ stages recorded in MLflow. Server and worker are stopped afterwards."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,23 +14,9 @@ from mlflow import MlflowClient
 
 from repo_copy import copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
-from test_mlflow_server import free_port
+from servers import free_port, start, stop, wait_until_healthy
 
 SMALL = {"train.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
-
-
-def start(command, cwd, env, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def prefect(args, root, env, timeout=300) -> str:
@@ -56,14 +38,7 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
                    tmp_path / "server.log")
     worker = None
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(1)
+        wait_until_healthy(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log", timeout_s=180)
         prefect(["work-pool", "create", "l2path", "--type", "process"], root, env)
         prefect(["--no-prompt", "deploy", "--all"], root, env)
         inspected = prefect(["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env)

@@ -3,12 +3,9 @@ root), read back through the REST client; and a clear early error when it is dow
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 import torch
@@ -17,13 +14,8 @@ from mlflow import MlflowClient
 from l2path.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
+from servers import free_port, start, stop, wait_until_healthy
 from study_setup import PIPELINE_STUDY
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,25 +27,11 @@ def mlflow_server(tmp_path_factory):
                "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
                "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen(command, cwd=root, env=env, stdout=open(root / "server.log", "w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = start(command, root, env, root / "server.log")
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).read()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                os.killpg(server.pid, signal.SIGKILL)
-                pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+    wait_until_healthy(f"{uri}/health", server, root / "server.log", timeout_s=120)
     yield uri
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+    stop(server)
 
 
 def home(tmp_path):
