@@ -1,18 +1,20 @@
-"""Stage ``study``: the lambda study (ascending, descending, cold), resumable, one MLflow run per point."""
+"""Stage ``study``: the lambda study (ascending, descending, cold), resumable, one MLflow run per point.
+
+The chains are split into ``lambda_study.shards`` shards (``l2path.shards``); each shard
+is one ``train-shard`` task, run where ``scale_out`` says (threads, or Dask workers).
+The results table is then built from the point store, in plan order.
+"""
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.scale_out import shard_runner
 from l2path.config import load_params
+from l2path.shards import shard_chains
+from l2path.study import study_chains
 from tasks import tracking
 from tasks.stage import require_inputs, section_params, stage_tags, tracked_stage
-from tasks.study import log_point, open_study, train_round, write_results
-
-
-def _describe(record: dict) -> str:
-    state = record["message"] or ("certified" if record["certified"] else "not certified")
-    return (f"{record['key']}: lambda={record['lambda']:g} epochs={record['epochs']} J={record['objective']:.6g} "
-            f"train MSE={record['train_mse']:.6g} |grad J|={record['grad_norm']:.2e} ({state})")
+from tasks.study import open_study, train_shard, write_results
 
 
 @flow(name="study", description="Warm-started lambda continuation up and down, and cold starts, on MNIST.")
@@ -23,19 +25,18 @@ def study(params_file: str = "params.yaml", execution_id: str | None = None) -> 
     logged = {f"lambda_study.{k}": v for k, v in section_params(params, "lambda_study").items()}
     with tracked_stage(params, "study", logged, execution_id, run_name="lambda study") as study_run_id:
         tags = stage_tags("study.point", execution_id)
+        shards = shard_chains(study_chains(params.lambda_study), params.lambda_study.shards)
+        logger.info("%d chains in %d shard(s), run by the %s executor", sum(map(len, shards)), len(shards),
+                    params.scale_out.executor)
+        with shard_runner(params.scale_out, len(shards), tracking.tracking_uri()) as runner:
+            futures = [runner.submit(train_shard, parameters={"params": params, "chain_ids": chain_ids,
+                                                               "study_run_id": study_run_id, "tags": tags})
+                       for chain_ids in shards]
+            trained = [future.result() for future in futures]
+        logger.info("%d points trained now", sum(trained))
         runner = open_study(params, label=tags["l2path.execution_id"])
         tracking.log_dataset(study_run_id, params.paths.prepared, "mnist-nielsen-split",
                              digest=runner.data_md5, context="training")
-        logger.info("%d points planned in %d chains; %d finished earlier", len(runner.points),
-                    len(runner.chains), runner.resumed)
-        for record in runner.results():  # finished before a kill, but never logged
-            if record["mlflow_run_id"] is None:
-                log_point(params, runner, record, study_run_id, tags)
-        while batch := runner.next_round():
-            logger.info("round of %d stacked points: %s ...", len(batch), ", ".join(p.key for p in batch[:4]))
-            for record in train_round(runner, batch):
-                logger.info(_describe(record))
-                log_point(params, runner, record, study_run_id, tags)
         metrics = write_results(params, runner)
         for path in (params.paths.study_results, params.paths.monotonicity_table, params.paths.monotonicity_metrics):
             tracking.log_artifact(study_run_id, path)

@@ -97,6 +97,12 @@ def _unique(values: list) -> list:
     return values
 
 
+def _non_negative_seeds(seeds: list[int]) -> list[int]:
+    if any(seed < 0 for seed in seeds):
+        raise ValueError("seeds must be >= 0")
+    return seeds
+
+
 class Model(Section):
     """The network and data every point of the lambda study is trained on."""
 
@@ -149,6 +155,7 @@ class LambdaStudy(Section):
     cold_seeds: list[int]
     collapse_ratio: float = Field(gt=0, lt=1)
     stack_width: int = Field(ge=1)
+    shards: int = Field(ge=1)
     noise_sigmas: float = Field(ge=0)
     model: Model
     grid: Grid
@@ -156,13 +163,7 @@ class LambdaStudy(Section):
     polish: Polish
 
     _unique_lists = field_validator("schedules", "chain_seeds", "cold_seeds")(_unique)
-
-    @field_validator("chain_seeds", "cold_seeds")
-    @classmethod
-    def _non_negative(cls, seeds: list[int]) -> list[int]:
-        if any(seed < 0 for seed in seeds):
-            raise ValueError("seeds must be >= 0")
-        return seeds
+    _seeds = field_validator("chain_seeds", "cold_seeds")(_non_negative_seeds)
 
 
 class Hessian(Section):
@@ -216,13 +217,7 @@ class Dynamics(Section):
         if not any(lam > 0 for lam in lambdas):
             raise ValueError("at least one lambda must be > 0 (0 is only the control)")
         return lambdas
-
-    @field_validator("seeds")
-    @classmethod
-    def _non_negative(cls, seeds: list[int]) -> list[int]:
-        if any(seed < 0 for seed in seeds):
-            raise ValueError("seeds must be >= 0")
-        return seeds
+    _seeds = field_validator("seeds")(_non_negative_seeds)
 
 
 class Report(Section):
@@ -230,6 +225,20 @@ class Report(Section):
 
     mlflow_ui: str = Field(min_length=1)
     densities: int = Field(ge=0)
+
+
+class ScaleOut(Section):
+    """Where the study's shards run. Not a DVC dependency: it changes no number."""
+
+    executor: Literal["local", "dask"]
+    dask_address: str | None = None
+    local_workers: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> "ScaleOut":
+        if self.dask_address and self.executor != "dask":
+            raise ValueError("dask_address is set but executor is not 'dask'")
+        return self
 
 
 class Params(Section):
@@ -242,6 +251,7 @@ class Params(Section):
     hessian: Hessian
     dynamics: Dynamics
     report: Report
+    scale_out: ScaleOut
 
 
 def _describe(error: dict) -> str:

@@ -1,6 +1,7 @@
 """The prepared MNIST split as torch tensors, ready for training and evaluation."""
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,14 +37,24 @@ def make_split(x: np.ndarray, labels: np.ndarray, dtype: torch.dtype) -> Split:
                  torch.as_tensor(labels, dtype=torch.long))
 
 
+class CorruptDataError(ValueError):
+    """The prepared data file cannot be read (truncated, corrupted, not an .npz)."""
+
+
 def load_dataset(path: str | Path, dtype: torch.dtype = torch.float32, n_train: int | None = None) -> Dataset:
-    """Load the prepared ``.npz``; ``n_train`` keeps the first n training samples (a documented subset)."""
-    with np.load(path) as arrays:
-        n = len(arrays["y_train"]) if n_train is None else n_train
-        if not 0 < n <= len(arrays["y_train"]):
-            raise ValueError(f"n_train={n_train} must be in 1..{len(arrays['y_train'])}")
-        return Dataset(
-            train=make_split(arrays["x_train"][:n], arrays["y_train"][:n], dtype),
-            validation=make_split(arrays["x_validation"], arrays["y_validation"], dtype),
-            test=make_split(arrays["x_test"], arrays["y_test"], dtype),
-        )
+    """Load the prepared ``.npz``; ``n_train`` keeps the first n training samples (a documented subset).
+
+    A truncated or corrupted file fails here with a CorruptDataError naming it.
+    """
+    try:
+        with np.load(path) as arrays:
+            splits = {name: (arrays[f"x_{name}"], arrays[f"y_{name}"]) for name in ("train", "validation", "test")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorruptDataError(f"{path} is not a readable prepared split ({type(exc).__name__}: {exc}); "
+                               "rebuild it with `dvc repro prepare` (or restore it with `dvc checkout`)") from None
+    n = len(splits["train"][1]) if n_train is None else n_train
+    if not 0 < n <= len(splits["train"][1]):
+        raise ValueError(f"n_train={n_train} must be in 1..{len(splits['train'][1])}")
+    x_train, y_train = splits["train"]
+    return Dataset(train=make_split(x_train[:n], y_train[:n], dtype),
+                   validation=make_split(*splits["validation"], dtype), test=make_split(*splits["test"], dtype))

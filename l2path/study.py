@@ -29,7 +29,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -87,17 +87,28 @@ class EpochMonitor:
         return list(self.stopped)
 
 
+def study_chains(config: LambdaStudy) -> list[list[Point]]:
+    """Every chain of the study, in plan order (``schedules.plan`` on the study's grid)."""
+    grid = lambda_grid(config.grid.lambda_start, config.grid.factor, config.grid.lambda_max)
+    return plan(config.schedules, config.chain_seeds, config.cold_seeds, grid)
+
+
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class LambdaStudyRunner:
-    """Plans the study, resumes what the store holds, and trains the rest round by round."""
+    """Plans the study, resumes what the store holds, and trains the rest round by round.
 
-    def __init__(self, config: LambdaStudy, data: Dataset, store: PointStore, data_md5: str, label: str = ""):
+    ``chain_ids`` restricts the runner to those chains of the plan (a shard, see
+    ``shards.shard_chains``); None means every chain.
+    """
+
+    def __init__(self, config: LambdaStudy, data: Dataset, store: PointStore, data_md5: str, label: str = "",
+                 chain_ids: Sequence[int] | None = None):
         self.config, self.data, self.store, self.label, self.data_md5 = config, data, store, label, data_md5
-        self.grid = lambda_grid(config.grid.lambda_start, config.grid.factor, config.grid.lambda_max)
-        self.chains = plan(config.schedules, config.chain_seeds, config.cold_seeds, self.grid)
+        every_chain = study_chains(config)
+        self.chains = every_chain if chain_ids is None else [every_chain[i] for i in chain_ids]
         self.points = {p.key: p for chain in self.chains for p in chain}
         self.cost = get_cost(config.model.cost)
         self.dtype = DTYPES[config.model.dtype]

@@ -5,7 +5,6 @@ import math
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -25,11 +24,6 @@ PLOT_NAMES = ("rms", "ratio", "accuracy")  # plots/dynamics/<name>.csv, declared
 
 def model_key(model: Model) -> str:
     return f"{model.init}_seed{model.seed}_lambda{model.lam:g}"
-
-
-def _write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    with atomic.atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
 
 
 def log_model_run(params: Params, model: Model, history: list[dict], checkpoint: Path, parent_run_id: str,
@@ -63,10 +57,10 @@ def study_dynamics(params: Params, stage_run_id: str, tags: dict[str, str]) -> d
 
     result = run_dynamics(config, data, on_epoch=progress)
     theory = theory_table(result.epochs, config, len(data.train))
-    _write_csv(result.epochs, paths.dynamics_epochs)
-    _write_csv(theory, paths.dynamics_theory)
+    atomic.write_csv(paths.dynamics_epochs, result.epochs)
+    atomic.write_csv(paths.dynamics_theory, theory)
     for name, table in plot_tables(result.epochs, theory, config).items():
-        _write_csv(table, Path(paths.dynamics_plots_dir) / f"{name}.csv")
+        atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", table)
     numbers = metrics(theory)
     atomic.write_json(paths.dynamics_metrics, numbers)
 

@@ -20,11 +20,6 @@ _SPECTRUM_METRICS = ("lambda_max", "lambda_min", "lambda_max_residual", "lambda_
                      "index_stderr", "trace", "trace_stderr", "top_converged", "bottom_converged", "hvps")
 
 
-def _write_csv(rows: list[dict], path: str) -> None:
-    with atomic.atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-
-
 def spectrum_path(params: Params, key: str) -> Path:
     return Path(params.paths.spectra_dir) / f"{key}.npz"
 
@@ -69,10 +64,10 @@ def analyse_curvature(params: Params, tags: dict[str, str]) -> dict:
         log_point(params, point, target, run_id if isinstance(run_id, str) and run_id else None, tags)
 
     results = analyse_study(params.hessian, study_config, study, steps, data, on_point)
-    _write_csv(results.points, paths.hessian_table)
-    _write_csv(results.escapes, paths.escapes)
-    _write_csv(results.interpolation, paths.interpolation)
-    _write_csv(results.steps, paths.saddle_steps)
+    atomic.write_csv(paths.hessian_table, pd.DataFrame(results.points))
+    atomic.write_csv(paths.escapes, pd.DataFrame(results.escapes))
+    atomic.write_csv(paths.interpolation, pd.DataFrame(results.interpolation))
+    atomic.write_csv(paths.saddle_steps, pd.DataFrame(results.steps))
     metrics = summary(results)
     atomic.write_json(paths.hessian_metrics, metrics)
     return metrics

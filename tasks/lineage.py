@@ -8,6 +8,7 @@ The execution id groups the stage runs of one pipeline execution:
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -62,8 +63,41 @@ def execution_id(explicit: str | None, flow_run_id: str | None) -> str:
     return os.environ.get("L2PATH_EXECUTION_ID") or explicit or dvc_execution_id() or str(flow_run_id)
 
 
+@functools.lru_cache(maxsize=None)
+def dvc_dep_md5s(root: Path, stage: str) -> tuple[tuple[str, str], ...]:
+    """(path, md5) of every file and directory dependency of DVC stage ``stage``, as
+    dvc.lock records them for this run (a directory's md5 ends in ``.dir``).
+
+    Computed by DVC from the files now, not read from dvc.lock: while ``dvc repro`` runs a
+    stage, dvc.lock still holds the previous run's values, and a run without DVC
+    (``python -m flows.pipeline``) has none. Params are not here: each run logs its
+    stage's params as MLflow params.
+    """
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        (dvc_stage,) = repo.stage.collect(stage)
+        # DVC names a new file's hash "md5-dos2unix"; the value is the file's plain md5
+        return tuple((dep.def_path, dep.get_hash().value) for dep in dvc_stage.deps
+                     if not isinstance(dep, ParamsDependency))
+
+
+def dvc_dep_tags(root: Path, stage: str) -> dict[str, str]:
+    """``dvc.dep.<path>``: md5 per dependency of the stage; ``dvc.deps_error`` says why
+    there are none (outside a DVC project, an unknown stage): lineage never stops a stage."""
+    try:
+        return {f"dvc.dep.{path}": md5 for path, md5 in dvc_dep_md5s(root, stage)}
+    except Exception as exc:  # noqa: BLE001 - any DVC failure is reported on the run instead
+        return {"dvc.deps_error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str) -> dict[str, str]:
-    """MLflow tags describing where a stage run came from (values are strings)."""
+    """MLflow tags describing where a stage run came from (values are strings).
+
+    ``stage`` is a pipeline stage or one of its child runs (``study.point``): the DVC
+    stage is the part before the dot.
+    """
     commit = git_commit(root)
     tags = {
         "l2path.stage": stage,
@@ -74,6 +108,7 @@ def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str
         "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
         "dvc.exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
         "prefect.flow_run_id": str(flow_run_id or ""),
+        **dvc_dep_tags(root, stage.split(".")[0]),
     }
     if commit:
         tags["mlflow.source.git.commit"] = commit

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -86,20 +85,12 @@ def gather_inputs(params: Params) -> ReportInputs:
 
 def write_report(report: Report, directory: str, metrics_path: str) -> None:
     """Replace the report directory as a whole: build it beside, then swap it in."""
-    target = Path(directory)
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "figures").mkdir(parents=True)
-    (staging / "index.html").write_text(report.html)
-    (staging / "summary.md").write_text(report.markdown)
-    for name, data in report.figures.items():
-        (staging / "figures" / name).write_bytes(data)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic.atomic_directory(directory) as staging:
+        (staging / "figures").mkdir()
+        (staging / "index.html").write_text(report.html)
+        (staging / "summary.md").write_text(report.markdown)
+        for name, data in report.figures.items():
+            (staging / "figures" / name).write_bytes(data)
     atomic.write_json(metrics_path, report.numbers)
 
 

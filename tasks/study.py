@@ -1,10 +1,13 @@
 """Tasks of the ``study`` stage: the lambda study's rounds, its MLflow child runs, its tables."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 import torch
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from threadpoolctl import threadpool_limits
 
 from l2path import atomic
 from l2path.config import Params
@@ -26,18 +29,51 @@ _POINT_PARAMS = ("schedule", "seed", "grid_index", "lambda", "start", "parent", 
 
 
 @task(name="open-lambda-study", cache_policy=NO_CACHE)
-def open_study(params: Params, label: str) -> LambdaStudyRunner:
-    """Load the data, plan the study and take every finished point from the store."""
+def open_study(params: Params, label: str, chain_ids: Sequence[int] | None = None) -> LambdaStudyRunner:
+    """Load the data, plan the study (or one shard of its chains) and take every finished
+    point from the store."""
     config = params.lambda_study
+    # Process-wide, torch's and numpy's BLAS (L-BFGS polish) alike: a reduction's rounding
+    # depends on the thread count, and a Dask worker's default (1) differs from a process's.
     torch.set_num_threads(params.runtime.threads)
+    threadpool_limits(limits=params.runtime.threads, user_api="blas")
     data = load_dataset(params.paths.prepared, DTYPES[config.model.dtype], n_train=config.model.n_train)
-    return LambdaStudyRunner(config, data, PointStore(params.paths.study_dir), file_md5(params.paths.prepared), label)
+    return LambdaStudyRunner(config, data, PointStore(params.paths.study_dir), file_md5(params.paths.prepared),
+                             label, chain_ids)
 
 
 @task(name="train-round", cache_policy=NO_CACHE)
 def train_round(runner: LambdaStudyRunner, batch: list[Point]) -> list[dict]:
     """Train one round of stacked points; their checkpoints and records are on disk on return."""
     return runner.train_round(batch)
+
+
+def _describe(record: dict) -> str:
+    state = record["message"] or ("certified" if record["certified"] else "not certified")
+    return (f"{record['key']}: lambda={record['lambda']:g} epochs={record['epochs']} J={record['objective']:.6g} "
+            f"train MSE={record['train_mse']:.6g} |grad J|={record['grad_norm']:.2e} ({state})")
+
+
+@task(name="train-shard", cache_policy=NO_CACHE)
+def train_shard(params: Params, chain_ids: list[int], study_run_id: str, tags: dict[str, str]) -> int:
+    """Train every unfinished point of one shard's chains, round by round, each logged as a
+    child run of the study run (also from a Dask worker: the run id is passed, not looked
+    up). Returns how many points the shard finished now."""
+    logger = get_run_logger()
+    runner = open_study(params, tags["l2path.execution_id"], chain_ids)
+    logger.info("shard of %d chains: %d points planned, %d finished earlier",
+                len(runner.chains), len(runner.points), runner.resumed)
+    for record in runner.results():  # finished before a kill, but never logged
+        if record["mlflow_run_id"] is None:
+            log_point(params, runner, record, study_run_id, tags)
+    trained = 0
+    while batch := runner.next_round():
+        logger.info("round of %d stacked points: %s ...", len(batch), ", ".join(p.key for p in batch[:4]))
+        for record in train_round(runner, batch):
+            logger.info(_describe(record))
+            log_point(params, runner, record, study_run_id, tags)
+            trained += 1
+    return trained
 
 
 def point_params(params: Params, record: dict) -> dict:
@@ -82,20 +118,15 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
     return frame[[c for c in _FIRST_COLUMNS if c in frame.columns] + rest]
 
 
-def _write_csv(frame: pd.DataFrame, path: str) -> None:
-    with atomic.atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
 @task(name="write-study-results", cache_policy=NO_CACHE)
 def write_results(params: Params, runner: LambdaStudyRunner) -> dict:
     """Results table, monotonicity steps and metrics; stale points removed from the store."""
     records = runner.results()
     runner.store.prune({r["key"] for r in records})
     table = results_frame(records)
-    _write_csv(table, params.paths.study_results)
+    atomic.write_csv(params.paths.study_results, table)
     steps = step_table(table, params.lambda_study.noise_sigmas)
-    _write_csv(steps, params.paths.monotonicity_table)
+    atomic.write_csv(params.paths.monotonicity_table, steps)
     metrics = summary(steps, largest_violations(table, params.lambda_study.noise_sigmas))
     atomic.write_json(params.paths.monotonicity_metrics, metrics)
     return metrics

@@ -28,6 +28,5 @@ def train_model(params: Params, on_epoch: Callable[[dict], None] | None = None) 
     summary = {**result.final, "n_train": len(data.train), "diverged": result.diverged,
                "seconds_per_epoch": sum(seconds) / len(seconds)}
     atomic.write_json(paths.train_metrics, summary)
-    with atomic.atomic_path(paths.train_epochs) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False)
+    atomic.write_csv(paths.train_epochs, pd.DataFrame(result.history))
     return {"summary": summary, "history": result.history}
