@@ -1,9 +1,14 @@
 """Kill -9 in the middle of a stage (the flow and its temporary Prefect server), re-run it:
 it completes with the same results as an uninterrupted run, and nothing half-written is
-left among its outputs. (The study stage has its own, finer test: test_study_flow.py.)"""
+left among its outputs. Every stage: prepare on the MNIST mirror, train and dynamics on
+synthetic data, hessian and report after a small synthetic study. (The study stage has its
+own, finer test: test_study_flow.py.)"""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +22,7 @@ from l2path.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
+from test_study_flow import SMALL_STUDY
 
 SMALL = {"train.n_train": 300, "train.epochs": 6, "train.dtype": "float64",
          "dynamics.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1], "dynamics.gradient_batches": 5}
@@ -29,11 +35,27 @@ STAGES = {
 }
 
 
-def stage_copy(tmp_path, name):
-    root = copy_repo(tmp_path / name, SMALL)
-    write_synthetic_split(root / "data/prepared/mnist.npz", n_train=300, n_eval=100)
+# hessian and report run after this small study: curvature of its 5 ascending points
+AFTER_STUDY = {**SMALL_STUDY, **SMALL, "hessian.select": "all", "hessian.n_train": 200, "hessian.k": 2,
+               "hessian.lanczos_steps": 20, "hessian.slq_steps": 10, "hessian.trace_probes": 4,
+               "dynamics.epochs": 2, "dynamics.seeds": [0]}
+LATE_STAGES = {
+    "hessian": ("analyse-curvature", ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"]),
+    "report": ("Beginning flow run", []),
+}
+
+
+def stage_env(tmp_path, name, mirror):
     (tmp_path / f"{name}-home" / "prefect").mkdir(parents=True)
-    return root, tool_env(root, tmp_path / f"{name}-home")
+    return tool_env(mirror, tmp_path / f"{name}-home")
+
+
+def stage_copy(tmp_path, name, overrides=SMALL, mirror=None):
+    """A repo copy; with no MNIST mirror, its prepared data are synthetic."""
+    root = copy_repo(tmp_path / name, overrides)
+    if mirror is None:
+        write_synthetic_split(root / "data/prepared/mnist.npz", n_train=300, n_eval=100)
+    return root, stage_env(tmp_path, name, mirror or root)
 
 
 def run(stage, root, env):
@@ -57,7 +79,20 @@ def kill_when_under_way(stage, root, env, marker):
 
 
 def tables_without_timings(root, paths):
-    return [pd.read_csv(root / p).drop(columns=["seconds"], errors="ignore") for p in paths]
+    """The tables without columns that differ between two runs (wall times, run ids)."""
+    tables = [pd.read_csv(root / p) for p in paths]
+    return [t.drop(columns=[c for c in t.columns if "seconds" in c or "run_id" in c]) for t in tables]
+
+
+def assert_nothing_half_written(root):
+    leftovers = [p for d in ("data", "models", "results", "plots", "metrics", "reports") if (root / d).exists()
+                 for p in (root / d).rglob("*") if p.name.endswith((".tmp", ".old"))]
+    leftovers += [p for p in root.glob(".reports.*")]
+    assert not leftovers
+
+
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.integration
@@ -75,5 +110,50 @@ def test_stage_killed_with_sigkill_then_rerun_matches(stage, tmp_path):
         ours, _ = load_model(killed / path)
         reference, _ = load_model(whole / path)
         assert all(torch.equal(a, b) for a, b in zip(ours.weights + ours.biases, reference.weights + reference.biases))
-    leftovers = [p for d in ("models", "results", "plots", "metrics") for p in (killed / d).rglob("*.tmp")]
-    assert not leftovers
+    assert_nothing_half_written(killed)
+
+
+@pytest.mark.integration
+def test_prepare_killed_with_sigkill_then_rerun_matches(mirror, tmp_path):
+    whole, whole_env = stage_copy(tmp_path, "whole", overrides=None, mirror=mirror)
+    run("prepare", whole, whole_env)
+    killed, killed_env = stage_copy(tmp_path, "killed", overrides=None, mirror=mirror)
+    kill_when_under_way("prepare", killed, killed_env, "Task run 'fetch-mnist")  # the split is being built
+    run("prepare", killed, killed_env)
+    for path in ["data/prepared/mnist.npz", "data/prepared/manifest.json",
+                 *(p.relative_to(whole).as_posix() for p in (whole / "data/raw").iterdir())]:
+        assert md5(killed / path) == md5(whole / path), path
+    assert_nothing_half_written(killed)
+
+
+@pytest.fixture(scope="module")
+def after_study(tmp_path_factory):
+    """A small study, its curvature, dynamics and report, run to the end once."""
+    tmp_path = tmp_path_factory.mktemp("pipeline")
+    root, env = stage_copy(tmp_path, "whole", overrides=AFTER_STUDY)
+    for stage in ("study", "hessian", "dynamics", "report"):
+        run(stage, root, env)
+    return root
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stage", sorted(LATE_STAGES))
+def test_late_stage_killed_with_sigkill_then_rerun_matches(stage, after_study, tmp_path):
+    marker, tables = LATE_STAGES[stage]
+    killed = tmp_path / "killed"
+    shutil.copytree(after_study, killed, symlinks=True)
+    env = stage_env(tmp_path, "killed", killed)
+    kill_when_under_way(stage, killed, env, marker)
+    run(stage, killed, env)
+    for ours, reference in zip(tables_without_timings(killed, tables), tables_without_timings(after_study, tables)):
+        pd.testing.assert_frame_equal(ours, reference)
+    if stage == "hessian":
+        spectra = sorted(p.relative_to(after_study) for p in (after_study / "results/spectra").rglob("*.npz"))
+        assert spectra and spectra == sorted(p.relative_to(killed) for p in (killed / "results/spectra").rglob("*.npz"))
+    if stage == "report":
+        numbers = [json.loads((root / "metrics/report.json").read_text()) for root in (killed, after_study)]
+        assert numbers[0] == numbers[1]
+        figures = [sorted(p.name for p in (root / "reports/figures").iterdir()) for root in (killed, after_study)]
+        assert figures[0] == figures[1] and len(figures[0]) >= 5
+        assert "<img" in (killed / "reports/index.html").read_text()
+    assert_nothing_half_written(killed)
