@@ -5,6 +5,7 @@ tensors], "meta": {...}}``, loadable with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -21,8 +22,11 @@ def save_model(net: StackedMLP, k: int, path: str | Path, meta: dict | None = No
         "biases": [b[k].detach().clone() for b in net.biases],
         "meta": dict(meta or {}),
     }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Serialised in memory first: torch.save reports a failed file write (a full disk) as
+    # a bare RuntimeError, while a plain write raises the OSError that names the problem.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def load_model(path: str | Path, dtype: torch.dtype | None = None) -> tuple[StackedMLP, dict]:
