@@ -19,6 +19,24 @@ from servers import free_port, start, stop, wait_until_healthy
 SMALL = {"train.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
 
 
+def schedules(root, env):
+    inspected = prefect(["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env)
+    return [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in json.loads(inspected)["schedules"]]
+
+
+def deploy(args, root, env):
+    out = subprocess.run([sys.executable, "-m", "flows.deploy", *args], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_deploy_refuses_a_bad_schedule_before_deploying():
+    out = subprocess.run([sys.executable, "-m", "flows.deploy", "--cron", "61 * * * *"], capture_output=True,
+                         text=True, timeout=120, env={**tool_env(Path("."), Path("/nonexistent")),
+                                                      "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert out.returncode == 2 and "invalid --cron '61 * * * *'" in out.stderr
+
+
 def prefect(args, root, env, timeout=300) -> str:
     out = subprocess.run([str(Path(sys.executable).parent / "prefect"), *args], cwd=root, env=env,
                          capture_output=True, text=True, timeout=timeout)
@@ -31,8 +49,7 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     root = copy_repo(tmp_path / "repo", SMALL)
     (tmp_path / "home" / "prefect").mkdir(parents=True)
     port = free_port()
-    env = {**tool_env(mirror, tmp_path / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "L2PATH_ROOT": str(root)}
+    env = {**tool_env(mirror, tmp_path / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     server = start([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
                     "--port", str(port)], root, {k: v for k, v in env.items() if k != "PREFECT_API_URL"},
                    tmp_path / "server.log")
@@ -40,10 +57,10 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log", timeout_s=180)
         prefect(["work-pool", "create", "l2path", "--type", "process"], root, env)
-        prefect(["--no-prompt", "deploy", "--all"], root, env)
-        inspected = prefect(["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env)
-        schedules = json.loads(inspected)["schedules"]
-        assert [(s["schedule"]["cron"], s["active"]) for s in schedules] == [("0 3 * * *", False)]
+        deploy(["--nightly", "on", "--cron", "30 2 * * *", "--timezone", "Europe/Paris"], root, env)
+        assert schedules(root, env) == [("30 2 * * *", "Europe/Paris", True)]
+        deploy([], root, env)  # the defaults: nightly at 03:00 UTC, paused; updated in place
+        assert schedules(root, env) == [("0 3 * * *", "UTC", False)]
         worker = start([str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "l2path"],
                        root, env, tmp_path / "worker.log")
         out = prefect(["deployment", "run", "study-deployment/study", "--param", 'overrides={"dynamics.epochs": 1}',
@@ -69,3 +86,8 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     assert all(r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
                for name, r in stages.items())
     assert len({r.data.tags["l2path.execution_id"] for r in runs}) == 1  # one dvc process ran them all
+    # each run carries its stage's dependency md5s, the same as dvc.lock recorded for the run
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    for name, run in stages.items():
+        tagged = {k.removeprefix("dvc.dep."): v for k, v in run.data.tags.items() if k.startswith("dvc.dep.")}
+        assert tagged == {dep["path"]: dep["md5"] for dep in lock[name]["deps"]}, name
