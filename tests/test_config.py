@@ -93,3 +93,35 @@ def test_bad_lambda_study_values(raw, path, value, expected):
         parse_params(bad)  # a valid change: no error
     else:
         assert expected in error_for(bad)
+
+
+def mappings(tree: dict, prefix: str = ""):
+    """Every section and sub-section of params.yaml, as (dotted path, mapping)."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield f"{prefix}{key}", value
+            yield from mappings(value, f"{prefix}{key}.")
+
+
+def test_every_section_rejects_unknown_keys(raw):
+    sections = [path for path, _ in mappings(raw)]
+    assert {"paths", "runtime", "data", "train", "lambda_study.sgd", "hessian", "dynamics", "report",
+            "scale_out"} <= set(sections)
+    bad = copy.deepcopy(raw)
+    for path, mapping in mappings(bad):
+        mapping["not_a_key"] = 1
+    message = error_for(bad)
+    for path in sections:
+        assert f"{path}.not_a_key: unknown key" in message
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("scale_out.executor", "ray", "scale_out.executor: Input should be 'local' or 'dask' (got 'ray')"),
+    ("scale_out.local_workers", 0, "scale_out.local_workers: Input should be greater than or equal to 1"),
+    ("scale_out.dask_address", "tcp://10.0.0.5:8786", "scale_out: dask_address is set but executor is not 'dask'"),
+    ("lambda_study.shards", 0, "lambda_study.shards: Input should be greater than or equal to 1 (got 0)"),
+])
+def test_bad_scale_out_values(raw, path, value, expected):
+    bad = copy.deepcopy(raw)
+    set_dotted(bad, path, value)
+    assert expected in error_for(bad)
