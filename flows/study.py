@@ -28,16 +28,16 @@ def study(params_file: str = "params.yaml", execution_id: str | None = None) -> 
         shards = shard_chains(study_chains(params.lambda_study), params.lambda_study.shards)
         logger.info("%d chains in %d shard(s), run by the %s executor", sum(map(len, shards)), len(shards),
                     params.scale_out.executor)
-        with shard_runner(params.scale_out, len(shards), tracking.tracking_uri()) as runner:
-            futures = [runner.submit(train_shard, parameters={"params": params, "chain_ids": chain_ids,
-                                                               "study_run_id": study_run_id, "tags": tags})
+        with shard_runner(params.scale_out, len(shards), tracking.tracking_uri()) as task_runner:
+            futures = [task_runner.submit(train_shard, parameters={"params": params, "chain_ids": chain_ids,
+                                                                    "study_run_id": study_run_id, "tags": tags})
                        for chain_ids in shards]
             trained = [future.result() for future in futures]
         logger.info("%d points trained now", sum(trained))
-        runner = open_study(params, label=tags["l2path.execution_id"])
+        whole_study = open_study(params, label=tags["l2path.execution_id"])  # every shard's points, from the store
         tracking.log_dataset(study_run_id, params.paths.prepared, "mnist-nielsen-split",
-                             digest=runner.data_md5, context="training")
-        metrics = write_results(params, runner)
+                             digest=whole_study.data_md5, context="training")
+        metrics = write_results(params, whole_study)
         for path in (params.paths.study_results, params.paths.monotonicity_table, params.paths.monotonicity_metrics):
             tracking.log_artifact(study_run_id, path)
         tracking.log_metrics(study_run_id, {f"{schedule}.{metric}.{key}": value

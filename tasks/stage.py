@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from pathlib import Path
 from typing import Iterator
 
 from prefect.runtime import flow_run
