@@ -5,6 +5,7 @@ outputs. The read-only and full directories are real mounts (a read-only bind mo
 small tmpfs) in a private mount namespace (`unshare`), so the test holds as root too."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -52,9 +53,19 @@ def train_runs(root):
     return client.search_runs([experiment.experiment_id], "tags.`l2path.stage` = 'train'")
 
 
+@functools.lru_cache(maxsize=None)
+def unshare_mounts() -> tuple[str, ...]:
+    """An ``unshare`` that gives a private mount namespace here: a new user namespace where
+    the kernel allows one (any user), else a plain mount namespace (root only)."""
+    for command in (("unshare", "--user", "--map-root-user", "--mount"), ("unshare", "--mount")):
+        if subprocess.run([*command, "true"], capture_output=True).returncode == 0:
+            return command
+    pytest.fail("unshare cannot create a mount namespace here: the read-only and full-disk tests need one")
+
+
 def in_private_mounts(setup: str) -> list[str]:
-    """Run the rest of the command after ``setup`` (shell) in a new user and mount namespace."""
-    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", f"{setup} && exec \"$@\"", "sh"]
+    """Run the rest of the command after ``setup`` (shell) in a private mount namespace."""
+    return [*unshare_mounts(), "sh", "-c", f"{setup} && exec \"$@\"", "sh"]
 
 
 @pytest.mark.integration
