@@ -88,3 +88,19 @@ def test_stage_deps_name_existing_files():
     for stage, (_, deps) in stage_code_deps().items():
         absent = [d for d in deps if not (ROOT / d).exists()]
         assert not absent, f"stage {stage} lists missing deps {absent}"
+
+
+def test_stage_outputs_checked_for_writability_are_dvc_yaml_outs():
+    """tasks/stage.py's STAGE_OUTPUTS (checked before a stage works) names, per stage, the
+    same params paths that dvc.yaml declares as its outs, metrics and plots."""
+    import re
+
+    from tasks.stage import STAGE_OUTPUTS
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    declared = {}
+    for name, stage in stages.items():
+        entries = [next(iter(e)) if isinstance(e, dict) else e
+                   for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])]
+        declared[name] = {re.match(r"\$\{paths\.(\w+)\}", entry).group(1) for entry in entries}
+    assert {name: set(keys) for name, keys in STAGE_OUTPUTS.items()} == declared
