@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command sets everything up: a virtual environment in .venv with the pinned
-# dependencies (requirements.lock), the project installed in editable mode, and DVC
+# dependencies (requirements.lock), the project and its test extra installed in editable mode, and DVC
 # analytics off. Safe to re-run. Usage: bash setup.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,7 +18,9 @@ pip_install() { .venv/bin/pip install -q "$@" 2>&1 | { grep -v '^WARNING: Locati
 # another package's range pick it, can pull several GB of CUDA wheels.
 pip_install "torch==2.13.*"
 pip_install -r requirements.lock
-pip_install --no-deps -e .
+# The project with its test extra, held to the lock's pins (everything is installed by now:
+# this only checks that the lock satisfies pyproject.toml and installs the package).
+pip_install -c requirements.lock -e ".[test]"
 
 # Telemetry off for anything started from this checkout.
 .venv/bin/dvc config --local core.analytics false >/dev/null 2>&1 || true

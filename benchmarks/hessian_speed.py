@@ -32,11 +32,11 @@ import time
 import numpy as np
 import torch
 
-from l2path.checkpoint import load_model
-from l2path.costs import get_cost
-from l2path.dataset import load_dataset
-from l2path.hessian import Objective
-from l2path.spectrum import extreme_eigenpairs, lanczos_extreme
+from l2path.model.checkpoint import load_model
+from l2path.model.costs import get_cost
+from l2path.data.dataset import load_dataset
+from l2path.curvature.hessian import Objective
+from l2path.curvature.spectrum import extreme_eigenpairs, lanczos_extreme
 
 TOL = 1e-6
 

@@ -7,7 +7,7 @@ prepared MNIST training split (run `dvc repro prepare` first), one thread:
   float64, one sample at a time as network2.py does it;
 - PyTorch autograd: nn.Linear + sigmoid, loss.backward() per mini-batch, torch.optim.SGD
   with weight_decay = lambda/n on the weights only (the same update), float32;
-- our engine (l2path.sgd.train_sgd), float32: one model, and K models stacked with one
+- our engine (l2path.train.sgd.train_sgd), float32: one model, and K models stacked with one
   shared mini-batch order (as the lambda study trains them).
 
 The floor is FLOP per model-epoch (forward and backward products, about 4.8 GFLOP on 50,000
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from l2path.costs import get_cost
-from l2path.dataset import load_dataset
-from l2path.init import init_model, init_stack
-from l2path.sgd import SGDSettings, train_sgd
+from l2path.model.costs import get_cost
+from l2path.data.dataset import load_dataset
+from l2path.model.init import init_model, init_stack
+from l2path.train.sgd import SGDSettings, train_sgd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import nielsen_reference  # noqa: E402  (the independent per-example oracle)

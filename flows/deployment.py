@@ -12,7 +12,7 @@ import yaml
 from prefect import flow, get_run_logger
 
 from l2path.config import load_params, parse_params
-from tasks.project import project_root
+from edge.project import project_root
 
 
 def validated_overrides(overrides: dict[str, Any]) -> list[str]:

@@ -26,6 +26,6 @@ def pipeline(params_file: str = "params.yaml") -> dict:
 
 
 if __name__ == "__main__":
-    from flows.cli import run_stage
+    from edge.cli import run_stage
 
     run_stage(pipeline)

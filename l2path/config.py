@@ -48,6 +48,7 @@ class Paths(Section):
     dynamics_metrics: str
     report_dir: str
     report_metrics: str
+    lineage_dir: str
 
 
 class Study(Section):
@@ -55,7 +56,11 @@ class Study(Section):
 
 
 class Runtime(Section):
+    """Torch (and BLAS) threads: ``threads`` for the SGD stages, ``curvature_threads`` for the
+    hessian stage, which runs alone and whose large products use every core."""
+
     threads: int = Field(ge=1)
+    curvature_threads: int = Field(ge=1)
 
 
 class Data(Section):
@@ -73,19 +78,29 @@ def _mnist_shape(sizes: list[int]) -> list[int]:
     return sizes
 
 
-class Train(Section):
+Initialiser = Literal["large", "default"]
+
+
+class ModelSpec(Section):
+    """The network, its cost, its precision and the training images it sees: the one
+    model spec every stage uses (``train.model``, ``lambda_study.model``, ``dynamics.model``)."""
+
     sizes: list[int]
     cost: Literal["quadratic", "cross_entropy"]
-    init: Literal["large", "default"]
+    dtype: Literal["float32", "float64"]
+    n_train: int | None = Field(default=None, ge=1)
+
+    _sizes = field_validator("sizes")(_mnist_shape)
+
+
+class Train(Section):
+    model: ModelSpec
+    init: Initialiser
     eta: float = Field(gt=0)
     lam: float = Field(ge=0, alias="lambda")
     batch_size: int = Field(ge=1)
     epochs: int = Field(ge=1)
     seed: int = Field(ge=0)
-    dtype: Literal["float32", "float64"]
-    n_train: int | None = Field(default=None, ge=1)
-
-    _sizes = field_validator("sizes")(_mnist_shape)
 
 
 Schedule = Literal["ascending", "descending", "cold"]
@@ -101,18 +116,6 @@ def _non_negative_seeds(seeds: list[int]) -> list[int]:
     if any(seed < 0 for seed in seeds):
         raise ValueError("seeds must be >= 0")
     return seeds
-
-
-class Model(Section):
-    """The network and data every point of the lambda study is trained on."""
-
-    sizes: list[int]
-    cost: Literal["quadratic", "cross_entropy"]
-    init: Literal["large", "default"]
-    dtype: Literal["float32", "float64"]
-    n_train: int | None = Field(default=None, ge=1)
-
-    _sizes = field_validator("sizes")(_mnist_shape)
 
 
 class Grid(Section):
@@ -157,7 +160,8 @@ class LambdaStudy(Section):
     stack_width: int = Field(ge=1)
     shards: int = Field(ge=1)
     noise_sigmas: float = Field(ge=0)
-    model: Model
+    model: ModelSpec
+    init: Initialiser
     grid: Grid
     sgd: StudySGD
     polish: Polish
@@ -167,12 +171,11 @@ class LambdaStudy(Section):
 
 
 class Hessian(Section):
-    """Curvature of J_lambda at the study's points (l2path.saddle)."""
+    """Curvature of J_lambda at the study's points (l2path.curvature.saddle)."""
 
     schedules: list[Schedule]
     select: Literal["nonmonotone", "all"]
     n_train: int | None = Field(default=None, ge=1)
-    threads: int = Field(ge=1)
     k: int = Field(ge=1)
     eig_tol: float = Field(gt=0)
     lanczos_steps: int = Field(ge=2)
@@ -191,22 +194,17 @@ class Dynamics(Section):
     """Nielsen's weight-decay exercise (l2path.dynamics): one stack per seed, every
     (initialiser, lambda) pair trained on that seed's mini-batch order."""
 
-    sizes: list[int]
-    cost: Literal["quadratic", "cross_entropy"]
+    model: ModelSpec
     eta: float = Field(gt=0)
     lambdas: list[float] = Field(min_length=1)
     batch_size: int = Field(ge=1)
     epochs: int = Field(ge=1)
-    inits: list[Literal["large", "default"]] = Field(min_length=1)
+    inits: list[Initialiser] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
-    dtype: Literal["float32", "float64"]
-    n_train: int | None = Field(default=None, ge=1)
-    threads: int = Field(ge=1)
     gradient_batches: int = Field(ge=1)
     small_gradient_ratio: float = Field(gt=0)
     tail_off_fraction: float = Field(gt=0, lt=1)
 
-    _sizes = field_validator("sizes")(_mnist_shape)
     _unique_lists = field_validator("lambdas", "inits", "seeds")(_unique)
 
     @field_validator("lambdas")

@@ -35,13 +35,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .costs import Cost, get_cost
-from .dataset import Dataset
-from .init import init_stack
-from .metrics import evaluate
-from .network import StackedMLP
-from .sgd import SGDSettings, backprop, train_sgd, weight_gradient
-from .training import DTYPES
+from .model.costs import Cost, get_cost
+from .data.dataset import Dataset
+from .model.init import init_stack
+from .train.metrics import evaluate
+from .model.network import DTYPES, StackedMLP
+from .train.sgd import SGDSettings, backprop, train_sgd, weight_gradient
 
 GRADIENT_STREAM = 2  # the sampled mini-batches of batch_term: independent of init and shuffling
 
@@ -136,13 +135,13 @@ def run_dynamics(config, data: Dataset, on_epoch: Callable[[Model, dict], None] 
     of one seed form one stack sharing that seed's mini-batch order (the fast path of
     ``sgd.train_sgd``), each equal to training it alone.
     """
-    cost = get_cost(config.cost)
-    dtype = DTYPES[config.dtype]
+    cost = get_cost(config.model.cost)
+    dtype = DTYPES[config.model.dtype]
     rows, final = [], {}
     n, m = len(data.train), config.batch_size
     for seed in config.seeds:
         models = [Model(init, seed, lam) for init in config.inits for lam in config.lambdas]
-        net = init_stack(config.sizes, [model.init for model in models], [seed] * len(models), dtype)
+        net = init_stack(config.model.sizes, [model.init for model in models], [seed] * len(models), dtype)
         settings = SGDSettings(eta=[config.eta] * len(models), lam=[model.lam for model in models],
                                seeds=[seed] * len(models), batch_size=m, epochs=config.epochs)
         clock = {"last": time.perf_counter()}
@@ -196,7 +195,7 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
     ending with the data term below the decay term and with the data term pushing outward
     harder than decay pulls in (radial_ratio < -1), the tail-off epoch and RMS there, the reference scales, the
     L2 change over the run with and without decay."""
-    sizes = config.sizes
+    sizes = config.model.sizes
     n_weights = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
     rows = []
     for init in config.inits:
@@ -257,7 +256,7 @@ def plot_tables(frame: pd.DataFrame, theory: pd.DataFrame, config) -> dict[str, 
         part = part.droplevel([0, 1])
         tag = f"{init}_lambda{lam:g}"
         tables["accuracy"][tag] = part["validation_accuracy"]
-        for name in layer_names(config.sizes):
+        for name in layer_names(config.model.sizes):
             tables["rms"][f"{tag}_{name}"] = part[f"{name}_rms"]
             if lam > 0:
                 tables["ratio"][f"{tag}_{name}"] = part[f"{name}_ratio"]

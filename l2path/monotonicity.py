@@ -1,6 +1,6 @@
 """Is the in-sample MSE monotone in lambda along the study's paths?
 
-Theory (DESIGN.md 2): at global minimisers of J_lambda = L + lambda R, the data loss L
+Theory (docs/science.md): at global minimisers of J_lambda = L + lambda R, the data loss L
 and the optimal value V(lambda) = min J_lambda are non-decreasing in lambda. So along any
 path of points ordered by lambda, a *decrease* of the data loss (for the quadratic cost,
 the in-sample MSE) or of the objective as lambda rises shows that at least one of the two

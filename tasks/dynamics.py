@@ -9,15 +9,15 @@ import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from edge import tracking
+from edge.stage import StageRun
 from l2path import atomic
-from l2path.checkpoint import save_model
 from l2path.config import Params
-from l2path.dataset import load_dataset
+from l2path.data.dataset import load_dataset
+from l2path.data.split import file_md5
 from l2path.dynamics import Model, metrics, plot_tables, run_dynamics, theory_table
-from l2path.split import file_md5
-from l2path.training import DTYPES
-
-from . import tracking
+from l2path.model.checkpoint import save_model
+from l2path.model.network import DTYPES
 
 PLOT_NAMES = ("rms", "ratio", "accuracy")  # plots/dynamics/<name>.csv, declared in dvc.yaml
 
@@ -26,15 +26,15 @@ def model_key(model: Model) -> str:
     return f"{model.init}_seed{model.seed}_lambda{model.lam:g}"
 
 
-def log_model_run(params: Params, model: Model, history: list[dict], checkpoint: Path, parent_run_id: str,
-                  tags: dict[str, str], data_md5: str) -> None:
+def log_model_run(params: Params, stage: StageRun, model: Model, history: list[dict], checkpoint: Path,
+                  data_md5: str) -> None:
     """A child run of the stage run: one model's per-epoch metrics and final weights."""
     logged = {"init": model.init, "seed": model.seed, "lambda": model.lam,
               **{f"dynamics.{k}": v for k, v in params.dynamics.model_dump().items()
                  if k not in ("inits", "seeds", "lambdas")}}
-    run_tags = {**tags, "l2path.model": model_key(model), "l2path.data_md5": data_md5}
+    run_tags = {**stage.child_tags("model"), "l2path.model": model_key(model), "l2path.data_md5": data_md5}
     with tracking.stage_run(params.study.name, f"dynamics {model_key(model)}", logged, run_tags,
-                            parent_run_id=parent_run_id) as run_id:
+                            parent_run_id=stage.run_id) as run_id:
         numeric = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)
                     and k not in ("seed", "lambda")} for row in history]
         tracking.log_history(run_id, numeric)
@@ -42,18 +42,21 @@ def log_model_run(params: Params, model: Model, history: list[dict], checkpoint:
 
 
 @task(name="weight-decay-dynamics", cache_policy=NO_CACHE)
-def study_dynamics(params: Params, stage_run_id: str, tags: dict[str, str]) -> dict:
-    """Train, write every table and checkpoint, log a child run per model; return the metrics."""
+def study_dynamics(params: Params, stage: StageRun) -> dict:
+    """Train, write every table and checkpoint, log a child run per model and the theory
+    numbers on the stage run; return the metrics."""
     config, paths = params.dynamics, params.paths
-    torch.set_num_threads(config.threads)
-    data = load_dataset(paths.prepared, DTYPES[config.dtype], n_train=config.n_train)
+    torch.set_num_threads(params.runtime.threads)
+    data = load_dataset(paths.prepared, DTYPES[config.model.dtype], n_train=config.model.n_train)
     logger = get_run_logger()
+    layers = range(1, len(config.model.sizes))
 
     def progress(model: Model, row: dict) -> None:
         if model.init == config.inits[0] and model.lam == config.lambdas[0]:
-            logger.info("seed %d epoch %d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed, row["epoch"],
-                        model.init, [round(row[f"layer{l}_rms"], 4) for l in range(1, len(config.sizes))],
-                        [round(row[f"layer{l}_ratio"], 3) for l in range(1, len(config.sizes))], row["seconds"])
+            logger.info("seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed,
+                        config.seeds.index(model.seed) + 1, len(config.seeds), row["epoch"], config.epochs,
+                        model.init, [round(row[f"layer{l}_rms"], 4) for l in layers],
+                        [round(row[f"layer{l}_ratio"], 3) for l in layers], row["seconds"])
 
     result = run_dynamics(config, data, on_epoch=progress)
     theory = theory_table(result.epochs, config, len(data.train))
@@ -73,5 +76,12 @@ def study_dynamics(params: Params, stage_run_id: str, tags: dict[str, str]) -> d
                                              "eta": config.eta, "epochs": config.epochs})
         history = result.epochs[(result.epochs["init"] == model.init) & (result.epochs["seed"] == model.seed)
                                 & (result.epochs["lambda"] == model.lam)].to_dict("records")
-        log_model_run(params, model, history, checkpoint, stage_run_id, tags, data_md5)
+        log_model_run(params, stage, model, history, checkpoint, data_md5)
+    tracking.log_metrics(stage.run_id, {f"{init}.{lam}.{layer}.{key}": value
+                                        for init, by_lam in numbers.items() for lam, by_layer in by_lam.items()
+                                        for layer, values in by_layer.items() for key, value in values.items()
+                                        if isinstance(value, (int, float))})
+    for row in theory.to_dict("records"):
+        logger.info("%s init, lambda %g, layer %d: measured factor %.6f per epoch against theory %.6f",
+                    row["init"], row["lambda"], row["layer"], row["measured_factor"], row["theory_factor"])
     return numbers

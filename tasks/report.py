@@ -6,20 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from edge import lineage, tracking
+from edge.project import project_root
+from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
-from l2path.report import Report, ReportInputs, build_report
-from l2path.split import file_md5
+from l2path.data.split import file_md5
+from l2path.report.html import Report, ReportInputs, build_report
+from l2path.study.results import read_results, results_frame
 
-from . import lineage, tracking
 from .hessian import spectrum_path
-from .project import project_root
-
-LINKED_STAGES = ("train", "study", "hessian", "dynamics")
 
 
 def read_table(path: str) -> pd.DataFrame | None:
@@ -59,28 +59,26 @@ def provenance(params: Params) -> dict:
             "dynamics": json.dumps(params.dynamics.model_dump())}
 
 
-def mlflow_links(params: Params) -> dict[str, str]:
-    links = {}
-    for stage in LINKED_STAGES:
-        run_id = tracking.latest_stage_run(params.study.name, stage)
-        if run_id:
-            links[f"{stage} stage run {run_id}"] = tracking.run_url(params.report.mlflow_ui, run_id)
-    return links
+def mlflow_links(params: Params, stage: StageRun) -> dict[str, str]:
+    """Links to the runs of the stages this report was made from, as their lineage files record them."""
+    return {f"{name} stage run {record.run_id}": tracking.run_url(params.report.mlflow_ui, record.experiment_id,
+                                                                  record.run_id)
+            for name, record in stage.upstream.items()}
 
 
-def gather_inputs(params: Params) -> ReportInputs:
+def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
     paths = params.paths
     hessian = read_table(paths.hessian_table)
     plots_dir = Path(paths.dynamics_plots_dir)
     return ReportInputs(
-        study=read_table(paths.study_results), steps=read_table(paths.monotonicity_table),
+        study=results_frame(read_results(paths.study_results)), steps=read_table(paths.monotonicity_table),
         monotonicity=json.loads(Path(paths.monotonicity_metrics).read_text()),
         hessian=hessian, saddle_steps=read_table(paths.saddle_steps), escapes=read_table(paths.escapes),
         interpolation=read_table(paths.interpolation), spectra=pick_spectra(params, hessian),
         dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in ("rms", "ratio", "accuracy")
                         if (plots_dir / f"{name}.csv").exists()},
         theory=read_table(paths.dynamics_theory), dynamics_config=params.dynamics,
-        provenance=provenance(params), links=mlflow_links(params))
+        provenance=provenance(params), links=mlflow_links(params, stage))
 
 
 def write_report(report: Report, directory: str, metrics_path: str) -> None:
@@ -106,9 +104,20 @@ def publish(report: Report, inputs: ReportInputs) -> None:
 
 
 @task(name="build-report", cache_policy=NO_CACHE)
-def make_report(params: Params) -> tuple[Report, ReportInputs]:
-    inputs = gather_inputs(params)
+def make_report(params: Params, stage: StageRun) -> dict:
+    """Build and write the report; publish it on the flow run, on the report run and on the
+    study run it describes (named by the study's lineage file). Returns its key numbers."""
+    inputs = gather_inputs(params, stage)
     report = build_report(inputs)
     write_report(report, params.paths.report_dir, params.paths.report_metrics)
     publish(report, inputs)
-    return report, inputs
+    tracking.log_artifacts(stage.run_id, params.paths.report_dir, "report")
+    tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.items() if v is not None})
+    logger = get_run_logger()
+    study = stage.upstream.get("study")
+    if study is not None:
+        tracking.log_artifacts(study.run_id, params.paths.report_dir, "report")
+    else:
+        logger.warning("no lineage file of the study stage: the report is not attached to a study run")
+    logger.info("report written to %s/index.html", params.paths.report_dir)
+    return report.numbers

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.dataset import Dataset, make_split
+from l2path.data.dataset import Dataset, make_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,10 @@ def tiny_data() -> Dataset:
 
 
 def mnist_mirror() -> Path | None:
-    """The offline MNIST mirror: $MNIST_MIRROR, else ../shared/mnist beside the repo."""
-    candidate = os.environ.get("MNIST_MIRROR") or str(REPO.parent / "shared" / "mnist")
+    """The offline MNIST mirror named by $MNIST_MIRROR (a directory), if it holds the files."""
+    candidate = os.environ.get("MNIST_MIRROR")
+    if not candidate:
+        return None
     path = Path(candidate)
     return path if (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists() else None
 
@@ -43,7 +45,7 @@ def mirror() -> Path:
     """The MNIST mirror; under CI a missing mirror is a failure, never a skip."""
     path = mnist_mirror()
     if path is None:
-        message = "MNIST mirror not found: set MNIST_MIRROR or put it at ../shared/mnist"
+        message = "MNIST mirror not found: set MNIST_MIRROR to a directory holding the MNIST IDX files"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -6,9 +6,12 @@ import torch
 import yaml
 
 from l2path.config import LambdaStudy
-from l2path.point_store import PointStore
-from l2path.study import LambdaStudyRunner
-from l2path.training import DTYPES
+from l2path.model.network import DTYPES
+from l2path.study.planner import StudyPlan
+from l2path.study.progress import Progress
+from l2path.study.records import SCALARS, Evaluation, PointRecord
+from l2path.study.run import run_study
+from l2path.study.store import PointStore
 
 from conftest import REPO, synthetic_dataset
 from repo_copy import set_dotted
@@ -23,7 +26,7 @@ PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds"
                   "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2,
                   "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.lanczos_steps": 20,
                   "hessian.slq_steps": 10, "hessian.trace_probes": 4,
-                  "dynamics.n_train": 1000, "dynamics.epochs": 2, "dynamics.seeds": [0],
+                  "dynamics.model.n_train": 1000, "dynamics.epochs": 2, "dynamics.seeds": [0],
                   "dynamics.gradient_batches": 5}
 
 
@@ -47,12 +50,15 @@ def small_data(n_train: int = 60, dtype: torch.dtype = torch.float64):
     return synthetic_dataset(n_train=n_train, n_eval=20, dtype=dtype)
 
 
-def run_small(root, config=None, data=None, label="run") -> LambdaStudyRunner:
+def small_plan(config: LambdaStudy | None = None, n_train: int = 60, data_md5: str = "md5") -> StudyPlan:
+    return StudyPlan.build(config or small_config(), n_train, data_md5)
+
+
+def run_small(root, config=None, data=None, label="run") -> Progress:
+    """The study's own loop (``l2path.study.run.run_study``) on small data; its final progress."""
     config = config or small_config()
     data = data or small_data(dtype=DTYPES[config.model.dtype])
-    runner = LambdaStudyRunner(config, data, PointStore(root), "md5", label)
-    runner.run()
-    return runner
+    return run_study(small_plan(config, len(data.train)), data, PointStore(root), label)
 
 
 def write_synthetic_split(path, n_train: int = 60, n_eval: int = 20, seed: int = 0) -> None:
@@ -65,3 +71,17 @@ def write_synthetic_split(path, n_train: int = 60, n_eval: int = 20, seed: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
+
+
+def point_record(key: str, lam: float, diverged: bool = False) -> PointRecord:
+    """A finished point for table-level tests: identity from ``key`` (schedule/seedS/lambdaII),
+    every number zero."""
+    schedule, seed, index = key.split("/")
+    zeros = Evaluation(**{name: 0.0 for name in SCALARS}, layers=())
+    return PointRecord(key=key, schedule=schedule, seed=int(seed.removeprefix("seed")),
+                       grid_index=int(index.removeprefix("lambda")), lam=lam, log2_lambda=0.0, fingerprint="f",
+                       start="fresh", parent=None, parent_checkpoint=None, parent_mlflow_run_id=None,
+                       checkpoint=f"{key}.pt", polished_checkpoint=None, epochs=1, diverged=diverged, message="",
+                       chain_start_weight_l2=1.0, train_seconds=0.0, polish_seconds=0.0, polished=False,
+                       polish_iterations=0, execution="", mlflow_run_id=None, sgd_grad_norm=0.0, grad_norm=0.0,
+                       certified=False, collapsed=False, sgd=zeros, final=zeros)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from l2path.answers import continuation_answers
+from l2path.report.answers import continuation_answers
 
 
 def counts(steps, decreases, beyond=0):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from l2path import atomic
-from l2path.checkpoint import load_model, save_model
-from l2path.init import init_stack
+from l2path.model.checkpoint import load_model, save_model
+from l2path.model.init import init_stack
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -25,7 +25,9 @@ def error_for(raw) -> str:
 
 def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert params.train.sizes[0] == 784 and params.train.lam >= 0
+    assert params.train.model.sizes[0] == 784 and params.train.lam >= 0
+    models = [params.train.model, params.lambda_study.model, params.dynamics.model]
+    assert len({type(model) for model in models}) == 1  # one model spec, used by every stage
 
 
 @pytest.mark.parametrize("key, value, expected", [
@@ -33,15 +35,15 @@ def test_repository_params_are_valid():
     ("eta", 0.0, "train.eta: Input should be greater than 0"),
     ("eta", -0.5, "train.eta: Input should be greater than 0 (got -0.5)"),
     ("batch_size", 0, "train.batch_size: Input should be greater than or equal to 1 (got 0)"),
-    ("sizes", [784, 30, 9], "train.sizes: must start with 784 and end with 10"),
-    ("sizes", [100, 30, 10], "train.sizes: must start with 784 and end with 10"),
-    ("cost", "hinge", "train.cost: Input should be 'quadratic' or 'cross_entropy' (got 'hinge')"),
+    ("model.sizes", [784, 30, 9], "train.model.sizes: must start with 784 and end with 10"),
+    ("model.sizes", [100, 30, 10], "train.model.sizes: must start with 784 and end with 10"),
+    ("model.cost", "hinge", "train.model.cost: Input should be 'quadratic' or 'cross_entropy' (got 'hinge')"),
     ("init", "xavier", "train.init: Input should be 'large' or 'default' (got 'xavier')"),
-    ("dtype", "float16", "train.dtype: Input should be 'float32' or 'float64'"),
+    ("model.dtype", "float16", "train.model.dtype: Input should be 'float32' or 'float64'"),
 ])
 def test_bad_train_values(raw, key, value, expected):
     bad = copy.deepcopy(raw)
-    bad["train"][key] = value
+    set_dotted(bad["train"], key, value)
     assert expected in error_for(bad)
 
 

@@ -16,7 +16,7 @@ from repo_copy import copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
 from servers import free_port, start, stop, wait_until_healthy
 
-SMALL = {"train.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
+SMALL = {"train.model.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
 
 
 def schedules(root, env):

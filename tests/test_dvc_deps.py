@@ -9,12 +9,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("l2path", "tasks", "flows")
-# Wiring that cannot change what a stage writes: package markers, the command line,
-# MLflow tracking and lineage tags, project paths and input checks. Listing these would
-# re-run every stage (the Hessian analysis takes about 20 minutes) for a logging change.
-BOOKKEEPING = {"flows/__init__.py", "flows/cli.py", "l2path/__init__.py", "tasks/__init__.py", "tasks/lineage.py",
-               "tasks/project.py", "tasks/stage.py", "tasks/tracking.py"}
+PACKAGES = ("l2path", "edge", "tasks", "flows")
+# Wiring that cannot change what a stage writes: package markers and the edge package
+# (the command line, MLflow tracking and lineage tags, project paths, input checks, where
+# shards run). Listing these would re-run every stage (the Hessian analysis takes about 20
+# minutes) for a logging change.
+BOOKKEEPING_FILES = {"flows/__init__.py", "l2path/__init__.py", "tasks/__init__.py"}
+BOOKKEEPING_DIRS = ("edge/",)
+
+
+def is_bookkeeping(path: str) -> bool:
+    return path in BOOKKEEPING_FILES or path.startswith(BOOKKEEPING_DIRS)
 
 
 def module_file(name: str) -> Path | None:
@@ -73,14 +78,14 @@ def stage_code_deps() -> dict[str, tuple[Path, list[str]]]:
 
 def test_every_stage_depends_on_the_code_it_imports():
     for stage, (entry, deps) in stage_code_deps().items():
-        needed = project_closure(entry) - BOOKKEEPING
+        needed = {p for p in project_closure(entry) if not is_bookkeeping(p)}
         missing = sorted(p for p in needed if not any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps))
         assert not missing, f"stage {stage} imports {missing} but does not list them as deps in dvc.yaml"
 
 
 def test_bookkeeping_modules_are_not_deps():
     for stage, (_, deps) in stage_code_deps().items():
-        listed = sorted(set(deps) & BOOKKEEPING)
+        listed = sorted(d for d in deps if is_bookkeeping(d) or is_bookkeeping(d.rstrip("/") + "/"))
         assert not listed, f"stage {stage} lists bookkeeping modules {listed}: see BOOKKEEPING"
 
 
@@ -90,17 +95,27 @@ def test_stage_deps_name_existing_files():
         assert not absent, f"stage {stage} lists missing deps {absent}"
 
 
-def test_stage_outputs_checked_for_writability_are_dvc_yaml_outs():
-    """tasks/stage.py's STAGE_OUTPUTS (checked before a stage works) names, per stage, the
-    same params paths that dvc.yaml declares as its outs, metrics and plots."""
+def test_stages_read_their_outputs_from_dvc_yaml():
+    """The outputs a stage checks before it works (and logs after) are dvc.yaml's outs,
+    metrics and plots, resolved with params.yaml's paths: there is no second list."""
     import re
 
-    from tasks.stage import STAGE_OUTPUTS
+    from edge.dvcfile import stage_files
+    from l2path.config import load_params
 
+    params = load_params(ROOT / "params.yaml")
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    declared = {}
     for name, stage in stages.items():
         entries = [next(iter(e)) if isinstance(e, dict) else e
                    for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])]
-        declared[name] = {re.match(r"\$\{paths\.(\w+)\}", entry).group(1) for entry in entries}
-    assert {name: set(keys) for name, keys in STAGE_OUTPUTS.items()} == declared
+        expected = [re.sub(r"\$\{paths\.(\w+)\}", lambda m: getattr(params.paths, m.group(1)), e) for e in entries]
+        assert list(stage_files(name, params, ROOT).outputs) == expected
+        assert f"{params.paths.lineage_dir}/{name}.json" in expected  # every stage records its run
+
+
+def test_downstream_stages_depend_on_the_lineage_of_the_runs_they_link():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    lineage = {name: {d.split("/")[-1].removesuffix(".json") for d in stage["deps"]
+                      if str(d).startswith("${paths.lineage_dir}/")} for name, stage in stages.items()}
+    assert lineage["hessian"] == {"study"}
+    assert lineage["report"] == {"train", "study", "hessian", "dynamics"}

@@ -11,12 +11,12 @@ import torch
 import yaml
 
 from l2path.config import Dynamics
-from l2path.costs import get_cost
-from l2path.dataset import Dataset, make_split
+from l2path.model.costs import get_cost
+from l2path.data.dataset import Dataset, make_split
 from l2path.dynamics import (full_batch_weight_gradients, mean_batch_gradient_norms, run_dynamics,
                              sampled_batches, theory_factors, theory_table)
-from l2path.hessian import Objective
-from l2path.init import init_stack
+from l2path.curvature.hessian import Objective
+from l2path.model.init import init_stack
 
 from conftest import REPO, synthetic_dataset
 
@@ -25,7 +25,8 @@ SIZES = [784, 6, 10]
 
 def config(**changes) -> Dynamics:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())["dynamics"]
-    raw.update(sizes=SIZES, epochs=3, seeds=[0, 1], gradient_batches=3, batch_size=10)
+    raw.update(epochs=3, seeds=[0, 1], gradient_batches=3, batch_size=10)
+    raw["model"].update(sizes=changes.pop("sizes", SIZES), **changes.pop("model", {}))
     raw.update(changes)
     return Dynamics.model_validate(raw)
 

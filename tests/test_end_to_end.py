@@ -11,13 +11,13 @@ import torch
 import yaml
 from mlflow import MlflowClient
 
-from l2path.checkpoint import load_model
+from l2path.model.checkpoint import load_model
 
 from conftest import REPO
 from repo_copy import copy_repo, git, tool_env
 from study_setup import PIPELINE_STUDY
 
-SMALL = {"train.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
+SMALL = {"train.model.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
 SCREENSHOTS = REPO / ".test-artifacts"  # git-ignored: the report as the browser test saw it
 
 

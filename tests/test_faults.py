@@ -18,7 +18,7 @@ from repo_copy import copy_repo, tool_env
 from servers import free_port
 from study_setup import write_synthetic_split
 
-SMALL_TRAIN = {"train.n_train": 300, "train.epochs": 2, "train.dtype": "float64", "data.public_mirrors": []}
+SMALL_TRAIN = {"train.model.n_train": 300, "train.epochs": 2, "train.model.dtype": "float64", "data.public_mirrors": []}
 CHECKPOINT = "models/train/model.pt"
 
 

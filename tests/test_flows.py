@@ -29,20 +29,20 @@ def bad_params(tmp_path, monkeypatch):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     bad = copy.deepcopy(raw)
     bad["train"]["lambda"] = -0.5
-    bad["train"]["cost"] = "hinge"
+    bad["train"]["model"]["cost"] = "hinge"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     return tmp_path / "bad.yaml"
 
 
 def test_cli_refuses_bad_params_before_any_work(bad_params, capsys):
-    from flows.cli import run_stage
+    from edge.cli import run_stage
     from flows.train import train
 
     with pytest.raises(SystemExit) as info:
         run_stage(train, ["--params", str(bad_params)])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "train.lambda" in err and "train.cost" in err and "'quadratic' or 'cross_entropy'" in err
+    assert "train.lambda" in err and "train.model.cost" in err and "'quadratic' or 'cross_entropy'" in err
     assert not (bad_params.parent / "mlruns").exists()
 
 
@@ -59,7 +59,7 @@ def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params
 def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mirror, tmp_path, monkeypatch):
     from flows.pipeline import pipeline
 
-    root = copy_repo(tmp_path, {"train.n_train": 1000, "train.epochs": 1, "train.dtype": "float64", **PIPELINE_STUDY})
+    root = copy_repo(tmp_path, {"train.model.n_train": 1000, "train.epochs": 1, "train.model.dtype": "float64", **PIPELINE_STUDY})
     monkeypatch.chdir(root)
     monkeypatch.setenv("MNIST_MIRROR", str(mirror))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

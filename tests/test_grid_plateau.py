@@ -1,7 +1,7 @@
 import pytest
 
-from l2path.grid import lambda_grid
-from l2path.plateau import PlateauRule
+from l2path.study.grid import lambda_grid
+from l2path.train.plateau import PlateauRule
 
 
 def test_factor_two_grid_from_two_to_the_minus_eight():
@@ -30,4 +30,4 @@ def test_plateau_rule_counts_a_rise_as_plateau_but_not_before_min_epochs():
     assert PlateauRule(patience=1, rel_tol=0.0, min_epochs=1).has_plateaued([1.0, 1.2])
     assert not PlateauRule(patience=1, rel_tol=0.0, min_epochs=3).has_plateaued([1.0, 1.2])
     with pytest.raises(ValueError):
-        PlateauRule(patience=0)
+        PlateauRule(patience=0, rel_tol=1e-3, min_epochs=1)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.costs import get_cost
-from l2path.hessian import Objective
-from l2path.init import init_stack
-from l2path.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
+from l2path.model.costs import get_cost
+from l2path.curvature.hessian import Objective
+from l2path.model.init import init_stack
+from l2path.curvature.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
 
 SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
 
@@ -152,7 +152,7 @@ def test_density_and_trace_agree_with_the_dense_spectrum_within_their_errors():
 
 
 def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
-    from l2path.saddle import CurvatureSettings, analyse_point, escape
+    from l2path.curvature.saddle import CurvatureSettings, analyse_point, escape
 
     objective = small_problem(lam=0.01)
     theta = saddle_point(objective)
@@ -169,7 +169,7 @@ def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
 
 
 def test_interpolation_endpoints_are_the_two_points():
-    from l2path.saddle import interpolate
+    from l2path.curvature.saddle import interpolate
 
     objective = small_problem(lam=2.0)
     a, b = trained_point(objective, seed=1), trained_point(objective, seed=2)

@@ -57,7 +57,7 @@ def test_every_server_command_binds_loopback():
 
 
 def test_local_dask_cluster_and_tests_use_loopback():
-    source = (REPO / "flows/scale_out.py").read_text()
+    source = (REPO / "edge/scale_out.py").read_text()
     assert '"host": "127.0.0.1"' in source and '"dashboard_address": None' in source
     servers = (REPO / "tests/servers.py").read_text() + (REPO / "tests/test_deployment.py").read_text() \
         + (REPO / "tests/test_mlflow_server.py").read_text()

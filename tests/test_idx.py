@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from l2path.idx import IdxFormatError, parse_images, parse_labels
+from l2path.data.idx import IdxFormatError, parse_images, parse_labels
 
 from idx_files import idx_bytes
 

@@ -18,18 +18,18 @@ import pandas as pd
 import pytest
 import torch
 
-from l2path.checkpoint import load_model
+from l2path.model.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
 from test_study_flow import SMALL_STUDY
 
-SMALL = {"train.n_train": 300, "train.epochs": 6, "train.dtype": "float64",
-         "dynamics.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1], "dynamics.gradient_batches": 5}
+SMALL = {"train.model.n_train": 300, "train.epochs": 6, "train.model.dtype": "float64",
+         "dynamics.model.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1], "dynamics.gradient_batches": 5}
 # what the stage prints once it is under way, and what it writes
 STAGES = {
     "train": ("epoch 2/", ["plots/train_epochs.csv"], ["models/train/model.pt"]),
-    "dynamics": ("seed 0 epoch 2", ["results/dynamics.csv", "results/dynamics_theory.csv"],
+    "dynamics": ("(1/2) epoch 2/", ["results/dynamics.csv", "results/dynamics_theory.csv"],
                  [f"models/dynamics/{init}_seed{seed}_lambda{lam}.pt" for init in ("large", "default")
                   for seed in (0, 1) for lam in ("5", "0")]),
 }

@@ -4,15 +4,15 @@ from __future__ import annotations
 import pandas as pd
 
 from l2path.config import load_params
-from l2path.landscape import LandscapeResults, nonmonotone_steps, select_points, summary
+from l2path.curvature.landscape import LandscapeResults, nonmonotone_steps, select_points, summary
 
 from conftest import REPO
+from study_setup import point_record
 
 
 def tables():
-    study = pd.DataFrame([
-        {"key": f"{s}/seed0/lambda0{i}", "schedule": s, "seed": 0, "lambda": lam, "diverged": False}
-        for s in ("ascending", "descending", "cold") for i, lam in enumerate([1.0, 2.0, 4.0])])
+    study = [point_record(f"{s}/seed0/lambda0{i}", lam) for s in ("ascending", "descending", "cold")
+             for i, lam in enumerate([1.0, 2.0, 4.0])]
     steps = pd.DataFrame([
         {"schedule": "ascending", "seed": 0, "metric": "train_mse", "lambda_from": 1.0, "lambda_to": 2.0,
          "change": -0.1, "decrease": True, "beyond_noise": True},
@@ -30,9 +30,12 @@ def test_nonmonotone_selection_takes_start_points_of_chain_mse_decreases():
     study, steps = tables()
     config = load_params(REPO / "params.yaml").hessian.model_copy(update={"schedules": ["ascending", "cold"]})
     assert len(nonmonotone_steps(steps, config.schedules)) == 1  # cold starts are not a chain; objective ignored
-    assert list(select_points(study, steps, config)["key"]) == ["ascending/seed0/lambda00"]
+    assert [p.key for p in select_points(study, steps, config)] == ["ascending/seed0/lambda00"]
     everything = config.model_copy(update={"select": "all", "schedules": ["descending"]})
-    assert list(select_points(study, steps, everything)["key"]) == [f"descending/seed0/lambda0{i}" for i in range(3)]
+    assert [p.key for p in select_points(study, steps, everything)] == [f"descending/seed0/lambda0{i}" for i in range(3)]
+    study[4] = point_record("descending/seed0/lambda01", 2.0, diverged=True)
+    assert [p.key for p in select_points(study, steps, everything)] == ["descending/seed0/lambda00",
+                                                                         "descending/seed0/lambda02"]
 
 
 def test_summary_counts_classes_and_the_start_class_of_each_step():

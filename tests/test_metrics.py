@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.costs import get_cost
-from l2path.init import init_stack
-from l2path.metrics import evaluate, layer_statistics
+from l2path.model.costs import get_cost
+from l2path.model.init import init_stack
+from l2path.train.metrics import evaluate, layer_statistics
 
 from nielsen_reference import sigmoid, total_cost
 

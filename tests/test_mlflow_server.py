@@ -11,7 +11,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from l2path.checkpoint import load_model
+from l2path.model.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
 from servers import free_port, start, stop, wait_until_healthy
@@ -73,7 +73,7 @@ def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
 
 @pytest.mark.integration
 def test_unreachable_tracking_server_fails_before_any_training(mirror, tmp_path):
-    root = copy_repo(tmp_path / "repo", {"train.n_train": 1000, "train.epochs": 1})
+    root = copy_repo(tmp_path / "repo", {"train.model.n_train": 1000, "train.epochs": 1})
     env = {**tool_env(mirror, home(tmp_path)), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     assert run_stage("prepare", root, {**env, "MLFLOW_TRACKING_URI": ""}).returncode == 0
     started = time.monotonic()

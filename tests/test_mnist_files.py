@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from l2path.mnist_files import MNIST_SHA256, MnistUnavailableError, fetch_mnist
+from l2path.data.mnist_files import MNIST_SHA256, MnistUnavailableError, fetch_mnist
 
 FILES = {"alpha": b"first file content", "beta": bytes(range(256)) * 10}
 EXPECTED = {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()}

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from l2path.costs import get_cost
-from l2path.init import init_stack
-from l2path.polish import objective_and_gradient, polish
+from l2path.model.costs import get_cost
+from l2path.model.init import init_stack
+from l2path.curvature.polish import objective_and_gradient, polish
 
 from nielsen_reference import total_cost
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from flows.scale_out import ScaleOutError, check_workers_can_report
-from l2path.schedules import plan
-from l2path.shards import shard_chains
+from edge.scale_out import ScaleOutError, check_workers_can_report
+from l2path.study.schedules import plan
+from l2path.study.shards import shard_chains
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split

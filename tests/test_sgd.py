@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.costs import get_cost
-from l2path.init import epoch_order, init_stack
-from l2path.sgd import SGDSettings, train_sgd
+from l2path.model.costs import get_cost
+from l2path.model.init import epoch_order, init_stack
+from l2path.train.sgd import SGDSettings, train_sgd
 
 from nielsen_reference import update_mini_batch
 

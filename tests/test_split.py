@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from l2path.dataset import load_dataset
-from l2path.mnist_files import fetch_mnist
-from l2path.split import file_md5, nielsen_split, prepare_split, read_raw, write_split
+from l2path.data.dataset import load_dataset
+from l2path.data.mnist_files import fetch_mnist
+from l2path.data.split import file_md5, nielsen_split, prepare_split, read_raw, write_split
 
 
 def synthetic_raw(n_train=12, n_test=4):
@@ -54,7 +54,7 @@ def test_md5_is_what_dvc_records(tmp_path):
 def test_real_mnist_split_matches_published_facts(mirror, tmp_path):
     fetch_mnist(tmp_path / "raw", [str(mirror)])
     raw = read_raw(tmp_path / "raw")
-    # Facts published with the data (shared/mnist/README.md), independent of our code.
+    # Facts published with the data (the MNIST distribution's own README), independent of our code.
     assert raw["train_labels"][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert raw["test_labels"][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(raw["train_labels"]).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

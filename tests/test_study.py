@@ -7,24 +7,25 @@ import json
 import pytest
 import torch
 
-from l2path.checkpoint import load_model
-from l2path.costs import get_cost
-from l2path.grid import lambda_grid
-from l2path.plateau import PlateauRule
-from l2path.point_store import PointStore
-from l2path.schedules import plan
-from l2path.sgd import SGDSettings, train_sgd
-from l2path.study import LambdaStudyRunner
+import l2path.study.points as points
 
-from study_setup import run_small, small_config, small_data
+from l2path.model.checkpoint import load_model
+from l2path.model.costs import get_cost
+from l2path.study.grid import lambda_grid
+from l2path.train.plateau import PlateauRule
+from l2path.study.progress import Progress
+from l2path.study.records import PointRecord
+from l2path.study.schedules import plan
+from l2path.study.store import PointStore
+from l2path.train.sgd import SGDSettings, train_sgd
 
-TIMING = ("train_seconds", "polish_seconds", "execution", "mlflow_run_id")
-PATHS = ("checkpoint", "polished_checkpoint", "parent_checkpoint")
+from study_setup import run_small, small_config, small_data, small_plan
 
 
-def comparable(record: dict) -> dict:
+def comparable(record: PointRecord) -> PointRecord:
     """A record without wall times, run labels and (tmp-dir dependent) absolute paths."""
-    return {k: v for k, v in record.items() if k not in TIMING + PATHS}
+    return record.replace(train_seconds=0.0, polish_seconds=0.0, execution="", mlflow_run_id=None, checkpoint="",
+                          polished_checkpoint=None, parent_checkpoint=None)
 
 
 def test_plan_orders_each_schedule():
@@ -48,19 +49,19 @@ def study(tmp_path_factory):
 
 def test_every_schedule_runs_and_chains_warm_start(study):
     runner, _ = study
-    records = {r["key"]: r for r in runner.results()}
+    records = {r.key: r for r in runner.results()}
     grid = lambda_grid(0.5, 2.0, 8.0)
     cold = [k for k in records if k.startswith("cold/")]
     assert len(cold) == 3 * len(grid)
     descending = [records[f"descending/seed1/lambda{i:02d}"] for i in reversed(range(len(grid)))]
-    assert descending[0]["start"] == "fresh" and descending[0]["parent_checkpoint"] is None
+    assert descending[0].start == "fresh" and descending[0].parent_checkpoint is None
     for earlier, later in zip(descending, descending[1:]):
-        assert later["start"] == "warm" and later["parent_checkpoint"] == earlier["checkpoint"]
+        assert later.start == "warm" and later.parent_checkpoint == earlier.checkpoint
     ascending = [r for k, r in records.items() if k.startswith("ascending/seed0/")]
-    assert ascending[0]["lambda"] == 0.5
-    assert all(b["parent"] == a["key"] for a, b in zip(ascending, ascending[1:]))
+    assert ascending[0].lam == 0.5
+    assert all(b.parent == a.key for a, b in zip(ascending, ascending[1:]))
     last = ascending[-1]
-    assert last["lambda"] == 8.0 or last["collapsed"]  # a chain ends at lambda_max or at collapse
+    assert last.lam == 8.0 or last.collapsed  # a chain ends at lambda_max or at collapse
 
 
 def test_stacked_points_equal_each_point_trained_alone(study):
@@ -68,24 +69,24 @@ def test_stacked_points_equal_each_point_trained_alone(study):
     The first point of each chain also equals the cold start with the same seed and lambda."""
     runner, data = study
     config, cost = small_config(), get_cost("quadratic")
-    records = {r["key"]: r for r in runner.results()}
+    records = {r.key: r for r in runner.results()}
     for key in ["ascending/seed1/lambda01", "descending/seed0/lambda03", "cold/seed2/lambda02"]:
         record = records[key]
-        if record["parent_checkpoint"]:
-            net, _ = load_model(record["parent_checkpoint"], torch.float64)
+        if record.parent_checkpoint:
+            net, _ = load_model(record.parent_checkpoint, torch.float64)
         else:
-            from l2path.init import init_stack
-            net = init_stack(config.model.sizes, [config.model.init], [record["seed"]], torch.float64)
-        settings = SGDSettings(eta=[config.sgd.eta], lam=[record["lambda"]], seeds=[config.sgd.order_seed],
-                               batch_size=config.sgd.batch_size, epochs=record["epochs"])
+            from l2path.model.init import init_stack
+            net = init_stack(config.model.sizes, [config.init], [record.seed], torch.float64)
+        settings = SGDSettings(eta=[config.sgd.eta], lam=[record.lam], seeds=[config.sgd.order_seed],
+                               batch_size=config.sgd.batch_size, epochs=record.epochs)
         train_sgd(net, data.train.x, data.train.y, cost, settings)
-        saved, _ = load_model(record["checkpoint"])
+        saved, _ = load_model(record.checkpoint)
         for a, b in zip(net.weights + net.biases, saved.weights + saved.biases):
             assert torch.allclose(a, b, rtol=0, atol=1e-12), key
     for top in ("ascending/seed0/lambda00", "descending/seed1/lambda04"):
         _, seed, index = top.split("/")
-        twin = load_model(records[f"cold/{seed}/{index}"]["checkpoint"])[0]
-        mine = load_model(records[top]["checkpoint"])[0]
+        twin = load_model(records[f"cold/{seed}/{index}"].checkpoint)[0]
+        mine = load_model(records[top].checkpoint)[0]
         assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(mine.weights, twin.weights))
 
 
@@ -94,9 +95,9 @@ def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
     config = small_config()
     rule = PlateauRule(config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs)
     for record in runner.results():
-        objectives = [h["objective"] for h in record["history"]]
-        assert len(objectives) == record["epochs"]
-        stopped_early = record["epochs"] < config.sgd.max_epochs
+        objectives = [h.objective for h in record.history]
+        assert len(objectives) == record.epochs
+        stopped_early = record.epochs < config.sgd.max_epochs
         assert rule.has_plateaued(objectives) or not stopped_early
         assert not any(rule.has_plateaued(objectives[:e]) for e in range(1, len(objectives)))
 
@@ -108,81 +109,79 @@ def test_polish_certificate_is_an_independent_gradient_norm(study):
     config = small_config()
     x, y = data.train.x, data.train.y
     n = len(x)
-    polished = [r for r in runner.results() if r["polished"]]
-    assert polished and {r["schedule"] for r in polished} == {"ascending"}
+    polished = [r for r in runner.results() if r.polished]
+    assert polished and {r.schedule for r in polished} == {"ascending"}
     for record in polished[:3]:
-        net, _ = load_model(record["polished_checkpoint"], torch.float64)
+        net, _ = load_model(record.polished_checkpoint, torch.float64)
         params = [p.clone().requires_grad_() for p in net.weights + net.biases]
         a = x
         for w, b in zip(params[:len(net.weights)], params[len(net.weights):]):
             a = torch.sigmoid(a @ w[0].T + b[0])
-        objective = 0.5 * (a - y).square().sum() / n + record["lambda"] / (2 * n) * sum(
+        objective = 0.5 * (a - y).square().sum() / n + record.lam / (2 * n) * sum(
             w.square().sum() for w in params[:len(net.weights)])
         grads = torch.autograd.grad(objective, params)
         objective = objective.detach()
         norm = float(torch.sqrt(sum(g.square().sum() for g in grads)))
-        assert norm == pytest.approx(record["grad_norm"], rel=1e-6, abs=1e-12)
-        assert record["objective"] == pytest.approx(objective.item(), rel=1e-10)
-        assert record["certified"] == (norm <= config.polish.grad_tol)
-        assert record["objective"] <= record["sgd_objective"] + 1e-12
-    assert any(r["certified"] for r in polished)
+        assert norm == pytest.approx(record.grad_norm, rel=1e-6, abs=1e-12)
+        assert record.final.objective == pytest.approx(objective.item(), rel=1e-10)
+        assert record.certified == (norm <= config.polish.grad_tol)
+        assert record.final.objective <= record.sgd.objective + 1e-12
+    assert any(r.certified for r in polished)
 
 
 def test_chain_continues_from_polished_weights_when_asked(tmp_path):
     config = small_config(**{"polish.continue_from": "polished", "schedules": ["ascending"], "chain_seeds": [0]})
     records = run_small(tmp_path / "points", config).results()
     assert len(records) >= 2
-    assert records[1]["parent_checkpoint"] == records[0]["polished_checkpoint"]
+    assert records[1].parent_checkpoint == records[0].polished_checkpoint
 
 
 class Killed(Exception):
     """Stands in for kill -9 (the subprocess test in test_study_flow.py sends the real one)."""
 
 
-def kill_on_call(monkeypatch, method: str, call: int) -> None:
-    """Make ``LambdaStudyRunner.<method>`` raise Killed on its ``call``-th call."""
-    original = getattr(LambdaStudyRunner, method)
+def kill_on_call(monkeypatch, function: str, call: int) -> None:
+    """Make ``l2path.study.points.<function>`` raise Killed on its ``call``-th call."""
+    original = getattr(points, function)
     calls = {"n": 0}
 
-    def wrapper(self, *args, **kwargs):
+    def wrapper(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == call:
-            raise Killed(f"{method} call {call}")
-        return original(self, *args, **kwargs)
-    monkeypatch.setattr(LambdaStudyRunner, method, wrapper)
+            raise Killed(f"{function} call {call}")
+        return original(*args, **kwargs)
+    monkeypatch.setattr(points, function, wrapper)
 
 
-@pytest.mark.parametrize("method, call", [("_sgd_phase", 2), ("_finish", 5), ("_finish", 25)],
+@pytest.mark.parametrize("method, call", [("sgd_phase", 2), ("finish_point", 5), ("finish_point", 25)],
                          ids=["during-sgd-of-round-2", "while-finishing-round-1", "while-finishing-late"])
 def test_killed_study_resumes_and_matches_uninterrupted_exactly(study, tmp_path, monkeypatch, method, call):
     """Finished points are not retrained (their records keep the first run's label), and the
     results equal the uninterrupted run's bit for bit (rounds are rebuilt identically)."""
     full, _ = study
-    points = tmp_path / "points"
+    store = tmp_path / "points"
     with monkeypatch.context() as patch:
         kill_on_call(patch, method, call)
         with pytest.raises(Killed):
-            run_small(points, label="first")
-    finished_before = {p.relative_to(points) for p in points.rglob("*.json") if not p.name.endswith(".sgd.json")}
-    resumed = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "md5", "second")
-    assert resumed.resumed == len(finished_before) > 0
-    resumed.run()
-    first_label = {r["key"] for r in resumed.results() if r["execution"] == "first"}
+            run_small(store, label="first")
+    finished_before = {p.relative_to(store) for p in store.rglob("*.json") if not p.name.endswith(".sgd.json")}
+    assert Progress.resume(small_plan(), PointStore(store)).resumed == len(finished_before) > 0
+    resumed = run_small(store, label="second")
+    first_label = {r.key for r in resumed.results() if r.execution == "first"}
     assert len(first_label) == len(finished_before)
     assert [comparable(r) for r in resumed.results()] == [comparable(r) for r in full.results()]
-    assert not list(points.rglob("*.sgd.json"))
+    assert not list(store.rglob("*.sgd.json"))
 
 
 def test_changed_params_make_finished_points_stale(study, tmp_path):
-    points = tmp_path / "points"
-    finished = len(run_small(points).results())
-    same = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "md5")
+    store = PointStore(tmp_path / "points")
+    finished = len(run_small(store.root).results())
+    same = Progress.resume(small_plan(), store)
     assert same.resumed == finished and same.next_round() == []
-    for changed in ({"sgd.eta": 0.4}, {"model.init": "large"}):
-        again = LambdaStudyRunner(small_config(**changed), small_data(), PointStore(points), "md5")
-        assert again.resumed == 0
-    other_data = LambdaStudyRunner(small_config(), small_data(), PointStore(points), "another-md5")
-    assert other_data.resumed == 0
+    for changed in ({"sgd.eta": 0.4}, {"init": "large"}):
+        assert Progress.resume(small_plan(small_config(**changed)), store).resumed == 0
+    assert Progress.resume(small_plan(data_md5="another-md5"), store).resumed == 0
+    assert Progress.resume(small_plan(n_train=59), store).resumed == 0
 
 
 def test_divergence_is_recorded_and_ends_only_its_chain(tmp_path):
@@ -192,16 +191,16 @@ def test_divergence_is_recorded_and_ends_only_its_chain(tmp_path):
                              "collapse_ratio": 1e-12, "polish.schedules": [], "cold_seeds": [0]})
     runner = run_small(tmp_path / "points", config)
     records = runner.results()
-    diverged = [r for r in records if r["diverged"]]
-    assert diverged and all("diverged" in r["message"] and not r["certified"] for r in diverged)
+    diverged = [r for r in records if r.diverged]
+    assert diverged and all("diverged" in r.message and not r.certified for r in diverged)
     for seed in (0, 1):
-        chain = [r for r in records if r["key"].startswith(f"ascending/seed{seed}/")]
-        assert chain[-1]["diverged"] and not any(r["diverged"] for r in chain[:-1])
-        assert 100.0 * chain[-1]["lambda"] / 60 > 2
-    descending = [r for r in records if r["schedule"] == "descending"]
-    assert [r["diverged"] for r in descending] == [True, True]  # each chain stopped at its first point
-    cold = [r for r in records if r["schedule"] == "cold"]
+        chain = [r for r in records if r.key.startswith(f"ascending/seed{seed}/")]
+        assert chain[-1].diverged and not any(r.diverged for r in chain[:-1])
+        assert 100.0 * chain[-1].lam / 60 > 2
+    descending = [r for r in records if r.schedule == "descending"]
+    assert [r.diverged for r in descending] == [True, True]  # each chain stopped at its first point
+    cold = [r for r in records if r.schedule == "cold"]
     assert len(cold) == len(lambda_grid(0.5, 2.0, 8.0))  # every cold start ran despite divergence
-    assert any(not r["diverged"] for r in cold)
-    saved = json.loads((tmp_path / "points" / f"{diverged[0]['key']}.json").read_text())
+    assert any(not r.diverged for r in cold)
+    saved = json.loads((tmp_path / "points" / f"{diverged[0].key}.json").read_text())
     assert saved["diverged"] is True

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from l2path.checkpoint import load_model
+from l2path.model.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split

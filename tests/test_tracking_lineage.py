@@ -1,4 +1,4 @@
-"""tasks.tracking against a real SQLite MLflow store; tasks.lineage's tags and ids."""
+"""edge.tracking against a real SQLite MLflow store; edge.lineage's tags and ids."""
 from __future__ import annotations
 
 import subprocess
@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from mlflow import MlflowClient
 
-from tasks import lineage, tracking
-from tasks.project import persistent_root
+from edge import lineage, tracking
+from edge.project import persistent_root
 
 
 @pytest.fixture

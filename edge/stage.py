@@ -1,0 +1,174 @@
+"""Opening and closing a stage: checks, its MLflow run, lineage in and out.
+
+``open_stage`` is what every stage does around its work:
+
+1. telemetry off; the stage's deps, params and outputs read from dvc.yaml (``dvcfile``);
+2. before any work: inputs written by earlier stages must exist, every output's directory
+   must take a file, and a configured tracking server must answer;
+3. the stage's MLflow run is opened with lineage tags (``lineage``), the stage's DVC params
+   as MLflow params, the prepared data as a dataset input where the stage reads it, and
+   ``l2path.upstream.<stage>`` tags naming the runs of the upstream stages as their
+   lineage files record them (``lineage/<stage>.json``, declared DVC dependencies);
+4. on success the stage's own lineage file is written (its run id and execution id: the
+   stage's downstream reads it from there, never "the latest run"), then its file outputs
+   are logged as artifacts. A failed stage ends its run FAILED, with the error recorded.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from prefect.runtime import flow_run
+
+from l2path import atomic
+from l2path.atomic import OutputWriteError
+from l2path.config import Params
+from l2path.data.split import file_md5
+
+from . import lineage, tracking
+from .dvcfile import StageFiles, producers, stage_files
+from .environment import quiet_telemetry
+from .project import project_root
+
+ARTIFACT_LIMIT_BYTES = 20 * 2**20  # larger outputs (the prepared data) stay in DVC's cache only
+
+
+class MissingInputError(FileNotFoundError):
+    """A stage's input is missing: an earlier stage has not run."""
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    """A stage run as its lineage file records it (``<paths.lineage_dir>/<stage>.json``)."""
+
+    stage: str
+    run_id: str
+    experiment_id: str
+    run_name: str
+    execution_id: str
+
+
+def lineage_path(params: Params, stage: str) -> Path:
+    return Path(params.paths.lineage_dir) / f"{stage}.json"
+
+
+def read_lineage(params: Params, stage: str) -> LineageRecord | None:
+    """The recorded run of ``stage``; None if the stage has not written its lineage file."""
+    path = project_root() / lineage_path(params, stage)
+    try:
+        return LineageRecord(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """An open stage: its params, MLflow run, execution and the upstream runs it reads."""
+
+    params: Params
+    stage: str
+    run_id: str
+    experiment_id: str
+    run_name: str
+    execution_id: str
+    tags: dict[str, str]
+    upstream: dict[str, LineageRecord] = field(default_factory=dict)
+
+    def child_tags(self, kind: str) -> dict[str, str]:
+        """Lineage tags of a child run (``study.point``, ``hessian.point``, ``dynamics.model``)."""
+        return {**self.tags, "l2path.stage": f"{self.stage}.{kind}"}
+
+
+def require_inputs(files: StageFiles, params: Params) -> None:
+    """Inputs that earlier stages write must exist (lineage files excepted: a stage run by
+    hand on hand-made inputs has no upstream run to name)."""
+    root, writers = project_root(), producers(params, project_root())
+    lineage_dir = Path(params.paths.lineage_dir)
+    missing = {dep: writers[dep] for dep in files.deps
+               if dep in writers and Path(dep).parent != lineage_dir and not (root / dep).exists()}
+    if missing:
+        stages = sorted(set(missing.values()))
+        raise MissingInputError(f"missing input(s) {sorted(missing)}: run the {', '.join(stages)} stage(s) first "
+                                f"(dvc repro {' '.join(stages)})")
+
+
+def require_writable(outputs: tuple[str, ...]) -> None:
+    """Fail before any work when an output's directory does not take a new file (read-only,
+    not a directory, ...). An output path with a suffix is a file (its directory is
+    checked), one without is a directory. A full disk shows up later, at the write itself
+    (``l2path.atomic``), which leaves the previous version in place."""
+    for output in outputs:
+        path = project_root() / output
+        directory = path.parent if path.suffix else path
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory, prefix=".write-probe."):
+                pass
+        except OSError as exc:
+            raise OutputWriteError(f"output directory {directory} is not writable ({exc}): "
+                                   f"cannot write {output}; nothing was started") from None
+
+
+def stage_params(params: Params, keys: tuple[str, ...]) -> dict[str, object]:
+    """The stage's DVC params (sections or dotted keys), flattened to dotted MLflow params."""
+    raw = params.model_dump(by_alias=True)
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}", value)
+        else:
+            flat[prefix] = node
+
+    for key in keys:
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        walk(key, node)
+    return flat
+
+
+def _upstream(files: StageFiles, params: Params) -> dict[str, LineageRecord]:
+    lineage_dir = Path(params.paths.lineage_dir)
+    stages = [Path(dep).stem for dep in files.deps if Path(dep).parent == lineage_dir]
+    return {stage: record for stage in stages if (record := read_lineage(params, stage)) is not None}
+
+
+def _log_outputs(run_id: str, outputs: tuple[str, ...]) -> None:
+    """Each file output under ARTIFACT_LIMIT_BYTES, under its directory's path. Directories
+    are logged by the runs of their items (points, models) or by their stage's task."""
+    for output in outputs:
+        path = project_root() / output
+        if path.is_file() and path.stat().st_size <= ARTIFACT_LIMIT_BYTES:
+            tracking.log_artifact(run_id, path, Path(output).parent.as_posix() or None)
+
+
+@contextlib.contextmanager
+def open_stage(params: Params, stage: str, execution_id: str | None = None,
+               run_name: str | None = None) -> Iterator[StageRun]:
+    """Check, open the stage's MLflow run, yield the open stage; record its lineage on success."""
+    quiet_telemetry()
+    files = stage_files(stage, params, project_root())
+    require_inputs(files, params)
+    require_writable(files.outputs)
+    tracking.require_reachable()
+    prefect_run = flow_run.id
+    execution = lineage.execution_id(execution_id, prefect_run)
+    upstream = _upstream(files, params)
+    tags = {**lineage.lineage_tags(project_root(), stage, prefect_run, execution),
+            **{f"l2path.upstream.{name}": record.run_id for name, record in upstream.items()}}
+    name = run_name or stage
+    with tracking.stage_run(params.study.name, name, stage_params(params, files.params), tags) as run_id:
+        run = StageRun(params, stage, run_id, tracking.experiment_of(run_id), name, execution, tags, upstream)
+        if params.paths.prepared in files.deps:
+            tracking.log_dataset(run_id, params.paths.prepared, "mnist-nielsen-split",
+                                 digest=file_md5(params.paths.prepared), context="training")
+        yield run
+        record = LineageRecord(stage, run_id, run.experiment_id, name, execution)
+        atomic.write_json(lineage_path(params, stage), asdict(record))
+        _log_outputs(run_id, files.outputs)

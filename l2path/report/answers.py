@@ -1,0 +1,169 @@
+"""Plain-words answers to the two questions of the study (docs/science.md), written from
+the stages' tables: every number in a sentence is read from a table, none is typed here.
+
+- ``continuation_answers``: question 1, from the monotonicity metrics (per schedule and
+  quantity: steps, decreases, decreases beyond cold-start noise, between certified points),
+  results/study.csv (certified points) and the hessian stage's tables (class of the start
+  point of every non-monotone step, escapes, J on the segment between the step's points).
+- ``dynamics_answers``: question 2 (a)-(d), from results/dynamics_theory.csv.
+Each returns a list of (heading, paragraph) pairs.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+SCHEDULE_WORDS = {"ascending": "The warm-started ascending chain", "descending": "The descending chain",
+                  "cold": "Cold starts (fresh initialisation at every λ)"}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _steps_sentence(schedule: str, counts: dict) -> str:
+    mse = counts["train_mse"]
+    sentence = (f"{SCHEDULE_WORDS.get(schedule, schedule)} decreased in-sample MSE at {mse['decreases']} of "
+                f"{_plural(mse['steps'], 'step')} as λ grew ({mse['decreases_beyond_noise']} of them beyond "
+                f"the cold-start seed noise; {mse['decreases_between_certified']} between two certified points)")
+    objective = counts.get("objective")
+    if objective is not None:
+        sentence += f"; the objective J_λ fell at {objective['decreases']} of its steps"
+    if mse["decreases"]:
+        sentence += (f". The largest single drop was {mse['largest_decrease']:.3g}, the largest drop between any "
+                     f"two λ of a path {mse['largest_drop_any_pair']:.3g}")
+    return sentence + "."
+
+
+def _better_under_old_lambda(part: pd.DataFrame, interpolation: pd.DataFrame | None) -> str:
+    """How many steps ended at a point that is lower under the *previous* lambda's objective:
+    then the previous point was not a minimum of its own J_lambda (the next stage simply
+    went on optimising it)."""
+    if interpolation is None or interpolation.empty:
+        return ""
+    under_from = interpolation[interpolation["objective_lambda"] == "from"].sort_values("t")
+    ends = under_from.groupby(["start", "end"])["objective"].agg(["first", "last"])
+    keys = list(zip(part["start"], part["end"]))
+    found = ends.reindex(keys).dropna()
+    lower = int((found["last"] < found["first"]).sum())
+    return (f" At {lower} of these {len(found)} steps the new point is lower than the old one under the old λ's "
+            f"objective itself (J_λk(θ_k+1) < J_λk(θ_k)), so the old point was not a minimum of its own "
+            f"objective: the next stage went on optimising it.")
+
+
+def _saddle_sentence(schedule: str, saddle_steps: pd.DataFrame, interpolation: pd.DataFrame | None = None) -> str | None:
+    part = saddle_steps[saddle_steps["schedule"] == schedule]
+    if part.empty:
+        return None
+    classes = part["start_class"].value_counts()
+    lowered = int(part["start_escape_lower"].astype(bool).sum())
+    text = (f"Of the {_plural(len(part), 'non-monotone step')} of the {schedule} chains, "
+            f"{classes.get('saddle', 0)} started from a saddle point, {classes.get('minimum', 0)} from a minimum and "
+            f"{classes.get('not critical', 0)} from a point that is not a certified critical point (its gradient "
+            f"norm is above the certificate tolerance, so no claim about saddles can be made there)")
+    if classes.get("saddle", 0):
+        text += f"; stepping along the negative curvature and re-optimising lowered J_λ at {lowered} of the saddles"
+    barriers = part[["barrier_under_lambda_from", "barrier_under_lambda_to"]].max(axis=1)
+    text += (f". On the straight line between consecutive points, {int((barriers > 0).sum())} of these steps "
+             f"cross a barrier in J_λ.")
+    return text + _better_under_old_lambda(part, interpolation)
+
+
+def _curvature_sentence(hessian: pd.DataFrame) -> str:
+    classes = hessian["class"].value_counts()
+    negative = int((hessian["lambda_min"] < 0).sum())
+    return (f"The Hessian of J_λ was analysed at {_plural(len(hessian), 'point')}: "
+            f"{classes.get('minimum', 0)} minima, {classes.get('saddle', 0)} saddles, "
+            f"{classes.get('not critical', 0)} not critical. λ_max ranged over "
+            f"{hessian['lambda_max'].min():.3g} to {hessian['lambda_max'].max():.3g}; {negative} points have a "
+            f"negative smallest eigenvalue (from {hessian['lambda_min'].min():.3g} to "
+            f"{hessian['lambda_min'].max():.3g}), i.e. directions of negative curvature exist even where the point "
+            f"is not certified critical.")
+
+
+def continuation_answers(monotonicity: dict, study: pd.DataFrame, hessian: pd.DataFrame | None,
+                         saddle_steps: pd.DataFrame | None,
+                         interpolation: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """Question 1: does in-sample MSE rise with lambda along each schedule, and were the
+    drops at saddle points?"""
+    answers = []
+    certified = int(study["certified"].astype(bool).sum())
+    for schedule, counts in monotonicity.items():
+        text = _steps_sentence(schedule, counts)
+        if saddle_steps is not None:
+            extra = _saddle_sentence(schedule, saddle_steps, interpolation)
+            text += f" {extra}" if extra else ""
+        answers.append((f"λ continuation: {schedule}", text))
+    summary = (f"{certified} of {_plural(len(study), 'point')} of the study were certified critical points "
+               f"(full-batch ‖∇J_λ‖ under the tolerance); the others stopped on the SGD plateau rule, "
+               f"with ‖∇J_λ‖ from {study['grad_norm'].min():.2g} to {study['grad_norm'].max():.2g}.")
+    if hessian is not None and len(hessian):
+        summary += " " + _curvature_sentence(hessian)
+    answers.append(("Convergence and curvature", summary))
+    return answers
+
+
+def _fmt(value: float, spec: str = ".3g") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]:
+    """Question 2 (a)-(d), Nielsen's weight-decay exercise, one paragraph each."""
+    answers = []
+    lam = theory["lambda"].iloc[0]
+    rows = theory[theory["lambda"] == lam]
+    large, default = rows[rows["init"] == "large"], rows[rows["init"] == "default"]
+
+    def per_layer(part: pd.DataFrame, text) -> str:
+        return "; ".join(f"layer {int(r['layer'])}: {text(r)}" for r in part.to_dict("records"))
+
+    if len(large):
+        answers.append(("(a) Are the first epochs dominated by decay? (large N(0,1) init)", (
+            "At the initial weights the full-batch data-gradient term per step is "
+            + per_layer(large, lambda r: f"{r['ratio_start']:.3g}× the decay term") + ". After the first epoch, "
+            + per_layer(large, lambda r: f"the data term stayed below the decay term in {r['decay_dominated_epochs']:.3g}"
+                        f" of {epochs} epochs, median ratio {r['ratio_median']:.3g}, its share along w "
+                        f"{r['radial_ratio_median']:.2g}")
+            + ". Decay dominates where the ratio is below 1, and what changes the norm is the share along w.")))
+    answers.append(("(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gradients are small", (
+        f"Theory: {rows['theory_factor'].iloc[0]:.6f} per epoch (exp form {rows['theory_factor_exp'].iloc[0]:.6f}). "
+        "Measured (geometric mean over epochs where the data term along w is small): "
+        + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
+            f"{r['measured_factor']:.6f} over {int(r['small_epochs'])} seed-epochs "
+            f"(relative deviation {r['relative_deviation']:+.1e}; with the data term's measured share along w, "
+            f"{r['radial_ratio_small']:+.3f}, first-order theory gives {r['theory_factor_with_gradient']:.6f})"
+            if r["small_epochs"] else
+            f"no small-gradient epochs (first-epoch factor {r['first_epoch_factor']:.4f})")
+            for r in rows.to_dict("records")) + ".")))
+    answers.append(("(c) Does decay tail off near RMS 1/√n_w?", (
+        f"1/√n_w = {rows['inv_sqrt_n_weights'].iloc[0]:.4g} and 1/n_w = {rows['inv_n_weights'].iloc[0]:.3g} "
+        f"for n_w = {round(1 / rows['inv_n_weights'].iloc[0])} weights. "
+        + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
+            (f"never in a decay phase: it grew ×{r['first_epoch_factor']:.3g} in the first epoch "
+             f"(RMS {r['rms_start']:.3g} → {r['rms_end']:.3g} over the run)" if r["first_epoch_factor"] >= 1 else
+             f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g} "
+             f"({r['tail_off_rms'] * math.sqrt(1 / r['inv_n_weights']):.3g}× 1/√n_w, "
+             f"{r['tail_off_rms'] / r['inv_sqrt_n_in']:.3g}× 1/√n_in)")
+            if not math.isnan(r["tail_off_epoch"]) else
+            f"no tail-off within {epochs} epochs (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; pure decay would "
+            f"need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to bring it to 1/√n_w)")
+            for r in rows.to_dict("records")) + ".")))
+    if len(large) and len(default):
+        answers.append(("(d) How does this relate to the N(0, 1/n_in) initialisation?", (
+            "The default initialiser starts each layer at RMS 1/√n_in ("
+            + per_layer(default, lambda r: f"{r['inv_sqrt_n_in']:.3g}") + "), where the data term outweighs decay "
+            "from the start (" + per_layer(default, lambda r: f"ratio {r['ratio_start']:.3g}") + "). After "
+            f"{epochs} epochs the RMS weights are "
+            + per_layer(large, lambda r: f"large {r['rms_end']:.3g}") + " vs "
+            + per_layer(default, lambda r: f"default {r['rms_end']:.3g}") + "; validation accuracy "
+            f"{large['validation_accuracy_end'].iloc[0]:.2%} (large) vs {default['validation_accuracy_end'].iloc[0]:.2%} "
+            "(default).")))
+    answers.append(("Why one layer shrinks while another grows", (
+        "Per step, ‖W‖ changes by −(ηλ/n)‖W‖(1 + r), r being the data term's share along w relative to the "
+        "decay term: a layer shrinks while r > −1 and grows while the gradient pushes outward harder than decay "
+        "pulls in (r < −1). Over the run, ‖W‖ changed by a factor "
+        + "; ".join(f"{r['init']} layer {int(r['layer'])}: {r['l2_change']:.3g} (λ = 0 control "
+                    f"{_fmt(r['l2_change_control'])}; r < −1 in {r['outward_epochs']:.3g} of {epochs} epochs, "
+                    f"median r {r['radial_ratio_median']:+.2g})" for r in rows.to_dict("records")) + ".")))
+    return answers

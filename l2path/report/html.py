@@ -1,0 +1,184 @@
+"""The study's report: a self-contained HTML page (figures embedded as PNG data URIs) and a
+short Markdown summary, both built from the stages' tables by ``build_report``.
+
+Sections: the answers in plain words (``l2path.report.answers``), the lambda path (in-sample MSE,
+objective, data loss, test accuracy, weight norm), curvature (lambda_min/lambda_max per
+point with its class, eigenvalue densities, escape tests, interpolation), the weight-decay
+dynamics (trajectories against the theory, the theory-vs-measured table), provenance
+(params, data md5, links to the MLflow runs).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import figures
+from .answers import continuation_answers, dynamics_answers
+
+THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
+                  "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
+                  "ratio_start", "ratio_median", "radial_ratio_median", "tail_off_epoch", "tail_off_rms",
+                  "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
+HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
+                   "bottom_converged", "index_estimate", "trace", "hvps"]
+
+
+@dataclass
+class ReportInputs:
+    study: pd.DataFrame                    # results/study.csv
+    steps: pd.DataFrame                    # results/monotonicity.csv
+    monotonicity: dict                     # metrics/monotonicity.json
+    hessian: pd.DataFrame | None           # results/hessian.csv (None: stage not run)
+    saddle_steps: pd.DataFrame | None
+    escapes: pd.DataFrame | None
+    interpolation: pd.DataFrame | None
+    spectra: dict                          # point key -> arrays of its spectrum file
+    dynamics_plots: dict                   # name -> table (plots/dynamics/<name>.csv)
+    theory: pd.DataFrame | None            # results/dynamics_theory.csv
+    dynamics_config: object               # the dynamics params section
+    provenance: dict                       # label -> value (params, data md5, commit)
+    links: dict = field(default_factory=dict)  # label -> URL of an MLflow run
+
+
+@dataclass
+class Report:
+    html: str
+    markdown: str
+    figures: dict[str, bytes]              # file name -> PNG
+    numbers: dict                          # key numbers (DVC metrics)
+
+
+def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
+    """name -> (caption, PNG)."""
+    made = {
+        "path_mse.png": ("In-sample MSE against λ for every schedule; red rings mark each chain step on which it "
+                         "fell.", figures.png(figures.path_figure(inputs.study, inputs.steps, "train_mse",
+                                                                  log_y=True))),
+        "path_panels.png": ("The objective, data loss, test accuracy and weight norm along the same paths.",
+                            figures.png(figures.path_panels(inputs.study, inputs.steps,
+                                                            ["objective", "data_loss", "test_accuracy",
+                                                             "weight_l2"]))),
+    }
+    if inputs.hessian is not None and len(inputs.hessian):
+        made["curvature.png"] = ("Extreme eigenvalues of the Hessian of J_λ at the analysed points (marker: class).",
+                                 figures.png(figures.curvature_figure(inputs.hessian)))
+    if inputs.spectra:
+        made["densities.png"] = ("Eigenvalue densities by stochastic Lanczos quadrature at a few points.",
+                                 figures.png(figures.density_figure(inputs.spectra)))
+    if inputs.interpolation is not None and len(inputs.interpolation):
+        made["interpolation.png"] = ("J_λ on the straight line between consecutive chain points (no rise: no "
+                                     "barrier).", figures.png(figures.interpolation_figure(inputs.interpolation)))
+    if inputs.theory is not None and len(inputs.theory):
+        config = inputs.dynamics_config
+        lam = float(inputs.theory["lambda"].iloc[0])
+        layers = [f"layer{layer}" for layer in range(1, len(config.sizes))]
+        made["dynamics.png"] = (f"RMS weight per layer and initialiser (η = {config.eta:g}, λ = {lam:g}, "
+                                f"m = {config.batch_size}), against pure decay and the λ = 0 control; below, the "
+                                "data-gradient term over the decay term.",
+                                figures.png(figures.dynamics_figure(inputs.dynamics_plots["rms"],
+                                                                    inputs.dynamics_plots["ratio"],
+                                                                    list(config.inits), lam, layers)))
+    return made
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="table")
+
+
+def _number(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def key_numbers(inputs: ReportInputs) -> dict:
+    """The numbers the answers rest on, for ``dvc metrics diff`` across experiments."""
+    numbers: dict = {"points": len(inputs.study), "certified": int(inputs.study["certified"].astype(bool).sum())}
+    for schedule, counts in inputs.monotonicity.items():
+        numbers[f"{schedule}_mse_decreases"] = counts["train_mse"]["decreases"]
+        numbers[f"{schedule}_mse_steps"] = counts["train_mse"]["steps"]
+    if inputs.hessian is not None:
+        for label in ("minimum", "saddle", "not critical"):
+            numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
+    if inputs.saddle_steps is not None:
+        numbers["nonmonotone_from_saddle"] = int((inputs.saddle_steps["start_class"] == "saddle").sum())
+    if inputs.theory is not None:
+        for row in inputs.theory.to_dict("records"):
+            tag = f"{row['init']}_layer{row['layer']}"
+            numbers[f"decay_{tag}_measured_factor"] = _number(row["measured_factor"])
+            numbers[f"decay_{tag}_l2_change"] = _number(row["l2_change"])
+    return numbers
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222;
+       line-height: 1.45; }
+h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; } figcaption { color: #555; font-size: .9em; }
+.answer { background: #f5f7fa; border-left: 4px solid #4a78b5; padding: .6em 1em; margin: .8em 0; }
+.answer h3 { margin: 0 0 .3em 0; font-size: 1.05em; }
+table.table { border-collapse: collapse; font-size: .8em; margin: 1em 0; display: block; overflow-x: auto; }
+table.table th, table.table td { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: right; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; font-size: .9em; }
+dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }
+"""
+
+
+def _answers_html(answers: list[tuple[str, str]]) -> str:
+    return "\n".join(f'<div class="answer"><h3>{html.escape(h)}</h3><p>{html.escape(p)}</p></div>'
+                     for h, p in answers)
+
+
+def _figure_html(name: str, caption: str, data: bytes) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    return (f'<figure id="{html.escape(name)}"><img src="data:image/png;base64,{encoded}" '
+            f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+
+
+def _sentence(heading: str) -> str:
+    return heading if heading.endswith(("?", ".")) else f"{heading}."
+
+
+def build_report(inputs: ReportInputs) -> Report:
+    made = _figure_set(inputs)
+    q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps,
+                              inputs.interpolation)
+    q2 = dynamics_answers(inputs.theory, inputs.dynamics_config.epochs) if inputs.theory is not None else []
+
+    def figs(*names: str) -> str:
+        return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)
+
+    body = ["<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
+            "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", _answers_html(q1),
+            figs("path_mse.png", "path_panels.png"),
+            "<h2>Curvature at the points of the path</h2>", figs("curvature.png", "densities.png", "interpolation.png")]
+    if inputs.hessian is not None and len(inputs.hessian):
+        body.append(_table_html(inputs.hessian[[c for c in HESSIAN_COLUMNS if c in inputs.hessian]]))
+    if inputs.escapes is not None:
+        body.append("<h3>Escape tests at saddles</h3>")
+        body.append(_table_html(inputs.escapes) if len(inputs.escapes)
+                    else "<p>No analysed point was a certified saddle, so no escape test was run.</p>")
+    if q2:
+        body += ["<h2>2. Weight-decay dynamics (Nielsen, ch. 3)</h2>", _answers_html(q2), figs("dynamics.png"),
+                 "<h3>Theory against measurement</h3>",
+                 _table_html(inputs.theory[[c for c in THEORY_COLUMNS if c in inputs.theory]])]
+    provenance = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+                         for k, v in inputs.provenance.items())
+    links = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>'
+                    for label, url in inputs.links.items())
+    body += ["<h2>Provenance</h2>", f"<dl>{provenance}</dl>",
+             f"<p>MLflow runs (start <code>mlflow ui</code> on this store to follow the links):</p><ul>{links}</ul>"]
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>L2 path study report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+    lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
+    lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
+    if q2:
+        lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{_sentence(h)}** {p}" for h, p in q2]
+    lines += ["", "## Figures", ""] + [f"![{caption}](figures/{name})" for name, (caption, _) in made.items()]
+    lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in inputs.provenance.items()]
+    lines += [f"- [{label}]({url})" for label, url in inputs.links.items()]
+    return Report(page, "\n".join(lines) + "\n", {name: data for name, (_, data) in made.items()},
+                  key_numbers(inputs))

@@ -1,0 +1,102 @@
+"""How far the study has come: finished points, where each chain stands, and the next round.
+
+``Progress.resume`` takes every finished point from the store, chain by chain (a chain's
+points are trained in order). A point whose SGD phase was saved but not its final record
+(a study killed while finishing a round) is kept as *pending*: the next round finishes
+those points alone, so every round is the same as in an uninterrupted run (the width of a
+stack changes the rounding of its matrix products).
+
+A chain ends at a diverged point, at an ascending point whose weights collapsed
+(||w|| < collapse_ratio * ||w at the chain's fresh initialisation||, judged with the
+current params so a changed ratio takes effect on resume), or at its last point.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .planner import StudyPlan
+from .records import PointRecord, SGDPhase
+from .schedules import Point
+from .store import PointStore
+
+
+def is_collapsed(record: PointRecord, collapse_ratio: float) -> bool:
+    return (record.schedule == "ascending" and not record.diverged
+            and record.final.weight_l2 < collapse_ratio * record.chain_start_weight_l2)
+
+
+@dataclass
+class Progress:
+    plan: StudyPlan
+    records: dict[str, PointRecord] = field(default_factory=dict)
+    pending: dict[str, SGDPhase] = field(default_factory=dict)
+    position: list[int] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+    resumed: int = 0  # finished points found in the store
+
+    def __post_init__(self) -> None:
+        self.position = self.position or [0] * len(self.plan.chains)
+        self.ended = self.ended or [False] * len(self.plan.chains)
+
+    @classmethod
+    def resume(cls, plan: StudyPlan, store: PointStore) -> "Progress":
+        progress = cls(plan)
+        for c, chain in enumerate(plan.chains):
+            while not progress.ended[c] and progress.position[c] < len(chain):
+                point = chain[progress.position[c]]
+                record = store.load(point.key, plan.fingerprint(point))
+                if record is None:
+                    phase = store.load_phase(point.key, plan.fingerprint(point))
+                    if phase is not None:
+                        progress.pending[point.key] = phase
+                    break
+                progress.accept(record)
+                progress.resumed += 1
+        return progress
+
+    def _chain_of(self, key: str) -> int:
+        return next(c for c, chain in enumerate(self.plan.chains)
+                    if not self.ended[c] and chain[self.position[c]].key == key)
+
+    def ends_chain(self, record: PointRecord) -> bool:
+        return record.diverged or is_collapsed(record, self.plan.config.collapse_ratio)
+
+    def accept(self, record: PointRecord) -> None:
+        """A point of a live chain is finished: the chain moves on (or ends)."""
+        c = self._chain_of(record.key)
+        self.records[record.key] = record
+        self.position[c] += 1
+        self.ended[c] = self.ends_chain(record) or self.position[c] == len(self.plan.chains[c])
+
+    def update(self, record: PointRecord) -> None:
+        """Replace a finished point's record (e.g. once its tracking run id is known)."""
+        self.records[record.key] = record
+
+    def next_round(self) -> list[Point]:
+        """The points trained side by side next, at most ``stack_width``.
+
+        The next point of every live continuation chain, plus cold starts spread evenly
+        over the rounds the chains need (a round's time is mostly per-step overhead, so a
+        few more models in it cost little, while a round of cold starts alone would add
+        its own time). Pending points, if any, form a round of their own.
+        """
+        live = [c for c in range(len(self.plan.chains)) if not self.ended[c]]
+        batch = [self.plan.chains[c][self.position[c]] for c in live]
+        if self.pending:
+            return [point for point in batch if point.key in self.pending]
+        chained = [p for p in batch if p.schedule != "cold"]
+        cold = [p for p in batch if p.schedule == "cold"]
+        rounds_left = max((len(self.plan.chains[c]) - self.position[c] for c in live
+                           if self.plan.chains[c][0].schedule != "cold"), default=0)
+        share = math.ceil(len(cold) / rounds_left) if rounds_left else len(cold)
+        return (chained + cold[:share])[:self.plan.config.stack_width]
+
+    def results(self) -> list[PointRecord]:
+        """Finished points in plan order, ``collapsed`` judged with the current params."""
+        ratio = self.plan.config.collapse_ratio
+        return [self.records[p.key].replace(collapsed=is_collapsed(self.records[p.key], ratio))
+                for chain in self.plan.chains for p in chain if p.key in self.records]
+
+    def parent_record(self, point: Point) -> PointRecord | None:
+        return self.records[point.parent] if point.parent else None

@@ -1,0 +1,82 @@
+"""Per-model evaluation of a stack: objective, losses, accuracy and weight statistics.
+
+With n training samples, data loss L = (1/n) sum_x C_x (the training cost), penalty
+R = (1/2n) sum_weights w^2 (biases excluded) and objective J_lambda = L + lambda * R,
+i.e. J_lambda(w) = (1/n) sum_x C_x(w) + (lambda / 2n) sum_weights w^2.
+MSE is always (1/count) sum_x 0.5 * ||a(x) - y(x)||^2, whatever the training cost.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..model.costs import Cost
+from ..data.dataset import Dataset, Split
+from ..model.network import StackedMLP
+
+LAYER_STATS = ("sum", "l1", "l2", "var", "rms")
+
+
+@torch.no_grad()
+def split_losses(net: StackedMLP, split: Split, cost: Cost, chunk: int = 10_000) -> dict[str, torch.Tensor]:
+    """Mean cost, mean MSE and accuracy of every model on a split, each (K,) float64.
+
+    The split is cast chunk by chunk to the network's dtype (a float64 net is evaluated in float64).
+    """
+    totals = {"loss": 0.0, "mse": 0.0, "correct": 0.0}
+    for start in range(0, len(split), chunk):
+        x, y = split.x[start:start + chunk].to(net.dtype), split.y[start:start + chunk].to(net.dtype)
+        activations, z = net.forward(x)
+        a = activations[-1]
+        totals["loss"] = totals["loss"] + cost.per_sample(z, a, y).to(torch.float64).sum(1)
+        totals["mse"] = totals["mse"] + 0.5 * (a - y).to(torch.float64).square().sum((1, 2))
+        hits = a.argmax(-1) == split.labels[start:start + chunk]
+        totals["correct"] = totals["correct"] + hits.to(torch.float64).sum(1)
+    count = len(split)
+    return {"loss": totals["loss"] / count, "mse": totals["mse"] / count, "accuracy": totals["correct"] / count}
+
+
+@torch.no_grad()
+def weight_penalty(net: StackedMLP) -> torch.Tensor:
+    """(K,) sum of squared weights (biases excluded), float64."""
+    return sum(w.to(torch.float64).square().sum((1, 2)) for w in net.weights)
+
+
+@torch.no_grad()
+def layer_statistics(net: StackedMLP) -> dict[str, torch.Tensor]:
+    """Per layer l (1-based) the weights' sum, L1 norm, L2 norm, variance and RMS, each (K,).
+
+    Variance is the population variance over the layer's weights; RMS = sqrt(mean w^2).
+    """
+    stats = {}
+    for layer, w in enumerate(net.weights, start=1):
+        flat = w.to(torch.float64).reshape(net.n_models, -1)
+        stats[f"layer{layer}_weight_sum"] = flat.sum(1)
+        stats[f"layer{layer}_weight_l1"] = flat.abs().sum(1)
+        stats[f"layer{layer}_weight_l2"] = flat.square().sum(1).sqrt()
+        stats[f"layer{layer}_weight_var"] = flat.var(1, unbiased=False)
+        stats[f"layer{layer}_weight_rms"] = flat.square().mean(1).sqrt()
+    return stats
+
+
+def evaluate(net: StackedMLP, data: Dataset, cost: Cost, lam: list[float]) -> list[dict[str, float]]:
+    """One record per model: objective, data_loss, train/validation/test MSE and accuracy,
+    weight_l2 (whole network) and the per-layer statistics."""
+    n = len(data.train)
+    train = split_losses(net, data.train, cost)
+    validation = split_losses(net, data.validation, cost)
+    test = split_losses(net, data.test, cost)
+    squares = weight_penalty(net)
+    lam_t = torch.tensor(lam, dtype=torch.float64)
+    columns = {
+        "objective": train["loss"] + lam_t * squares / (2 * n),
+        "data_loss": train["loss"],
+        "train_mse": train["mse"],
+        "train_accuracy": train["accuracy"],
+        "validation_mse": validation["mse"],
+        "validation_accuracy": validation["accuracy"],
+        "test_mse": test["mse"],
+        "test_accuracy": test["accuracy"],
+        "weight_l2": squares.sqrt(),
+        **layer_statistics(net),
+    }
+    return [{key: float(values[k]) for key, values in columns.items()} for k in range(net.n_models)]
