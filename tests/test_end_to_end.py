@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ from repo_copy import copy_repo, git, tool_env
 from study_setup import PIPELINE_STUDY
 
 SMALL = {"train.model.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
+STAGES = ("prepare", "train", "study", "hessian", "dynamics", "report")
 SCREENSHOTS = REPO / ".test-artifacts"  # git-ignored: the report as the browser test saw it
 
 
@@ -46,7 +48,8 @@ def test_dvc_outputs_and_status(repro):
                  "results/saddle_steps.csv", "metrics/hessian.json", "results/dynamics.csv",
                  "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
                  "models/dynamics/large_seed0_lambda5.pt", "reports/index.html", "reports/summary.md",
-                 "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json"]:
+                 "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json",
+                 *(f"lineage/{stage}.json" for stage in STAGES)]:
         assert (root / path).is_file(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
@@ -83,7 +86,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert len(points) == 3 + 3 + 2 * 3  # ascending, descending (one seed each), cold (two seeds)
     assert {r.data.tags["mlflow.parentRunId"] for r in points} == {runs["study"].info.run_id}
     curvature = [r for r in all_runs if r.data.tags["l2path.stage"] == "hessian.point"]
-    assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["study"].info.run_id}
+    assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["hessian"].info.run_id}
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
     for run_ in curvature:
         assert run_.data.tags["l2path.checkpoint_run_id"] == trained_by[run_.data.tags["l2path.point"]]
@@ -101,16 +104,61 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
         digests = [d.dataset.digest for d in run_.inputs.dataset_inputs]
         assert digests == [prepared_md5]
     assert len({r.data.tags["l2path.execution_id"] for r in all_runs}) == 1
+    for stage, run_ in runs.items():  # each stage's lineage file names its run
+        recorded = json.loads((root / f"lineage/{stage}.json").read_text())
+        assert recorded["run_id"] == run_.info.run_id and recorded["experiment_id"] == experiment.experiment_id
+        assert recorded["execution_id"] == run_.data.tags["l2path.execution_id"]
+    assert runs["hessian"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
+    assert {k: v for k, v in runs["report"].data.tags.items() if k.startswith("l2path.upstream.")} == {
+        f"l2path.upstream.{stage}": runs[stage].info.run_id for stage in ("train", "study", "hessian", "dynamics")}
 
     train = runs["train"]
-    assert train.data.params["lambda"] == "5.0" and train.data.params["n_train"] == "3000"
+    assert train.data.params["train.lambda"] == "5.0" and train.data.params["train.model.n_train"] == "3000"
+    assert train.data.params["runtime.threads"] == "1"
     history = client.get_metric_history(train.info.run_id, "test_accuracy")
     assert [m.step for m in history] == [1, 2]
     assert {"objective", "train_mse", "data_loss", "validation_mse", "layer1_weight_l2"} <= set(train.data.metrics)
-    local = client.download_artifacts(train.info.run_id, "checkpoint/model.pt", str(tmp_path))
+    local = client.download_artifacts(train.info.run_id, "models/train/model.pt", str(tmp_path))
     logged, _ = load_model(local)
     saved, _ = load_model(root / "models/train/model.pt")
     assert all(torch.equal(a, b) for a, b in zip(logged.weights, saved.weights))
+
+
+def stage_runs(client: MlflowClient, stage: str) -> list:
+    experiment = client.get_experiment_by_name("l2-weight-decay")
+    return client.search_runs([experiment.experiment_id], filter_string=f"tags.`l2path.stage` = '{stage}'",
+                              order_by=["attributes.start_time DESC"])
+
+
+@pytest.mark.integration
+def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_path):
+    """A second execution on the same store makes a newer study run; hessian and report run
+    again with the study cached, and link to the study run of *their* inputs (lineage/study.json),
+    never to the newest one."""
+    root, env = repro
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    ours = json.loads((root / "lineage/study.json").read_text())["run_id"]
+    other = copy_repo(tmp_path / "other", SMALL)
+    (other / "data/prepared").mkdir(parents=True)
+    shutil.copy(root / "data/prepared/mnist.npz", other / "data/prepared/mnist.npz")
+    run([sys.executable, "-m", "flows.study"], other, {**env, "MLFLOW_TRACKING_URI": client.tracking_uri})
+    newer = json.loads((other / "lineage/study.json").read_text())["run_id"]
+    assert stage_runs(client, "study")[0].info.run_id == newer != ours
+
+    first = run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "hessian"], root, env)
+    again = run([sys.executable, "-m", "dvc", "repro"], root, env)
+    assert "Running stage 'hessian'" in first and "Running stage 'report'" in again
+    assert "Running stage 'study'" not in first + again
+    hessian, report = stage_runs(client, "hessian")[0], stage_runs(client, "report")[0]
+    assert json.loads((root / "lineage/hessian.json").read_text())["run_id"] == hessian.info.run_id
+    assert hessian.data.tags["l2path.upstream.study"] == ours
+    assert report.data.tags["l2path.upstream.study"] == ours
+    assert report.data.tags["l2path.upstream.hessian"] == hessian.info.run_id
+    assert {a.path for a in client.list_artifacts(ours, "report")} >= {"report/index.html"}
+    assert not client.list_artifacts(newer, "report")
+    page = (root / "reports/index.html").read_text()
+    assert f"study stage run {ours}" in page and newer not in page
+    assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
 
 
 @pytest.mark.integration

@@ -75,7 +75,7 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
     if inputs.theory is not None and len(inputs.theory):
         config = inputs.dynamics_config
         lam = float(inputs.theory["lambda"].iloc[0])
-        layers = [f"layer{layer}" for layer in range(1, len(config.sizes))]
+        layers = [f"layer{layer}" for layer in range(1, len(config.model.sizes))]
         made["dynamics.png"] = (f"RMS weight per layer and initialiser (η = {config.eta:g}, λ = {lam:g}, "
                                 f"m = {config.batch_size}), against pure decay and the λ = 0 control; below, the "
                                 "data-gradient term over the decay term.",
