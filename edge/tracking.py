@@ -50,7 +50,7 @@ def require_reachable(timeout_s: float = 5.0) -> None:
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} is unreachable ({getattr(exc, 'reason', exc)}): start it "
-            "(README, 'Tracking: MLflow') or unset MLFLOW_TRACKING_URI to use the local store") from None
+            "(docs/tracking.md) or unset MLFLOW_TRACKING_URI to use the local store") from None
 
 
 def client() -> MlflowClient:

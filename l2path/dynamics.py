@@ -91,7 +91,7 @@ def sampled_batches(seed: int, epoch: int, n: int, m: int, count: int) -> np.nda
 
 def epoch_records(net: StackedMLP, data: Dataset, cost: Cost, models: list[Model], eta: float,
                   batches: np.ndarray) -> list[dict[str, float]]:
-    """One record per model: ``metrics.evaluate``'s keys plus, per layer, max |w| and the
+    """One record per model: ``train.metrics.evaluate``'s keys plus, per layer, max |w| and the
     data-gradient, mini-batch-gradient and decay terms of one step and their ratios."""
     n = len(data.train)
     lam = torch.tensor([model.lam for model in models], dtype=torch.float64)

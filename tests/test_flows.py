@@ -76,7 +76,7 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mi
     assert len(executions) == 1 and executions.pop().startswith("prefect-")
     assert set(result["study"]) == {"ascending", "descending", "cold"}
     assert {r.data.tags["dvc.stage"] for r in runs} == {""}
-    # outputs made outside `dvc repro` are recorded by `dvc commit` (README, Orchestration)
+    # outputs made outside `dvc repro` are recorded by `dvc commit` (docs/orchestration.md)
     env = tool_env(mirror, tmp_path / "dvc-home")
     committed = subprocess.run([sys.executable, "-m", "dvc", "commit", "-f"], cwd=root, env=env, capture_output=True,
                                text=True)

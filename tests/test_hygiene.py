@@ -64,3 +64,11 @@ def test_local_dask_cluster_and_tests_use_loopback():
     assert "0.0.0.0" not in servers and servers.count('"--host", "127.0.0.1"') >= 2
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert params["scale_out"]["dask_address"] is None and params["report"]["mlflow_ui"].startswith("http://127.0.0.1")
+
+
+def test_the_repository_names_nothing_outside_itself():
+    """Docs, code and params point at no file beside the checkout (the MNIST mirror is an
+    environment variable); only CI's script knows where CI keeps its mirror."""
+    outside = [name for name, text in tracked_text_files()
+               if name not in (".ci/run", "tests/test_hygiene.py") and ("../shared" in text or "DESIGN.md" in text)]
+    assert not outside

@@ -68,7 +68,8 @@ def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
     served, _ = load_model(local)
     saved, _ = load_model(root / "models/study" / f"{key}.pt")
     assert all(torch.equal(a, b) for a, b in zip(served.weights, saved.weights))
-    assert {"study.csv", "monotonicity.csv"} <= {a.path for a in client.list_artifacts(study[0].info.run_id)}
+    logged = {a.path for a in client.list_artifacts(study[0].info.run_id, "results")}
+    assert {"results/study.csv", "results/monotonicity.csv"} <= logged
 
 
 @pytest.mark.integration

@@ -73,7 +73,7 @@ class Evaluation:
         layers: dict[int, dict[str, float]] = {}
         for key, value in values.items():
             match = _LAYER_KEY.match(key.removeprefix(prefix)) if key.startswith(prefix) else None
-            if match and match[2] in LAYER_STATS and not (prefix == "" and key.startswith("sgd_")):
+            if match and match[2] in LAYER_STATS:  # "sgd_layer1_..." never matches with prefix ""
                 layers.setdefault(int(match[1]), {})[match[2]] = _float(value)
         ordered = tuple(layers[index] for index in sorted(layers))
         return cls(**{name: _float(values[prefix + name]) for name in SCALARS}, layers=ordered)

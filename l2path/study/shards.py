@@ -3,7 +3,7 @@
 A chain's points must be trained in order (each starts from its parent's weights), but
 chains are independent, so the study splits them into ``n`` shards and trains each shard
 on its own (a thread, or a Dask worker). Inside a shard, points are still stacked round
-by round (``study.LambdaStudyRunner``). The split depends only on the plan and ``n``, so
+by round (``run.run_study``). The split depends only on the plan and ``n``, so
 a shard holds the same chains wherever it runs, and its numbers are the same too.
 """
 from __future__ import annotations
