@@ -120,6 +120,15 @@ def curvature_figure(hessian: pd.DataFrame) -> Figure:
     return figure
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Axis labels, title, a small legend and a light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
 def density_figure(spectra: dict[str, dict[str, np.ndarray]], width: float = 0.01) -> Figure:
     """Eigenvalue densities by stochastic Lanczos quadrature: each probe's Ritz nodes
     theta_j with weights tau_j, smoothed by a Gaussian of sd ``width`` * (node range), on a
@@ -136,11 +145,7 @@ def density_figure(spectra: dict[str, dict[str, np.ndarray]], width: float = 0.0
         ax.plot(grid, density / (sd * np.sqrt(2 * np.pi)), label=key)
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-2)
-    ax.set_xlabel("eigenvalue of the Hessian of J_λ")
-    ax.set_ylabel("density (smoothed)")
-    ax.set_title("eigenvalue densities (SLQ)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    _label(ax, "eigenvalue of the Hessian of J_λ", "density (smoothed)", "eigenvalue densities (SLQ)")
     return figure
 
 
@@ -156,11 +161,8 @@ def interpolation_figure(interpolation: pd.DataFrame, max_steps: int = 6) -> Fig
         part = part.sort_values("t")
         ax.plot(part["t"], part["objective"] - part["objective"].iloc[0], marker=".", label=f"{start} → {end.split('/')[-1]}")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xlabel("t (0: point at λ_k, 1: point at λ_k+1)")
-    ax.set_ylabel("J_λk(t) − J_λk(0)")
-    ax.set_title("straight line between consecutive chain points")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    _label(ax, "t (0: point at λ_k, 1: point at λ_k+1)", "J_λk(t) − J_λk(0)",
+           "straight line between consecutive chain points")
     return figure
 
 
