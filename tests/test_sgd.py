@@ -190,3 +190,58 @@ def test_adam_matches_torch_optim_adam_with_coupled_l2(tiny_data):
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="allowed: \\['sgd', 'adam'\\]"):
         SGDSettings(eta=[0.1], lam=[0.0], seeds=[0], batch_size=1, epochs=1, optimizer="rmsprop")
+
+
+def zero_input_stack(n: int, dtype: torch.dtype, seed: int = 0):
+    """n MNIST-shaped samples with zero pixels: no data gradient reaches the first layer."""
+    x = torch.zeros(n, 784, dtype=dtype)
+    y = torch.nn.functional.one_hot(torch.arange(n) % 10, 10).to(dtype)
+    return x, y
+
+
+@pytest.mark.parametrize("lam", [2.0 ** -8, 2.0 ** -7, 2.0 ** 15])
+def test_decay_is_exact_in_float32(lam):
+    """With no data gradient, the first layer shrinks by exactly (1 - eta*lambda/n)^steps (to
+    1e-12 relative) in a float32 run. eta*lambda/n is the study's (eta = 0.5, n = 50,000)
+    scaled to n = 5,000: 3.9e-8 at 2^-8, below float32's spacing under 1 (6e-8), and 0.33 at 2^15."""
+    n, m, eta = 5_000, 100, 0.05
+    x, y = zero_input_stack(n, torch.float32)
+    net = init_stack(SIZES, ["default"], [0], torch.float32)
+    w0 = net.weights[0][0].to(torch.float64)
+    outcome = train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[eta], lam=[lam], seeds=[0], batch_size=m,
+                                                                        epochs=1))
+    factor = (1 - eta * lam / n) ** (n // m)  # float64, outside the engine
+    exact = outcome.exact_weights[0][0]
+    assert torch.allclose(exact, w0 * factor, rtol=1e-12, atol=0)
+    assert torch.allclose(net.weights[0][0].to(torch.float64), w0 * factor, rtol=2 ** -23, atol=0)  # rounded once
+    if lam < 1:  # what float32 arithmetic alone would have kept: no decay at all
+        assert float(torch.tensor(1 - eta * lam / n, dtype=torch.float32)) in (1.0, 1 - 2 ** -24)
+        assert (exact != w0).all()
+
+
+def test_neighbouring_small_lambdas_give_different_weights_in_float32():
+    """lambda = 2^-8 and 2^-7 round to the same float32 decay factor (the old engine trained
+    them as one problem); with the exact decay their weights differ, by about the decay."""
+    n, eta = 5_000, 0.05
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.random((n, 784)), dtype=torch.float32)
+    y = torch.nn.functional.one_hot(torch.as_tensor(rng.integers(0, 10, n)), 10).to(torch.float32)
+    lams = [2.0 ** -8, 2.0 ** -7]
+    assert torch.tensor(1 - eta * lams[0] / n, dtype=torch.float32) == torch.tensor(1 - eta * lams[1] / n,
+                                                                                     dtype=torch.float32)
+    net = init_stack(SIZES, ["default"] * 2, [0, 0], torch.float32)
+    train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[eta] * 2, lam=lams, seeds=[0, 0], batch_size=10,
+                                                             epochs=1))
+    first, second = net.weights[0][0], net.weights[0][1]
+    assert not torch.equal(first, second)
+    # the extra decay of 2^-8 over 500 steps: about 500 * 3.9e-8 = 2e-5 of the weights
+    ratio = float((first - second).norm() / first.norm())
+    assert 0.5 * 500 * eta * lams[0] / n < ratio < 2 * 500 * eta * lams[0] / n
+
+
+def test_a_decay_factor_of_zero_is_refused():
+    x, y = zero_input_stack(10, torch.float64)
+    net = init_stack(SIZES, ["default"], [0], torch.float64)
+    with pytest.raises(ValueError, match="nearly\\) zero"):
+        train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[1.0], lam=[10.0], seeds=[0], batch_size=5,
+                                                                 epochs=1))

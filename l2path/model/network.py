@@ -31,21 +31,27 @@ class StackedMLP:
     def dtype(self) -> torch.dtype:
         return self.weights[0].dtype
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(self, x: torch.Tensor, scales: list[torch.Tensor] | None = None
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Activations of every layer (the input first, as given) and the output pre-activation z_L.
 
         A shared input (n, n_in) goes through the first layer as one matrix product with all
         K models' weights side by side, (n, n_in) @ (n_in, K * n_out): far faster than K
         thin products. Later activations are (K, n, n_units).
+
+        With ``scales`` (one (K, 1, 1) tensor per layer, in the network's dtype) the weights
+        of layer l are scales[l] * weights[l]: z = scales[l] * (a W^T) + b (``train.scaled``).
         """
         activations, a, z = [x], x, None
-        for w, b in zip(self.weights, self.biases):
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             if a.dim() == 2:
                 k, n_out, n_in = w.shape
                 z = torch.mm(a, w.reshape(k * n_out, n_in).t()).view(len(a), k, n_out).transpose(0, 1)
-                z = z + b.unsqueeze(1)
-            else:
+                z = (z if scales is None else z * scales[layer]) + b.unsqueeze(1)
+            elif scales is None:
                 z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+            else:
+                z = torch.bmm(a, w.transpose(1, 2)).mul_(scales[layer]).add_(b.unsqueeze(1))
             a = torch.sigmoid(z)
             activations.append(a)
         return activations, z

@@ -7,6 +7,8 @@ mini-batch B of size m, one step is (network2.py, biases not decayed):
     b -> b - (eta_k / m) * sum_{x in B} dC_x/db
 
 i.e. gradient descent on J_lambda(w) = (1/n) sum_x C_x + (lambda / 2n) sum_weights w^2.
+The decay is exact in every dtype: while training, W = s V with a float64 scale s per model
+and layer (``scaled``), so 1 - eta*lambda/n is never rounded to the weights' dtype.
 With ``optimizer="adam"`` the same objective is minimised by Adam instead (``adam_step``).
 Gradients come from explicit backpropagation with batched matrix products (no autograd).
 Models whose seeds give the same mini-batch order share each mini-batch (m, n_in), and the
@@ -24,6 +26,7 @@ import torch
 from ..model.costs import Cost
 from ..model.init import epoch_order
 from ..model.network import StackedMLP
+from .scaled import Scales, check_decay, safe_steps
 
 
 OPTIMIZERS = ("sgd", "adam")
@@ -59,6 +62,7 @@ class TrainOutcome:
     epochs_run: int  # epochs of the longest-running model
     diverged: list[bool] = field(default_factory=list)
     model_epochs: list[int] = field(default_factory=list)  # epochs each model trained before it stopped
+    exact_weights: list[torch.Tensor] = field(default_factory=list)  # s V per layer in float64, before rounding
 
 
 def _stop_flags(answer, k: int) -> torch.Tensor:
@@ -75,7 +79,8 @@ def _column(values: list[float], dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64).to(dtype).view(-1, 1, 1)
 
 
-def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, scale: torch.Tensor):
+def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, scale: torch.Tensor,
+             scales: list[torch.Tensor] | None = None):
     """Yield ``(layer, delta, a_in)`` from the last layer to the first.
 
     delta = scale * dC_x/dz for the layer's pre-activations, (K, m, n_out); a_in is the
@@ -83,14 +88,16 @@ def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, sc
     gradient of sum_x scale*C_x is ``weight_gradient(delta, a_in)`` for the weights and
     the sum of delta over samples for the biases. The earlier layer's delta is
     computed before yielding, so the caller may update this layer's parameters in place.
+    With ``scales`` ((K, 1, 1) per layer) the weights are scales[l] * net.weights[l].
     """
-    activations, _ = net.forward(xb)
+    activations, _ = net.forward(xb, scales)
     delta = cost.delta(activations[-1], yb) * scale
     for layer in reversed(range(len(net.weights))):
         a_in = activations[layer]
         next_delta = None
         if layer > 0:
-            next_delta = torch.bmm(delta, net.weights[layer]) * a_in * (1 - a_in)
+            back = delta if scales is None else delta * scales[layer]
+            next_delta = torch.bmm(back, net.weights[layer]) * a_in * (1 - a_in)
         yield layer, delta, a_in
         delta = next_delta
 
@@ -112,17 +119,19 @@ def _subtract_weight_gradient(w: torch.Tensor, delta: torch.Tensor, a_in: torch.
         w.view(k * n_out, -1).addmm_(delta.transpose(1, 2).reshape(k * n_out, m), a_in, alpha=-1.0)
 
 
-def sgd_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost,
-             decay: torch.Tensor, rate: torch.Tensor) -> None:
-    """One in-place update of every model on its mini-batch.
+def sgd_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, rate: torch.Tensor,
+             before: list[torch.Tensor], inverse: list[torch.Tensor]) -> None:
+    """One in-place update of every model on its mini-batch, the weights held as W = s V.
 
     xb: (K, m, n_in) and yb: (K, m, n_out), one mini-batch per model, or (m, n_in) and
-    (m, n_out) shared by all models (the fast path); decay = 1 - eta*lambda/n and
-    rate = eta/m, both (K, 1, 1).
+    (m, n_out) shared by all models (the fast path); rate = eta/m, (K, 1, 1). Per layer,
+    ``before`` is s and ``inverse`` 1/s' with s' = (1 - eta*lambda/n) s, each (K, 1, 1)
+    (``scaled.Scales.advance``): V -= (rate / s') G with G the mini-batch gradient sum,
+    so that s' V' = (1 - eta*lambda/n) W - rate G.
     """
-    for layer, delta, a_in in backprop(net, xb, yb, cost, rate):  # delta already scaled by eta/m
+    for layer, delta, a_in in backprop(net, xb, yb, cost, rate, before):  # delta already scaled by eta/m
         net.biases[layer].sub_(delta.sum(1))
-        _subtract_weight_gradient(net.weights[layer].mul_(decay), delta, a_in)
+        _subtract_weight_gradient(net.weights[layer], delta * inverse[layer], a_in)
 
 
 @dataclass
@@ -189,11 +198,11 @@ _GATHER_STEPS = 256  # mini-batches gathered at once: fewer small copies, bounde
 
 @dataclass
 class _Rates:
-    """Per-model update coefficients of the models being trained, each (K, 1, 1)."""
+    """Per-model update coefficients of the models being trained."""
 
-    decay: torch.Tensor  # 1 - eta * lambda / n (SGD)
-    eta: torch.Tensor
-    l2: torch.Tensor     # lambda / n (Adam)
+    decay: torch.Tensor  # (K,) float64: 1 - eta * lambda / n (SGD), never rounded to the weights' dtype
+    eta: torch.Tensor    # (K, 1, 1)
+    l2: torch.Tensor     # (K, 1, 1): lambda / n (Adam)
 
     def select(self, idx: torch.Tensor) -> "_Rates":
         return _Rates(self.decay[idx], self.eta[idx], self.l2[idx])
@@ -202,25 +211,32 @@ class _Rates:
 def _rates(settings: SGDSettings, n: int, dtype: torch.dtype) -> _Rates:
     lam = _column(settings.lam, torch.float64)
     eta = _column(settings.eta, torch.float64)
-    return _Rates((1 - eta * lam / n).to(dtype), eta.to(dtype), (lam / n).to(dtype))
+    return _Rates((1 - eta * lam / n).view(-1), eta.to(dtype), (lam / n).to(dtype))
 
 
 def _train_epoch(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, rates: _Rates,
-                 order: torch.Tensor, batch_size: int, adam: AdamState | None) -> None:
-    """One pass over the data in ``order`` ((K, n) sample indices) for every model of ``net``."""
+                 order: torch.Tensor, batch_size: int, adam: AdamState | None, scales: Scales | None) -> None:
+    """One pass over the data in ``order`` ((K, n) sample indices) for every model of ``net``
+    (SGD: its weights held as W = s V, renormalised at least every ``scaled.safe_steps``)."""
     if all(torch.equal(order[0], row) for row in order[1:]):
         order = order[0]  # one order for every model: mini-batches are shared (n,) -> fast path
     n = order.shape[-1]
-    chunk = batch_size * _GATHER_STEPS
+    steps = _GATHER_STEPS if scales is None else min(_GATHER_STEPS, safe_steps(rates.decay))
+    chunk = batch_size * steps
     for chunk_start in range(0, n, chunk):
         idx = order[..., chunk_start:chunk_start + chunk]
         xs, ys = x[idx], y[idx]  # (c, n_in) shared, or (K, c, n_in) per model
-        for start in range(0, idx.shape[-1], batch_size):
+        starts = range(0, idx.shape[-1], batch_size)
+        if scales is not None:
+            before, inverse = scales.advance(rates.decay, len(starts), net.dtype)
+        for t, start in enumerate(starts):
             xb, yb = xs[..., start:start + batch_size, :], ys[..., start:start + batch_size, :]
             if adam is None:
-                sgd_step(net, xb, yb, cost, rates.decay, rates.eta / xb.shape[-2])
+                sgd_step(net, xb, yb, cost, rates.eta / xb.shape[-2], [s[t] for s in before], [s[t] for s in inverse])
             else:
                 adam_step(net, xb, yb, cost, rates.l2, rates.eta, adam)
+        if scales is not None:
+            scales.renormalise(net)
 
 
 def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, settings: SGDSettings,
@@ -235,12 +251,20 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
     become non-finite (reported in ``diverged``); training ends when every model has
     stopped. Only the models still training are computed (the stack is compacted), and a
     model's result equals training it alone with the same stopping decisions.
+
+    SGD trains the weights as W = s V (``scaled``); ``net`` receives W rounded to its dtype
+    after every epoch (the callbacks see it), and ``exact_weights`` holds the final s V in
+    float64, so the decay is exact within a run and rounded once at its end.
     """
     n, k = len(x), net.n_models
     if len(settings.eta) != k:
         raise ValueError(f"settings describe {len(settings.eta)} models, the stack has {k}")
     all_rates = _rates(settings, n, net.dtype)
     adam = AdamState.zeros_like(net) if settings.optimizer == "adam" else None
+    scales = None if adam else Scales.ones(net)
+    if scales is not None:
+        check_decay(all_rates.decay)
+    state = net.clone()  # V (and the biases) while training; net gets W = s V after each epoch
     active = torch.ones(k, dtype=torch.bool)
     model_epochs = [start_epoch] * k
     epochs_run = start_epoch
@@ -248,13 +272,17 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
         idx = torch.nonzero(active).flatten()
         order = epoch_indices([settings.seeds[j] for j in idx.tolist()], epoch, n)
         if len(idx) == k:
-            _train_epoch(net, x, y, cost, all_rates, order, settings.batch_size, adam)
+            _train_epoch(state, x, y, cost, all_rates, order, settings.batch_size, adam, scales)
         else:
-            sub, sub_adam = net.select(idx), adam.select(idx) if adam else None
-            _train_epoch(sub, x, y, cost, all_rates.select(idx), order, settings.batch_size, sub_adam)
-            net.assign(idx, sub)
+            sub, sub_adam = state.select(idx), adam.select(idx) if adam else None
+            sub_scales = scales.select(idx) if scales else None
+            _train_epoch(sub, x, y, cost, all_rates.select(idx), order, settings.batch_size, sub_adam, sub_scales)
+            state.assign(idx, sub)
             if adam:
                 adam.assign(idx, sub_adam)
+            if scales:
+                scales.assign(idx, sub_scales)
+        _write_back(net, state, scales)
         epochs_run = epoch + 1
         for j in idx.tolist():
             model_epochs[j] = epochs_run
@@ -264,4 +292,13 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
         active &= ~stop
         if not active.any():
             break
-    return TrainOutcome(net, epochs_run, diverged=(~net.is_finite()).tolist(), model_epochs=model_epochs)
+    exact = scales.weights(state, torch.float64) if scales else [w.to(torch.float64) for w in state.weights]
+    return TrainOutcome(net, epochs_run, diverged=(~net.is_finite()).tolist(), model_epochs=model_epochs,
+                        exact_weights=exact)
+
+
+def _write_back(net: StackedMLP, state: StackedMLP, scales: Scales | None) -> None:
+    """net's weights = s V rounded to net's dtype (V itself without scales), its biases = state's."""
+    weights = scales.weights(state) if scales else state.weights
+    for mine, theirs in zip(net.weights + net.biases, weights + state.biases):
+        mine.copy_(theirs)
