@@ -131,7 +131,8 @@ class Grid(Section):
 
 
 class StudySGD(Section):
-    """The SGD phase of every point: at most max_epochs, stopped earlier by the plateau test."""
+    """The SGD phase of every point: at most max_epochs, stopped earlier by the plateau test
+    on the running mean of J over ``window`` epochs; the best epoch's iterate is reported."""
 
     optimizer: Literal["sgd", "adam"]
     eta: float = Field(gt=0)
@@ -140,6 +141,7 @@ class StudySGD(Section):
     min_epochs: int = Field(ge=1)
     patience: int = Field(ge=1)
     rel_tol: float = Field(ge=0)
+    window: int = Field(ge=1)
     order_seed: int = Field(ge=0)
 
 
@@ -159,7 +161,7 @@ class LambdaStudy(Section):
     collapse_ratio: float = Field(gt=0, lt=1)
     stack_width: int = Field(ge=1)
     shards: int = Field(ge=1)
-    noise_sigmas: float = Field(ge=0)
+    false_alarm: float = Field(gt=0, lt=0.5)
     model: ModelSpec
     init: Initialiser
     grid: Grid

@@ -1,4 +1,4 @@
-"""Is the in-sample MSE monotone in lambda along the study's paths?
+"""Is the in-sample MSE monotone in lambda along the study's paths, beyond noise?
 
 Theory (docs/science.md): at global minimisers of J_lambda = L + lambda R, the data loss L
 and the optimal value V(lambda) = min J_lambda are non-decreasing in lambda. So along any
@@ -7,14 +7,21 @@ the in-sample MSE) or of the objective as lambda rises shows that at least one o
 points is not a global minimiser (a saddle, another branch, or not converged).
 
 For each path (a continuation chain, or one cold-start seed across the grid) sorted by
-lambda, every step lambda_i -> lambda_{i+1} gets ``change = m(lambda_{i+1}) - m(lambda_i)``
-for m in ``METRICS``. A decrease is *beyond noise* when -change > noise_sigmas * sd, with
-sd the larger of the cold starts' sample standard deviations (over seeds) at the two
-lambdas; without two cold seeds at both lambdas the noise is unknown (NaN, not judged).
+lambda, every step lambda_i -> lambda_{i+1} gets ``change = m_{i+1} - m_i`` for m in
+``METRICS``.
 
-Small steps can add up: ``largest_violations`` also finds, per path, the largest drop
-between any two lambdas, max over lambda_i < lambda_j of m(lambda_i) - m(lambda_j), and
-judges it against the same noise at those two lambdas.
+Noise. A point's m comes from a noisy SGD trajectory; its within-stage noise sd_i is the
+sample sd of m over the last epochs of its stage (the ``<m>_sd`` columns, see
+``study.records.SGDPhase``). The yardstick of a step is sd = sqrt(sd_i^2 + sd_{i+1}^2) (the sd
+of a difference of two independent values), and a decrease is *beyond noise* in a
+one-sided test at false-alarm rate alpha when z = -change / sd > z_alpha = Phi^-1(1 - alpha).
+The cold starts' seed-to-seed spread at the two lambdas, sqrt(s_i^2 + s_{i+1}^2), is
+reported beside it (``cold_sd``): it mixes different basins, so it is not the null here.
+
+Runs. Consecutive decreases of a path form a *run* from lambda_i to lambda_j; its
+cumulative drop m_i - m_j is tested the same way against sqrt(sd_i^2 + sd_j^2) (the
+intermediate values cancel). ``largest_violations`` also finds, per path, the largest drop
+between any two lambdas, max over i < j of m_i - m_j, tested the same way.
 """
 from __future__ import annotations
 
@@ -22,68 +29,118 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 METRICS = ("train_mse", "data_loss", "objective")
+STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
+                "decrease", "noise_sd", "z", "beyond_noise", "cold_sd", "both_certified", "run", "run_length",
+                "run_drop", "run_noise_sd", "run_beyond_noise"]
 
 
-def cold_noise(results: pd.DataFrame, metric: str) -> pd.Series:
+def threshold(false_alarm: float) -> float:
+    """z_alpha of the one-sided test: P(Z > z_alpha) = alpha for a standard normal Z."""
+    return float(norm.isf(false_alarm))
+
+
+def _sd(first: float, second: float) -> float:
+    return math.sqrt(first ** 2 + second ** 2)
+
+
+def _beyond(drop: float, sd: float, z_alpha: float) -> bool:
+    return bool(drop > 0 and math.isfinite(sd) and drop > z_alpha * sd)
+
+
+def cold_spread(results: pd.DataFrame, metric: str) -> pd.Series:
     """Sample standard deviation of ``metric`` over cold-start seeds, indexed by lambda."""
     cold = results[(results["schedule"] == "cold") & ~results["diverged"]]
     return cold.groupby("lambda")[metric].std(ddof=1)
 
 
-def step_table(results: pd.DataFrame, noise_sigmas: float) -> pd.DataFrame:
-    """One row per (path, lambda step, metric): the change and whether it is a decrease beyond noise."""
-    rows = []
+def _paths(results: pd.DataFrame):
     finished = results[~results["diverged"]]
-    for metric in METRICS:
-        noise = cold_noise(results, metric)
-        for (schedule, seed), path in finished.groupby(["schedule", "seed"], sort=True):
-            path = path.sort_values("lambda")
-            for (_, low), (_, high) in zip(path.iterrows(), path.iloc[1:].iterrows()):
-                change = high[metric] - low[metric]
-                sd = max(noise.get(low["lambda"], math.nan), noise.get(high["lambda"], math.nan))
-                decrease = bool(change < 0)
-                rows.append({
-                    "schedule": schedule, "seed": int(seed), "metric": metric,
-                    "lambda_from": low["lambda"], "lambda_to": high["lambda"],
-                    "value_from": low[metric], "value_to": high[metric], "change": change,
-                    "decrease": decrease, "noise_sd": sd,
-                    "beyond_noise": decrease and not math.isnan(sd) and -change > noise_sigmas * sd,
-                    "both_certified": bool(low["certified"] and high["certified"]),
-                })
-    return pd.DataFrame(rows, columns=["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from",
-                                       "value_to", "change", "decrease", "noise_sd", "beyond_noise",
-                                       "both_certified"])
+    for (schedule, seed), path in finished.groupby(["schedule", "seed"], sort=True):
+        yield schedule, int(seed), path.sort_values("lambda").reset_index(drop=True)
 
 
-def largest_violations(results: pd.DataFrame, noise_sigmas: float) -> pd.DataFrame:
-    """Per (path, metric): the largest m(lambda_i) - m(lambda_j) over lambda_i < lambda_j (0 if none)."""
+def _path_steps(schedule: str, seed: int, path: pd.DataFrame, metric: str, cold: pd.Series,
+                z_alpha: float) -> list[dict]:
+    values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
     rows = []
-    finished = results[~results["diverged"]]
+    for i in range(len(path) - 1):
+        change = values[i + 1] - values[i]
+        sd = _sd(noise[i], noise[i + 1])
+        rows.append({"schedule": schedule, "seed": seed, "metric": metric, "lambda_from": lams[i],
+                     "lambda_to": lams[i + 1], "value_from": values[i], "value_to": values[i + 1], "change": change,
+                     "decrease": bool(change < 0), "noise_sd": sd, "z": -change / sd if sd > 0 else math.nan,
+                     "beyond_noise": _beyond(-change, sd, z_alpha),
+                     "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
+                     "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
+                     "run": -1, "run_length": 0, "run_drop": 0.0, "run_noise_sd": math.nan,
+                     "run_beyond_noise": False})
+    _mark_runs(rows, values, noise, z_alpha)
+    return rows
+
+
+def _mark_runs(rows: list[dict], values: np.ndarray, noise: np.ndarray, z_alpha: float) -> None:
+    """Number the runs of consecutive decreases and give each of their steps the run's test."""
+    run, i = 0, 0
+    while i < len(rows):
+        if not rows[i]["decrease"]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(rows) and rows[j + 1]["decrease"]:
+            j += 1
+        drop, sd = values[i] - values[j + 1], _sd(noise[i], noise[j + 1])
+        for row in rows[i:j + 1]:
+            row.update(run=run, run_length=j - i + 1, run_drop=drop, run_noise_sd=sd,
+                       run_beyond_noise=_beyond(drop, sd, z_alpha))
+        run, i = run + 1, j + 1
+
+
+def step_table(results: pd.DataFrame, false_alarm: float) -> pd.DataFrame:
+    """One row per (path, lambda step, metric): the change, its noise, the one-sided test at
+    ``false_alarm``, and the run of consecutive decreases it belongs to (``run`` -1: none)."""
+    z_alpha = threshold(false_alarm)
+    rows = []
     for metric in METRICS:
-        noise = cold_noise(results, metric)
-        for (schedule, seed), path in finished.groupby(["schedule", "seed"], sort=True):
-            values = path.sort_values("lambda")[["lambda", metric]].to_numpy()
-            best = (0.0, math.nan, math.nan)
+        cold = cold_spread(results, metric)
+        for schedule, seed, path in _paths(results):
+            rows += _path_steps(schedule, seed, path, metric, cold, z_alpha)
+    return pd.DataFrame(rows, columns=STEP_COLUMNS)
+
+
+def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFrame:
+    """Per (path, metric): the largest m(lambda_i) - m(lambda_j) over lambda_i < lambda_j (0 if
+    none), tested against the within-stage noise of its two ends."""
+    z_alpha = threshold(false_alarm)
+    rows = []
+    for metric in METRICS:
+        for schedule, seed, path in _paths(results):
+            values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
+            best = (0.0, -1, -1)
             for j in range(1, len(values)):
-                i = int(np.argmax(values[:j, 1]))
-                if values[i, 1] - values[j, 1] > best[0]:
-                    best = (values[i, 1] - values[j, 1], values[i, 0], values[j, 0])
-            drop, low, high = best
-            sd = max(noise.get(low, math.nan), noise.get(high, math.nan)) if drop > 0 else math.nan
-            rows.append({"schedule": schedule, "seed": int(seed), "metric": metric, "drop": drop,
-                         "lambda_from": low, "lambda_to": high, "noise_sd": sd,
-                         "beyond_noise": bool(drop > 0 and not math.isnan(sd) and drop > noise_sigmas * sd)})
+                i = int(np.argmax(values[:j]))
+                if values[i] - values[j] > best[0]:
+                    best = (values[i] - values[j], i, j)
+            drop, i, j = best
+            sd = _sd(noise[i], noise[j]) if drop > 0 else math.nan
+            rows.append({"schedule": schedule, "seed": seed, "metric": metric, "drop": drop,
+                         "lambda_from": lams[i] if drop > 0 else math.nan,
+                         "lambda_to": lams[j] if drop > 0 else math.nan, "noise_sd": sd,
+                         "beyond_noise": _beyond(drop, sd, z_alpha)})
     return pd.DataFrame(rows)
 
 
 def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict:
-    """Per schedule and metric: steps, decreases, decreases beyond noise, largest and total
-    decrease; with ``violations``, the largest drop between any two lambdas of any path."""
+    """Per schedule and metric: steps, decreases, decreases beyond noise, between certified
+    points, largest and total decrease; runs of consecutive decreases, the longest, and those
+    whose cumulative drop is beyond noise; with ``violations``, the largest drop between any
+    two lambdas of any path and how many paths have one beyond noise."""
     out: dict = {}
     for (schedule, metric), group in steps.groupby(["schedule", "metric"], sort=True):
         drops = -group.loc[group["decrease"], "change"]
+        runs = group[group["run"] >= 0].drop_duplicates(["seed", "run"])
         out.setdefault(schedule, {})[metric] = {
             "steps": int(len(group)),
             "decreases": int(group["decrease"].sum()),
@@ -91,6 +148,9 @@ def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict
             "decreases_between_certified": int((group["decrease"] & group["both_certified"]).sum()),
             "largest_decrease": float(drops.max()) if len(drops) else 0.0,
             "total_decrease": float(np.sum(drops)),
+            "runs": int(len(runs)),
+            "longest_run": int(runs["run_length"].max()) if len(runs) else 0,
+            "runs_beyond_noise": int(runs["run_beyond_noise"].sum()),
         }
     if violations is not None:
         for (schedule, metric), group in violations.groupby(["schedule", "metric"], sort=True):

@@ -39,7 +39,7 @@ def small_config(**changes) -> LambdaStudy:
     raw.update(chain_seeds=[0, 1], cold_seeds=[0, 1, 2], stack_width=32)
     raw["model"].update(dtype="float64")
     raw["grid"].update(lambda_start=0.5, factor=2.0, lambda_max=8.0)
-    raw["sgd"].update(max_epochs=4, min_epochs=2, patience=1, rel_tol=1e-4)
+    raw["sgd"].update(max_epochs=6, min_epochs=2, patience=1, rel_tol=1e-4, window=2)
     raw["polish"].update(schedules=["ascending"], max_iter=30, grad_tol=1e-3)
     for dotted, value in changes.items():
         set_dotted(raw, dotted, value)
@@ -81,7 +81,8 @@ def point_record(key: str, lam: float, diverged: bool = False) -> PointRecord:
     return PointRecord(key=key, schedule=schedule, seed=int(seed.removeprefix("seed")),
                        grid_index=int(index.removeprefix("lambda")), lam=lam, log2_lambda=0.0, fingerprint="f",
                        start="fresh", parent=None, parent_checkpoint=None, parent_mlflow_run_id=None,
-                       checkpoint=f"{key}.pt", polished_checkpoint=None, epochs=1, diverged=diverged, message="",
+                       checkpoint=f"{key}.pt", polished_checkpoint=None, epochs=1, best_epoch=1, objective_sd=0.0,
+                       data_loss_sd=0.0, train_mse_sd=0.0, diverged=diverged, message="",
                        chain_start_weight_l2=1.0, train_seconds=0.0, polish_seconds=0.0, polished=False,
                        polish_iterations=0, execution="", mlflow_run_id=None, sgd_grad_norm=0.0, grad_norm=0.0,
                        certified=False, collapsed=False, sgd=zeros, final=zeros)

@@ -6,13 +6,15 @@ import pandas as pd
 from l2path.report.answers import continuation_answers
 
 
-def counts(steps, decreases, beyond=0):
+def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
     return {"steps": steps, "decreases": decreases, "decreases_beyond_noise": beyond,
-            "decreases_between_certified": 0, "largest_decrease": 0.002, "largest_drop_any_pair": 0.004}
+            "decreases_between_certified": 0, "largest_decrease": 0.002, "largest_drop_any_pair": 0.004,
+            "runs": runs, "longest_run": longest, "runs_beyond_noise": runs_beyond}
 
 
 def test_continuation_answers_count_steps_and_saddles():
-    monotonicity = {"ascending": {"train_mse": counts(16, 3, beyond=1), "objective": counts(16, 1)},
+    monotonicity = {"ascending": {"train_mse": counts(16, 3, beyond=1, runs=2, longest=2, runs_beyond=1),
+                                  "objective": counts(16, 1)},
                     "cold": {"train_mse": counts(15, 0)}}
     study = pd.DataFrame({"certified": [True, False, True], "grad_norm": [1e-5, 2e-2, 3e-5]})
     saddle_steps = pd.DataFrame({"schedule": ["ascending"] * 3, "start": ["a0", "a1", "a2"], "end": ["a1", "a2", "a3"], "start_class": ["saddle", "saddle", "minimum"],
@@ -28,6 +30,7 @@ def test_continuation_answers_count_steps_and_saddles():
     answers = dict(continuation_answers(monotonicity, study, hessian, saddle_steps, interpolation))
     ascending = answers["λ continuation: ascending"]
     assert "decreased in-sample MSE at 3 of 16 steps" in ascending and "1 of them beyond" in ascending
+    assert "2 runs of consecutive drops (the longest 2 steps), 1 with a cumulative drop beyond noise" in ascending
     assert "the objective J_λ fell at 1 of its steps" in ascending
     assert "2 started from a saddle point, 1 from a minimum and 0 from a point" in ascending
     assert "lowered J_λ at 1 of the saddles" in ascending and "1 of these steps cross a barrier" in ascending

@@ -31,3 +31,16 @@ def test_plateau_rule_counts_a_rise_as_plateau_but_not_before_min_epochs():
     assert not PlateauRule(patience=1, rel_tol=0.0, min_epochs=3).has_plateaued([1.0, 1.2])
     with pytest.raises(ValueError):
         PlateauRule(patience=0, rel_tol=1e-3, min_epochs=1)
+
+
+def test_smoothed_rule_ignores_single_epoch_rises():
+    """J oscillates +-0.025 around its floor from epoch 4: the plain rule stops on the first
+    rise (epoch 3), the running mean of 2 epochs only once it is flat (hand-computed means
+    from epoch 2: 0.9, 0.825, 0.725, 0.625, 0.625, 0.625, ...)."""
+    objectives = [1.0, 0.8, 0.85, 0.6, 0.65, 0.6, 0.65, 0.6, 0.65]
+    plain = PlateauRule(patience=1, rel_tol=1e-3, min_epochs=1)
+    smoothed = PlateauRule(patience=2, rel_tol=1e-3, min_epochs=1, window=2)
+    first_stop = lambda rule: next(e for e in range(1, 10) if rule.has_plateaued(objectives[:e]))  # noqa: E731
+    assert first_stop(plain) == 3
+    assert first_stop(smoothed) == 7
+    assert list(smoothed.smoothed(objectives[:5])) == pytest.approx([0.9, 0.825, 0.725, 0.625])

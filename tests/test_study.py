@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,7 +79,7 @@ def test_stacked_points_equal_each_point_trained_alone(study):
             from l2path.model.init import init_stack
             net = init_stack(config.model.sizes, [config.init], [record.seed], torch.float64)
         settings = SGDSettings(eta=[config.sgd.eta], lam=[record.lam], seeds=[config.sgd.order_seed],
-                               batch_size=config.sgd.batch_size, epochs=record.epochs)
+                               batch_size=config.sgd.batch_size, epochs=record.best_epoch)  # the reported iterate
         train_sgd(net, data.train.x, data.train.y, cost, settings)
         saved, _ = load_model(record.checkpoint)
         for a, b in zip(net.weights + net.biases, saved.weights + saved.biases):
@@ -93,13 +94,20 @@ def test_stacked_points_equal_each_point_trained_alone(study):
 def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
     runner, _ = study
     config = small_config()
-    rule = PlateauRule(config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs)
+    rule = PlateauRule(config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs, config.sgd.window)
+    assert config.sgd.window > 1  # the smoothed rule is the one tested
     for record in runner.results():
         objectives = [h.objective for h in record.history]
         assert len(objectives) == record.epochs
         stopped_early = record.epochs < config.sgd.max_epochs
         assert rule.has_plateaued(objectives) or not stopped_early
         assert not any(rule.has_plateaued(objectives[:e]) for e in range(1, len(objectives)))
+        # the reported iterate is the best epoch's, and its noise is the sd over the last window epochs
+        assert record.best_epoch == 1 + min(range(len(objectives)), key=objectives.__getitem__)
+        assert record.sgd.objective == objectives[record.best_epoch - 1]
+        tail = objectives[-config.sgd.window:]
+        assert record.objective_sd == pytest.approx(float(np.std(tail, ddof=1)), rel=1e-12)
+    assert any(r.best_epoch < r.epochs for r in runner.results())  # the last epoch is not always the best
 
 
 def test_polish_certificate_is_an_independent_gradient_norm(study):

@@ -26,7 +26,11 @@ def _steps_sentence(schedule: str, counts: dict) -> str:
     mse = counts["train_mse"]
     sentence = (f"{SCHEDULE_WORDS.get(schedule, schedule)} decreased in-sample MSE at {mse['decreases']} of "
                 f"{_plural(mse['steps'], 'step')} as λ grew ({mse['decreases_beyond_noise']} of them beyond "
-                f"the cold-start seed noise; {mse['decreases_between_certified']} between two certified points)")
+                f"the within-stage noise of their two ends; {mse['decreases_between_certified']} between two "
+                f"certified points)")
+    if mse["decreases"]:
+        sentence += (f"; they form {_plural(mse['runs'], 'run')} of consecutive drops (the longest "
+                     f"{mse['longest_run']} steps), {mse['runs_beyond_noise']} with a cumulative drop beyond noise")
     objective = counts.get("objective")
     if objective is not None:
         sentence += f"; the objective J_λ fell at {objective['decreases']} of its steps"

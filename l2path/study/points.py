@@ -3,9 +3,11 @@
 1. SGD phase (``sgd_phase``): the round's points start from a fresh initialisation (seed)
    or their parent's final weights and train as one stack for at most ``sgd.max_epochs``
    epochs on J_lambda(w) = (1/n) sum_x C_x(w) + (lambda / 2n) sum_weights w^2, each model
-   stopped on its own by the plateau rule on J (``train.monitor.EpochMonitor``) or when
-   its weights become non-finite (diverged). All points share the mini-batch order
-   ``sgd.order_seed``. Each point's SGD checkpoint and phase record are saved at once.
+   stopped on its own by the plateau rule on the running mean of J
+   (``train.monitor.EpochMonitor``) or when its weights become non-finite (diverged). All
+   points share the mini-batch order ``sgd.order_seed``. Each point keeps its best epoch's
+   iterate (lowest full-batch J) with the sd of J and MSE over its last epochs; its SGD
+   checkpoint and phase record are saved at once.
 2. Finish (``finish_point``): the float64 full-batch ||grad J_lambda|| at the SGD point;
    points of ``polish.schedules`` are then polished (``curvature.polish``); certified when
    the final gradient norm is <= ``polish.grad_tol``; the record is saved.
@@ -98,19 +100,24 @@ def sgd_phase(context: RoundContext, progress: Progress, batch: list[Point]) -> 
     starts = [starting_weights(context, progress, point) for point in batch]
     net = StackedMLP.stack([start for start, _ in starts])
     lams = [point.lam for point in batch]
-    monitor = EpochMonitor(data.train, context.cost, lams, PlateauRule(sgd.patience, sgd.rel_tol, sgd.min_epochs))
+    rule = PlateauRule(sgd.patience, sgd.rel_tol, sgd.min_epochs, sgd.window)
+    monitor = EpochMonitor(data.train, context.cost, lams, rule)
     settings = SGDSettings(eta=[sgd.eta] * len(batch), lam=lams, seeds=[sgd.order_seed] * len(batch),
                            batch_size=sgd.batch_size, epochs=sgd.max_epochs, optimizer=sgd.optimizer)
     clock = time.perf_counter()
     outcome = train_sgd(net, data.train.x, data.train.y, context.cost, settings, callbacks=[monitor])
     seconds = time.perf_counter() - clock
+    for k, best in enumerate(monitor.best):  # report the best epoch's iterate (a diverged model keeps its last)
+        if best is not None and not outcome.diverged[k]:
+            net.assign(torch.tensor([k]), best)
     finals = evaluate(net, data, context.cost, lams)
     total_epochs = max(sum(outcome.model_epochs), 1)
     phases = {}
     for k, point in enumerate(batch):
         phase = SGDPhase(key=point.key, fingerprint=context.plan.fingerprint(point),
                          checkpoint=str(context.store.checkpoint_path(point.key)), epochs=outcome.model_epochs[k],
-                         diverged=outcome.diverged[k], train_seconds=seconds * outcome.model_epochs[k] / total_epochs,
+                         best_epoch=monitor.best_epoch[k], objective_sd=monitor.noise(k, "objective"),
+                         data_loss_sd=monitor.noise(k, "data_loss"), train_mse_sd=monitor.noise(k, "train_mse"), diverged=outcome.diverged[k], train_seconds=seconds * outcome.model_epochs[k] / total_epochs,
                          chain_start_weight_l2=starts[k][1],
                          history=tuple(EpochRecord.from_mapping(h) for h in monitor.history[k]),
                          evaluation=Evaluation.from_mapping(finals[k]))
@@ -137,7 +144,8 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
         log2_lambda=math.log2(point.lam), fingerprint=phase.fingerprint, start="warm" if parent else "fresh",
         parent=point.parent, parent_checkpoint=parent_checkpoint(context, progress, point),
         parent_mlflow_run_id=parent.mlflow_run_id if parent else None, checkpoint=phase.checkpoint,
-        polished_checkpoint=None, epochs=phase.epochs, diverged=diverged, message="",
+        polished_checkpoint=None, epochs=phase.epochs, best_epoch=phase.best_epoch, objective_sd=phase.objective_sd,
+        data_loss_sd=phase.data_loss_sd, train_mse_sd=phase.train_mse_sd, diverged=diverged, message="",
         chain_start_weight_l2=phase.chain_start_weight_l2, train_seconds=phase.train_seconds, polish_seconds=0.0,
         polished=False, polish_iterations=0, execution=context.label, mlflow_run_id=None,
         sgd_grad_norm=math.nan, grad_norm=math.nan, certified=False, collapsed=False,

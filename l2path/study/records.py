@@ -106,14 +106,20 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class SGDPhase:
-    """A point after its SGD phase: the checkpoint written, the epochs run, whether it
-    diverged, the round's wall time shared out by epochs, ||w|| at the chain's fresh
-    initialisation, the per-epoch history and the evaluation of the final SGD weights."""
+    """A point after its SGD phase: the checkpoint written (the best epoch's iterate), the
+    epochs run and the best epoch, the sample sd of J and of the in-sample MSE over the last
+    ``sgd.window`` epochs (the within-stage noise), whether it diverged, the round's wall time
+    shared out by epochs, ||w|| at the chain's fresh initialisation, the per-epoch history
+    and the evaluation of the reported weights."""
 
     key: str
     fingerprint: str
     checkpoint: str
     epochs: int
+    best_epoch: int
+    objective_sd: float
+    data_loss_sd: float
+    train_mse_sd: float
     diverged: bool
     train_seconds: float
     chain_start_weight_l2: float
@@ -122,14 +128,18 @@ class SGDPhase:
 
     def to_json(self) -> dict:
         return {"key": self.key, "fingerprint": self.fingerprint, "checkpoint": self.checkpoint,
-                "epochs": self.epochs, "diverged": self.diverged, "train_seconds": self.train_seconds,
+                "epochs": self.epochs, "best_epoch": self.best_epoch, "objective_sd": self.objective_sd,
+                "data_loss_sd": self.data_loss_sd, "train_mse_sd": self.train_mse_sd, "diverged": self.diverged, "train_seconds": self.train_seconds,
                 "chain_start_weight_l2": self.chain_start_weight_l2,
                 "history": [h.to_mapping() for h in self.history], **self.evaluation.to_mapping("sgd_")}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "SGDPhase":
         return cls(key=raw["key"], fingerprint=raw["fingerprint"], checkpoint=raw["checkpoint"],
-                   epochs=int(raw["epochs"]), diverged=_bool(raw["diverged"]),
+                   epochs=int(raw["epochs"]), best_epoch=int(raw["best_epoch"]),
+                   objective_sd=_float(raw["objective_sd"]), data_loss_sd=_float(raw["data_loss_sd"]),
+                   train_mse_sd=_float(raw["train_mse_sd"]),
+                   diverged=_bool(raw["diverged"]),
                    train_seconds=_float(raw["train_seconds"]),
                    chain_start_weight_l2=_float(raw["chain_start_weight_l2"]),
                    history=tuple(EpochRecord.from_mapping(h) for h in raw["history"]),
@@ -141,7 +151,9 @@ _COLUMNS = {
     "key": _str, "schedule": _str, "seed": int, "grid_index": int, "lam": _float, "log2_lambda": _float,
     "fingerprint": _str, "start": _str, "parent": _optional_str, "parent_checkpoint": _optional_str,
     "parent_mlflow_run_id": _optional_str, "checkpoint": _str, "polished_checkpoint": _optional_str,
-    "epochs": int, "diverged": _bool, "message": _str, "chain_start_weight_l2": _float,
+    "epochs": int, "best_epoch": int, "objective_sd": _float, "data_loss_sd": _float, "train_mse_sd": _float,
+    "diverged": _bool,
+    "message": _str, "chain_start_weight_l2": _float,
     "train_seconds": _float, "polish_seconds": _float, "polished": _bool, "polish_iterations": int,
     "execution": _str, "mlflow_run_id": _optional_str, "sgd_grad_norm": _float, "grad_norm": _float,
     "certified": _bool, "collapsed": _bool,
@@ -158,6 +170,8 @@ class PointRecord:
     float64 full-batch ||grad J_lambda|| of the final weights (``sgd_grad_norm`` of the SGD
     ones; NaN for a diverged point), and ``certified`` means grad_norm <= polish.grad_tol.
     ``collapsed``: an ascending point whose ||w|| < collapse_ratio * chain_start_weight_l2.
+    ``checkpoint`` holds the SGD phase's best epoch (``best_epoch`` of ``epochs``), and
+    ``objective_sd``/``data_loss_sd``/``train_mse_sd`` its within-stage noise (``SGDPhase``).
     """
 
     key: str
@@ -174,6 +188,10 @@ class PointRecord:
     checkpoint: str
     polished_checkpoint: str | None
     epochs: int
+    best_epoch: int
+    objective_sd: float
+    data_loss_sd: float
+    train_mse_sd: float
     diverged: bool
     message: str
     chain_start_weight_l2: float

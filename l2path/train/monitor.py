@@ -1,9 +1,11 @@
-"""Per-epoch monitoring of a stack during SGD, and the plateau stop (an ``sgd.EpochCallback``)."""
+"""Per-epoch monitoring of a stack during SGD: the plateau stop, the best epoch's iterate and
+the within-stage noise (an ``sgd.EpochCallback``)."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..data.dataset import Split
@@ -17,10 +19,11 @@ from .plateau import PlateauRule
 class EpochMonitor:
     """After each epoch, for every model still training: J_lambda = L + lambda ||w||^2 / (2n),
     the data loss L, in-sample MSE and accuracy on ``train`` and ||w||; a model stops when
-    its J is non-finite or ``rule`` says it has plateaued.
+    its J is non-finite or ``rule`` says its running mean has plateaued.
 
     ``history[k]`` holds model k's records (dicts with "epoch" and those numbers), one per
-    epoch it trained.
+    epoch it trained; ``best[k]`` is a copy of model k at its lowest full-batch J so far
+    (``best_epoch[k]``): the iterate a stage reports, never simply the last one.
     """
 
     train: Split
@@ -29,10 +32,22 @@ class EpochMonitor:
     rule: PlateauRule
     history: list[list[dict]] = field(default_factory=list)
     stopped: list[bool] = field(default_factory=list)
+    best: list[StackedMLP | None] = field(default_factory=list)
+    best_epoch: list[int] = field(default_factory=list)
+    best_objective: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.history = [[] for _ in self.lams]
         self.stopped = [False] * len(self.lams)
+        self.best = [None] * len(self.lams)
+        self.best_epoch = [0] * len(self.lams)
+        self.best_objective = [math.inf] * len(self.lams)
+
+    def noise(self, k: int, key: str) -> float:
+        """Sample standard deviation of ``key`` over model k's last ``rule.window`` epochs
+        (NaN with fewer than two): the within-stage noise of its SGD phase."""
+        values = [r[key] for r in self.history[k][-self.rule.window:]]
+        return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
     def __call__(self, epoch: int, net: StackedMLP) -> list[bool]:
         finite = net.is_finite().tolist()
@@ -47,6 +62,8 @@ class EpochMonitor:
                           "data_loss": float(losses["loss"][j]), "train_mse": float(losses["mse"][j]),
                           "train_accuracy": float(losses["accuracy"][j]), "weight_l2": float(squares[j].sqrt())}
                 self.history[k].append(record)
+                if self.best[k] is None or record["objective"] < self.best_objective[k]:
+                    self.best[k], self.best_epoch[k], self.best_objective[k] = sub.model(j), epoch, record["objective"]
                 objectives = [r["objective"] for r in self.history[k]]
                 self.stopped[k] = not math.isfinite(objectives[-1]) or self.rule.has_plateaued(objectives)
         return list(self.stopped)
