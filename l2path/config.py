@@ -35,6 +35,9 @@ class Paths(Section):
     study_results: str
     monotonicity_table: str
     monotonicity_metrics: str
+    controls: str
+    verdicts: str
+    verdicts_metrics: str
     hessian_table: str
     spectra_dir: str
     escapes: str
@@ -162,6 +165,7 @@ class LambdaStudy(Section):
     stack_width: int = Field(ge=1)
     shards: int = Field(ge=1)
     false_alarm: float = Field(gt=0, lt=0.5)
+    controls: bool
     model: ModelSpec
     init: Initialiser
     grid: Grid

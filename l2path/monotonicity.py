@@ -18,6 +18,14 @@ one-sided test at false-alarm rate alpha when z = -change / sd > z_alpha = Phi^-
 The cold starts' seed-to-seed spread at the two lambdas, sqrt(s_i^2 + s_{i+1}^2), is
 reported beside it (``cold_sd``): it mixes different basins, so it is not the null here.
 
+Controls. For a step of a continuation chain, the chain point at the step's later end
+(the *child*, started from the *parent*) has a same-lambda control: the parent continued at
+its own lambda for as many epochs (``study.schedules.controls``). ``control_change`` is
+m(control) - m(parent), what continued optimisation alone did; ``control_gap`` is
+m(child) - m(control), sd sqrt(sd_child^2 + sd_control^2). A step on which the chain's value
+fell (the child below its parent) is *explained* by continued optimisation when the child is
+not lower than the control beyond noise: control_gap >= -z_alpha * sd.
+
 Runs. Consecutive decreases of a path form a *run* from lambda_i to lambda_j; its
 cumulative drop m_i - m_j is tested the same way against sqrt(sd_i^2 + sd_j^2) (the
 intermediate values cancel). ``largest_violations`` also finds, per path, the largest drop
@@ -34,7 +42,8 @@ from scipy.stats import norm
 METRICS = ("train_mse", "data_loss", "objective")
 STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
                 "decrease", "noise_sd", "z", "beyond_noise", "cold_sd", "both_certified", "run", "run_length",
-                "run_drop", "run_noise_sd", "run_beyond_noise"]
+                "run_drop", "run_noise_sd", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd",
+                "explained"]
 
 
 def threshold(false_alarm: float) -> float:
@@ -62,8 +71,32 @@ def _paths(results: pd.DataFrame):
         yield schedule, int(seed), path.sort_values("lambda").reset_index(drop=True)
 
 
+def _control_columns(path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None,
+                     z_alpha: float) -> dict:
+    """The control of the step between rows i and i + 1 of a path (see the module's docstring)."""
+    none = {"control_change": math.nan, "control_gap": math.nan, "control_gap_sd": math.nan, "explained": False}
+    if controls is None or "key" not in path or controls.empty:
+        return none
+    keys, parents = list(path["key"]), list(path["parent"])
+    if parents[i + 1] == keys[i]:
+        child, parent = i + 1, i      # lambda rises along the chain (ascending)
+    elif parents[i] == keys[i + 1]:
+        child, parent = i, i + 1      # lambda falls along the chain (descending)
+    else:
+        return none
+    found = controls[controls["control_of"] == keys[child]]
+    if found.empty:
+        return none
+    control = found.iloc[0]
+    value, noise = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy()
+    gap, sd = value[child] - control[metric], _sd(noise[child], control[f"{metric}_sd"])
+    fell = value[child] < value[parent]
+    return {"control_change": control[metric] - value[parent], "control_gap": gap, "control_gap_sd": sd,
+            "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd)}
+
+
 def _path_steps(schedule: str, seed: int, path: pd.DataFrame, metric: str, cold: pd.Series,
-                z_alpha: float) -> list[dict]:
+                z_alpha: float, controls: pd.DataFrame | None = None) -> list[dict]:
     values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
     rows = []
     for i in range(len(path) - 1):
@@ -76,7 +109,7 @@ def _path_steps(schedule: str, seed: int, path: pd.DataFrame, metric: str, cold:
                      "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
                      "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
                      "run": -1, "run_length": 0, "run_drop": 0.0, "run_noise_sd": math.nan,
-                     "run_beyond_noise": False})
+                     "run_beyond_noise": False, **_control_columns(path, i, metric, controls, z_alpha)})
     _mark_runs(rows, values, noise, z_alpha)
     return rows
 
@@ -98,15 +131,16 @@ def _mark_runs(rows: list[dict], values: np.ndarray, noise: np.ndarray, z_alpha:
         run, i = run + 1, j + 1
 
 
-def step_table(results: pd.DataFrame, false_alarm: float) -> pd.DataFrame:
+def step_table(results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (path, lambda step, metric): the change, its noise, the one-sided test at
-    ``false_alarm``, and the run of consecutive decreases it belongs to (``run`` -1: none)."""
+    ``false_alarm``, the run of consecutive decreases it belongs to (``run`` -1: none) and,
+    with ``controls`` (the controls' results), what the step's same-lambda control did."""
     z_alpha = threshold(false_alarm)
     rows = []
     for metric in METRICS:
         cold = cold_spread(results, metric)
         for schedule, seed, path in _paths(results):
-            rows += _path_steps(schedule, seed, path, metric, cold, z_alpha)
+            rows += _path_steps(schedule, seed, path, metric, cold, z_alpha, controls)
     return pd.DataFrame(rows, columns=STEP_COLUMNS)
 
 

@@ -2,6 +2,7 @@
 MLflow child run of the study run), then write the results tables from the point store."""
 from __future__ import annotations
 
+import pandas as pd
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -22,6 +23,7 @@ from l2path.study.results import write_results
 from l2path.study.run import run_study
 from l2path.study.schedules import Point
 from l2path.study.store import PointStore
+from l2path.verdicts import verdict_counts, verdict_table
 
 # Record fields logged as MLflow params of a point's run (every run gets every key, same types).
 _POINT_PARAMS = ("schedule", "seed", "grid_index", "lambda", "start", "parent", "parent_checkpoint", "fingerprint",
@@ -50,8 +52,11 @@ def point_metrics(record: PointRecord) -> dict[str, float]:
 
 
 def log_point(params: Params, stage: StageRun, record: PointRecord, data_md5: str) -> PointRecord:
-    """One MLflow child run of the study run for a finished point; returns it with the run id."""
-    tags = {**stage.child_tags("point"), "l2path.point": record.key, "l2path.parent_point": record.parent or "",
+    """One MLflow child run of the study run for a finished point or control (tag
+    ``l2path.role``); returns the record with the run id."""
+    role = "control" if record.control_of else "point"
+    tags = {**stage.child_tags(role), "l2path.role": role, "l2path.control_of": record.control_of or "",
+            "l2path.point": record.key, "l2path.parent_point": record.parent or "",
             "l2path.parent_checkpoint": record.parent_checkpoint or "",
             "l2path.warm_start_run_id": record.parent_mlflow_run_id or "", "l2path.data_md5": data_md5}
     with tracking.stage_run(params.study.name, record.key, point_params(params, record), tags,
@@ -103,17 +108,27 @@ def train_shard(params: Params, chain_ids: list[int], stage: StageRun) -> int:
 
 @task(name="write-study-results", cache_policy=NO_CACHE)
 def write_study_results(params: Params, stage: StageRun) -> dict:
-    """Results table, monotonicity steps and metrics from the store (stale points removed);
-    the metrics are logged on the study run."""
+    """Results tables of the points and their controls, monotonicity steps, verdicts and
+    metrics from the store (stale points removed); the metrics are logged on the study run."""
     config, paths = params.lambda_study, params.paths
     store = PointStore(paths.study_dir)
-    records = Progress.resume(_plan(params), store).results()
-    store.prune({r.key for r in records})
+    progress = Progress.resume(_plan(params), store)
+    records, controls = progress.results(), progress.control_results()
+    store.prune({r.key for r in records + controls})
     table = write_results(paths.study_results, records)
-    steps = step_table(table, config.false_alarm)
+    control_table = write_results(paths.controls, controls) if controls else None
+    if control_table is None:
+        atomic.write_csv(paths.controls, pd.DataFrame(columns=["key", "control_of"]))
+    steps = step_table(table, config.false_alarm, control_table)
     atomic.write_csv(paths.monotonicity_table, steps)
+    verdicts = verdict_table(steps)
+    atomic.write_csv(paths.verdicts, verdicts)
+    counts = verdict_counts(verdicts, config.schedules)
+    atomic.write_json(paths.verdicts_metrics, counts)
     metrics = summary(steps, largest_violations(table, config.false_alarm))
     atomic.write_json(paths.monotonicity_metrics, metrics)
+    tracking.log_metrics(stage.run_id, {f"verdicts.{schedule}.{key}": value for schedule, by_key in counts.items()
+                                        for key, value in by_key.items()})
     tracking.log_metrics(stage.run_id, {f"{schedule}.{metric}.{key}": value for schedule, by_metric in metrics.items()
                                         for metric, values in by_metric.items() for key, value in values.items()})
     return metrics

@@ -28,15 +28,37 @@ def test_continuation_answers_count_steps_and_saddles():
                                   for which in ("from", "to")
                                   for t, value in ((0.0, 1.0), (1.0, end_value if which == "from" else 2.0))])
     answers = dict(continuation_answers(monotonicity, study, hessian, saddle_steps, interpolation))
-    ascending = answers["λ continuation: ascending"]
-    assert "decreased in-sample MSE at 3 of 16 steps" in ascending and "1 of them beyond" in ascending
+    ascending = answers["λ continuation, ascending"]
+    assert "the in-sample MSE fell as λ rose at 3 of 16 steps" in ascending and "1 of them beyond" in ascending
     assert "2 runs of consecutive drops (the longest 2 steps), 1 with a cumulative drop beyond noise" in ascending
     assert "the objective J_λ fell at 1 of its steps" in ascending
     assert "2 started from a saddle point, 1 from a minimum and 0 from a point" in ascending
     assert "lowered J_λ at 1 of the saddles" in ascending and "1 of these steps cross a barrier" in ascending
     assert "At 2 of these 3 steps the new point is lower than the old one under the old λ's" in ascending
-    assert "decreased in-sample MSE at 0 of 15 steps" in answers["λ continuation: cold"]
+    cold = answers["cold starts"]
+    assert "lower at the larger of two neighbouring λ at 0 of 15 steps" in cold and "not a continuation" in cold
     summary = answers["Convergence and curvature"]
     assert "2 of 3 points of the study were certified" in summary
     assert "0 minima" not in summary and "1 minima, 2 saddles, 0 not critical" in summary
     assert "2 points have a negative smallest eigenvalue" in summary
+
+
+def test_the_opening_answer_is_made_of_the_verdict_counts():
+    from l2path.report.answers import opening_answer
+
+    verdicts = {"ascending": {"nonmonotone_steps": 12, "continued_optimisation": 12, "within_noise": 0,
+                              "beyond_noise_unexplained": 0},
+                "descending": {"nonmonotone_steps": 2, "continued_optimisation": 0, "within_noise": 1,
+                               "beyond_noise_unexplained": 1},
+                "cold": {"nonmonotone_steps": 5, "continued_optimisation": 0, "within_noise": 5,
+                         "beyond_noise_unexplained": 0}}
+    monotonicity = {"ascending": {"train_mse": {"steps": 36}}, "descending": {"train_mse": {"steps": 44}},
+                    "cold": {"train_mse": {"steps": 66}}}
+    text = opening_answer(verdicts, monotonicity)
+    assert text.startswith("Yes, it is non-monotone.")
+    assert "ascending chains (λ rising from point to point), the in-sample MSE fell as λ rose at 12 of 36 steps: " \
+           "the same-λ controls got as low at 12 of them" in text
+    assert "descending chains (λ falling from point to point), the in-sample MSE rose as λ fell at 2 of 44 steps" in text
+    assert "1 remain beyond noise and unexplained" in text and "cold" not in text.lower().split("chains")[0]
+    quiet = {s: {**v, "nonmonotone_steps": 0} for s, v in verdicts.items()}
+    assert opening_answer(quiet, monotonicity).startswith("No non-monotone step.")

@@ -43,7 +43,9 @@ def test_dvc_outputs_and_status(repro):
     root, env = repro
     for path in ["data/raw/train-images-idx3-ubyte", "data/prepared/mnist.npz", "data/prepared/manifest.json",
                  "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv",
-                 "models/study/ascending/seed0/lambda02.pt", "results/study.csv", "results/monotonicity.csv",
+                 "models/study/ascending/seed0/lambda02.pt", "models/study/ascending/seed0/control02.pt",
+                 "results/study.csv", "results/monotonicity.csv", "results/controls.csv", "results/verdicts.csv",
+                 "metrics/verdicts.json",
                  "metrics/monotonicity.json", "results/hessian.csv", "results/spectra/ascending/seed0/lambda02.npz",
                  "results/saddle_steps.csv", "metrics/hessian.json", "results/dynamics.csv",
                  "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
@@ -85,6 +87,11 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]
     assert len(points) == 3 + 3 + 2 * 3  # ascending, descending (one seed each), cold (two seeds)
     assert {r.data.tags["mlflow.parentRunId"] for r in points} == {runs["study"].info.run_id}
+    controls = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.control"]
+    assert len(controls) == 2 + 2  # the warm-started points of the two chains
+    assert {r.data.tags["l2path.role"] for r in controls} == {"control"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in controls} == {runs["study"].info.run_id}
+    assert {r.data.tags["l2path.control_of"] for r in controls} <= {r.data.tags["l2path.point"] for r in points}
     curvature = [r for r in all_runs if r.data.tags["l2path.stage"] == "hessian.point"]
     assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["hessian"].info.run_id}
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
@@ -200,7 +207,9 @@ def test_report_loads_in_headless_chromium_without_errors(repro, browser):
     errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
     assert not errors, errors
     text = browser.find_element("tag name", "body").text
-    assert "decreased in-sample MSE at" in text and "(b) Per-epoch shrink" in text
+    assert "the in-sample MSE fell as λ rose at" in text and "(b) Per-epoch shrink" in text
+    assert browser.find_element("id", "answer").text.startswith(("Yes, it is non-monotone.", "No non-monotone step."))
+    assert "dL/dλ = (λ/n²)·wᵀH⁻¹w ≥ 0" in browser.find_element("id", "lemma").text
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1200, min(height + 100, 12000))
     SCREENSHOTS.mkdir(exist_ok=True)

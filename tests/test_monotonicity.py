@@ -103,3 +103,61 @@ def test_largest_drop_over_any_pair_adds_up_small_steps():
     metrics = summary(steps, violations)
     assert metrics["ascending"]["train_mse"]["largest_drop_any_pair"] == pytest.approx(0.0045)
     assert metrics["ascending"]["train_mse"]["paths_with_drop_beyond_noise"] == 1
+
+
+def chain_row(key, lam, mse, parent=None, control_of=None, sd=0.001):
+    schedule = key.split("/")[0]
+    return {**row(schedule, 0, lam, mse, sd), "key": key, "parent": parent, "control_of": control_of}
+
+
+@pytest.fixture
+def with_controls():
+    """Ascending: 0.10 -> 0.08 (control 0.079: as low, explained) -> 0.079 (control 0.085, a drop
+    within noise) -> 0.05 (control 0.078: the new lambda went far lower, unexplained).
+    Descending (lambda falls along the chain): 0.07 at lambda 2 -> 0.09 at lambda 1 (control 0.065)."""
+    points = pd.DataFrame([
+        chain_row("ascending/seed0/lambda00", 1.0, 0.10), chain_row("ascending/seed0/lambda01", 2.0, 0.08,
+                                                                     "ascending/seed0/lambda00"),
+        chain_row("ascending/seed0/lambda02", 4.0, 0.079, "ascending/seed0/lambda01"),
+        chain_row("ascending/seed0/lambda03", 8.0, 0.05, "ascending/seed0/lambda02"),
+        chain_row("descending/seed0/lambda01", 2.0, 0.07), chain_row("descending/seed0/lambda00", 1.0, 0.09,
+                                                                      "descending/seed0/lambda01")])
+    controls = pd.DataFrame([
+        chain_row("ascending/seed0/control01", 1.0, 0.079, "ascending/seed0/lambda00", "ascending/seed0/lambda01"),
+        chain_row("ascending/seed0/control02", 2.0, 0.085, "ascending/seed0/lambda01", "ascending/seed0/lambda02"),
+        chain_row("ascending/seed0/control03", 4.0, 0.078, "ascending/seed0/lambda02", "ascending/seed0/lambda03"),
+        chain_row("descending/seed0/control00", 2.0, 0.065, "descending/seed0/lambda01",
+                  "descending/seed0/lambda00")])
+    return points, controls
+
+
+def test_each_chain_step_is_set_against_its_same_lambda_control(with_controls):
+    points, controls = with_controls
+    steps = step_table(points, false_alarm=0.05, controls=controls)
+    mse = steps[(steps["schedule"] == "ascending") & (steps["metric"] == "train_mse")]
+    assert list(mse["control_change"]) == pytest.approx([0.079 - 0.10, 0.085 - 0.08, 0.078 - 0.079])
+    assert list(mse["control_gap"]) == pytest.approx([0.08 - 0.079, 0.079 - 0.085, 0.05 - 0.078])
+    assert list(mse["control_gap_sd"]) == pytest.approx([math.sqrt(2e-6)] * 3)
+    # -z * sd = -0.00233: gaps 0.001 and -0.006 and -0.028
+    assert list(mse["explained"]) == [True, False, False]
+    descending = steps[(steps["schedule"] == "descending") & (steps["metric"] == "train_mse")].iloc[0]
+    assert descending["decrease"] and not descending["explained"]  # the chain rose as lambda fell
+    assert descending["control_change"] == pytest.approx(0.065 - 0.07)
+    assert descending["control_gap"] == pytest.approx(0.09 - 0.065)
+
+
+def test_every_nonmonotone_step_gets_a_verdict(with_controls):
+    from l2path.verdicts import verdict_counts, verdict_table
+
+    points, controls = with_controls
+    table = verdict_table(step_table(points, false_alarm=0.05, controls=controls))
+    ascending = table[table["schedule"] == "ascending"]
+    assert list(ascending["verdict"]) == ["continued optimisation", "within noise", "beyond noise, unexplained"]
+    assert list(table[table["schedule"] == "descending"]["verdict"]) == ["beyond noise, unexplained"]
+    assert verdict_counts(table, ["ascending", "descending", "cold"]) == {
+        "ascending": {"nonmonotone_steps": 3, "continued_optimisation": 1, "within_noise": 1,
+                      "beyond_noise_unexplained": 1},
+        "descending": {"nonmonotone_steps": 1, "continued_optimisation": 0, "within_noise": 0,
+                       "beyond_noise_unexplained": 1},
+        "cold": {"nonmonotone_steps": 0, "continued_optimisation": 0, "within_noise": 0,
+                 "beyond_noise_unexplained": 0}}

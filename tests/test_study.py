@@ -91,6 +91,29 @@ def test_stacked_points_equal_each_point_trained_alone(study):
         assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(mine.weights, twin.weights))
 
 
+def test_every_warm_chain_point_has_a_same_lambda_control(study):
+    """The control of a step k -> k+1 continues theta_k at lambda_k, for as many epochs as the
+    point at lambda_{k+1}; retrained alone from the parent's checkpoint it gives the same weights."""
+    runner, data = study
+    points = {r.key: r for r in runner.results()}
+    controls = {r.control_of: r for r in runner.control_results()}
+    warm = [r for r in points.values() if r.parent is not None]
+    assert warm and set(controls) == {r.key for r in warm}
+    for point in warm:
+        control, parent = controls[point.key], points[point.parent]
+        assert control.lam == parent.lam and control.parent == point.parent and control.start == "warm"
+        assert control.parent_checkpoint == point.parent_checkpoint == parent.checkpoint
+        assert control.epochs == point.epochs or control.diverged or point.diverged
+    config, cost = small_config(), get_cost("quadratic")
+    for control in [controls[warm[0].key], controls[warm[-1].key]]:
+        net, _ = load_model(control.parent_checkpoint, torch.float64)
+        train_sgd(net, data.train.x, data.train.y, cost,
+                  SGDSettings(eta=[config.sgd.eta], lam=[control.lam], seeds=[config.sgd.order_seed],
+                              batch_size=config.sgd.batch_size, epochs=control.best_epoch))
+        saved, _ = load_model(control.checkpoint)
+        assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(net.weights, saved.weights))
+
+
 def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
     runner, _ = study
     config = small_config()
@@ -175,15 +198,17 @@ def test_killed_study_resumes_and_matches_uninterrupted_exactly(study, tmp_path,
     finished_before = {p.relative_to(store) for p in store.rglob("*.json") if not p.name.endswith(".sgd.json")}
     assert Progress.resume(small_plan(), PointStore(store)).resumed == len(finished_before) > 0
     resumed = run_small(store, label="second")
-    first_label = {r.key for r in resumed.results() if r.execution == "first"}
+    everything = resumed.results() + resumed.control_results()
+    first_label = {r.key for r in everything if r.execution == "first"}
     assert len(first_label) == len(finished_before)
-    assert [comparable(r) for r in resumed.results()] == [comparable(r) for r in full.results()]
+    assert [comparable(r) for r in everything] == [comparable(r) for r in full.results() + full.control_results()]
     assert not list(store.rglob("*.sgd.json"))
 
 
 def test_changed_params_make_finished_points_stale(study, tmp_path):
     store = PointStore(tmp_path / "points")
-    finished = len(run_small(store.root).results())
+    first = run_small(store.root)
+    finished = len(first.results()) + len(first.control_results())
     same = Progress.resume(small_plan(), store)
     assert same.resumed == finished and same.next_round() == []
     for changed in ({"sgd.eta": 0.4}, {"init": "large"}):

@@ -14,8 +14,41 @@ import math
 
 import pandas as pd
 
-SCHEDULE_WORDS = {"ascending": "The warm-started ascending chain", "descending": "The descending chain",
-                  "cold": "Cold starts (fresh initialisation at every λ)"}
+SCHEDULE_WORDS = {"ascending": "Along the warm-started ascending chains (λ rising from point to point)",
+                  "descending": "Along the descending chains (λ falling from point to point)",
+                  "cold": "Across the cold starts (a fresh initialisation at every λ: independent points, "
+                          "not a continuation)"}
+# What a lambda-order decrease of the MSE is, in each schedule's own direction.
+FALL_WORDS = {"ascending": "the in-sample MSE fell as λ rose", "descending": "the in-sample MSE rose as λ fell",
+              "cold": "the in-sample MSE was lower at the larger of two neighbouring λ"}
+HEADINGS = {"ascending": "λ continuation, ascending", "descending": "λ continuation, descending",
+            "cold": "cold starts"}
+LEMMA = ("The lemma the question is about: at global minimisers of J_λ = L + (λ/2n)‖w‖² the data loss L is "
+         "non-decreasing in λ. Along a branch of local minima, dL/dλ = (λ/n²)·wᵀH⁻¹w ≥ 0 (H the Hessian of J_λ, "
+         "w the weights with the biases set to zero). So the data loss (here the in-sample MSE, the trained "
+         "quadratic cost) can fall as λ rises only on a saddle branch or by a jump between branches, or when the "
+         "points are not converged: which of these happened is what the same-λ controls and the curvature test.")
+
+
+def opening_answer(verdicts: dict, monotonicity: dict) -> str:
+    """One or two sentences from metrics/verdicts.json: is the MSE monotone along the chains, and why not."""
+    sentences = []
+    for schedule in ("ascending", "descending"):
+        if schedule not in verdicts:
+            continue
+        counts, steps = verdicts[schedule], monotonicity[schedule]["train_mse"]["steps"]
+        fell = counts["nonmonotone_steps"]
+        words = FALL_WORDS[schedule]
+        if not fell:
+            sentences.append(f"{SCHEDULE_WORDS[schedule]}, the in-sample MSE was monotone at all {steps} steps.")
+            continue
+        sentences.append(
+            f"{SCHEDULE_WORDS[schedule]}, {words} at {fell} of {steps} steps: the same-λ controls got as low at "
+            f"{counts['continued_optimisation']} of them (continued optimisation explains those), "
+            f"{counts['within_noise']} are within the within-stage noise, and {counts['beyond_noise_unexplained']} "
+            "remain beyond noise and unexplained.")
+    nonmonotone = sum(verdicts[s]["nonmonotone_steps"] for s in ("ascending", "descending") if s in verdicts)
+    return ("Yes, it is non-monotone. " if nonmonotone else "No non-monotone step. ") + " ".join(sentences)
 
 
 def _plural(count: int, word: str) -> str:
@@ -24,8 +57,8 @@ def _plural(count: int, word: str) -> str:
 
 def _steps_sentence(schedule: str, counts: dict) -> str:
     mse = counts["train_mse"]
-    sentence = (f"{SCHEDULE_WORDS.get(schedule, schedule)} decreased in-sample MSE at {mse['decreases']} of "
-                f"{_plural(mse['steps'], 'step')} as λ grew ({mse['decreases_beyond_noise']} of them beyond "
+    sentence = (f"{SCHEDULE_WORDS.get(schedule, schedule)}, {FALL_WORDS.get(schedule, 'the MSE fell')} at "
+                f"{mse['decreases']} of {_plural(mse['steps'], 'step')} ({mse['decreases_beyond_noise']} of them beyond "
                 f"the within-stage noise of their two ends; {mse['decreases_between_certified']} between two "
                 f"certified points)")
     if mse["decreases"]:
@@ -98,7 +131,7 @@ def continuation_answers(monotonicity: dict, study: pd.DataFrame, hessian: pd.Da
         if saddle_steps is not None:
             extra = _saddle_sentence(schedule, saddle_steps, interpolation)
             text += f" {extra}" if extra else ""
-        answers.append((f"λ continuation: {schedule}", text))
+        answers.append((HEADINGS.get(schedule, schedule), text))
     summary = (f"{certified} of {_plural(len(study), 'point')} of the study were certified critical points "
                f"(full-batch ‖∇J_λ‖ under the tolerance); the others stopped on the SGD plateau rule, "
                f"with ‖∇J_λ‖ from {study['grad_norm'].min():.2g} to {study['grad_norm'].max():.2g}.")

@@ -3,7 +3,7 @@ typed in here). Each function takes pandas tables and returns a ``Figure``; ``pn
 
 Conventions: lambda on a log2 axis; the ascending and descending chains drawn per seed,
 cold starts as the seed mean with a band from the lowest to the highest seed; every chain
-step where the in-sample MSE fell (results/monotonicity.csv) marked with a red ring.
+step where the in-sample MSE fell beyond noise (results/monotonicity.csv) marked with a red ring.
 """
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def png(figure: Figure) -> bytes:
 
 
 def _decreased_ends(steps: pd.DataFrame) -> pd.DataFrame:
-    """(schedule, seed, lambda) of the end point of every step where the in-sample MSE fell."""
-    fell = steps[(steps["metric"] == "train_mse") & steps["decrease"].astype(bool)]
+    """(schedule, seed, lambda) of the end point of every step where the in-sample MSE fell beyond noise."""
+    fell = steps[(steps["metric"] == "train_mse") & steps["decrease"].astype(bool)
+                 & steps["beyond_noise"].astype(bool)]
     return fell.rename(columns={"lambda_to": "lambda"})[["schedule", "seed", "lambda"]]
 
 
@@ -68,7 +69,7 @@ def path_figure(study: pd.DataFrame, steps: pd.DataFrame, column: str, log_y: bo
     _draw_path(ax, study, _decreased_ends(steps), column)
     if log_y:
         ax.set_yscale("log")
-    ax.scatter([], [], s=70, facecolors="none", edgecolors="red", label="in-sample MSE fell on this step")
+    ax.scatter([], [], s=70, facecolors="none", edgecolors="red", label="in-sample MSE fell beyond noise on this step")
     ax.legend(fontsize=8)
     ax.set_title(f"{PATH_QUANTITIES[column]} along the λ path")
     return figure

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import figures
-from .answers import continuation_answers, dynamics_answers
+from .answers import LEMMA, continuation_answers, dynamics_answers, opening_answer
 
 THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
                   "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
@@ -32,6 +32,7 @@ class ReportInputs:
     study: pd.DataFrame                    # results/study.csv
     steps: pd.DataFrame                    # results/monotonicity.csv
     monotonicity: dict                     # metrics/monotonicity.json
+    verdicts: dict | None                  # metrics/verdicts.json (None: not written)
     hessian: pd.DataFrame | None           # results/hessian.csv (None: stage not run)
     saddle_steps: pd.DataFrame | None
     escapes: pd.DataFrame | None
@@ -55,8 +56,8 @@ class Report:
 def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
     """name -> (caption, PNG)."""
     made = {
-        "path_mse.png": ("In-sample MSE against λ for every schedule; red rings mark each chain step on which it "
-                         "fell.", figures.png(figures.path_figure(inputs.study, inputs.steps, "train_mse",
+        "path_mse.png": ("In-sample MSE against λ for every schedule; red rings mark each step on which it "
+                         "fell as λ rose by more than the within-stage noise.", figures.png(figures.path_figure(inputs.study, inputs.steps, "train_mse",
                                                                   log_y=True))),
         "path_panels.png": ("The objective, data loss, test accuracy and weight norm along the same paths.",
                             figures.png(figures.path_panels(inputs.study, inputs.steps,
@@ -99,6 +100,8 @@ def key_numbers(inputs: ReportInputs) -> dict:
     for schedule, counts in inputs.monotonicity.items():
         numbers[f"{schedule}_mse_decreases"] = counts["train_mse"]["decreases"]
         numbers[f"{schedule}_mse_steps"] = counts["train_mse"]["steps"]
+    for schedule, counts in (inputs.verdicts or {}).items():
+        numbers.update({f"{schedule}_{key}": value for key, value in counts.items() if key != "nonmonotone_steps"})
     if inputs.hessian is not None:
         for label in ("minimum", "saddle", "not critical"):
             numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
@@ -150,8 +153,11 @@ def build_report(inputs: ReportInputs) -> Report:
     def figs(*names: str) -> str:
         return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)
 
+    answer = opening_answer(inputs.verdicts, inputs.monotonicity) if inputs.verdicts else None
+    opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + \
+        [f'<p id="lemma">{html.escape(LEMMA)}</p>']
     body = ["<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
-            "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", _answers_html(q1),
+            "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", *opening, _answers_html(q1),
             figs("path_mse.png", "path_panels.png"),
             "<h2>Curvature at the points of the path</h2>", figs("curvature.png", "densities.png", "interpolation.png")]
     if inputs.hessian is not None and len(inputs.hessian):
@@ -174,6 +180,7 @@ def build_report(inputs: ReportInputs) -> Report:
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
+    lines += ([f"**{answer}**", ""] if answer else []) + [LEMMA, ""]
     lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:
         lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{_sentence(h)}** {p}" for h, p in q2]

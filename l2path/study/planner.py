@@ -15,7 +15,7 @@ from typing import Sequence
 
 from ..config import LambdaStudy
 from .grid import lambda_grid
-from .schedules import Point, plan
+from .schedules import Point, controls, plan
 
 
 def study_chains(config: LambdaStudy) -> list[list[Point]]:
@@ -36,11 +36,13 @@ class StudyPlan:
     chains: list[list[Point]]
     n_train: int
     data_md5: str
-    points: dict[str, Point] = field(init=False, repr=False)
+    points: dict[str, Point] = field(init=False, repr=False)      # every chain point by key
+    controls: dict[str, Point] = field(init=False, repr=False)    # chain point key -> its control
     _fingerprints: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.points = {p.key: p for chain in self.chains for p in chain}
+        self.controls = controls(self.chains) if self.config.controls else {}
 
     @classmethod
     def build(cls, config: LambdaStudy, n_train: int, data_md5: str,
@@ -63,6 +65,7 @@ class StudyPlan:
             config = self.config
             parent = self.points[point.parent] if point.parent else None
             recipe = {"model": {**config.model.model_dump(), "init": config.init}, "sgd": config.sgd.model_dump(),
+                      "control_of": self.fingerprint(self.points[point.control_of]) if point.control_of else None,
                       "n_train": self.n_train, "data_md5": self.data_md5, "key": point.key, "lambda": point.lam,
                       "parent": self.fingerprint(parent) if parent else None,
                       "start_from": config.polish.continue_from if parent and self.is_polished(parent) else "sgd",

@@ -101,7 +101,11 @@ def sgd_phase(context: RoundContext, progress: Progress, batch: list[Point]) -> 
     net = StackedMLP.stack([start for start, _ in starts])
     lams = [point.lam for point in batch]
     rule = PlateauRule(sgd.patience, sgd.rel_tol, sgd.min_epochs, sgd.window)
-    monitor = EpochMonitor(data.train, context.cost, lams, rule)
+    position = {point.key: k for k, point in enumerate(batch)}
+    follow = [position.get(p.control_of) if p.control_of else None for p in batch]
+    stop_after = [progress.records[p.control_of].epochs if p.control_of and p.control_of not in position else None
+                  for p in batch]  # an orphan control: as many epochs as its finished point
+    monitor = EpochMonitor(data.train, context.cost, lams, rule, follow=follow, stop_after=stop_after)
     settings = SGDSettings(eta=[sgd.eta] * len(batch), lam=lams, seeds=[sgd.order_seed] * len(batch),
                            batch_size=sgd.batch_size, epochs=sgd.max_epochs, optimizer=sgd.optimizer)
     clock = time.perf_counter()
@@ -147,7 +151,7 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
         polished_checkpoint=None, epochs=phase.epochs, best_epoch=phase.best_epoch, objective_sd=phase.objective_sd,
         data_loss_sd=phase.data_loss_sd, train_mse_sd=phase.train_mse_sd, diverged=diverged, message="",
         chain_start_weight_l2=phase.chain_start_weight_l2, train_seconds=phase.train_seconds, polish_seconds=0.0,
-        polished=False, polish_iterations=0, execution=context.label, mlflow_run_id=None,
+        polished=False, polish_iterations=0, control_of=point.control_of, execution=context.label, mlflow_run_id=None,
         sgd_grad_norm=math.nan, grad_norm=math.nan, certified=False, collapsed=False,
         sgd=phase.evaluation, final=phase.evaluation, history=phase.history)
     polished_net = None

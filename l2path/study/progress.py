@@ -9,6 +9,10 @@ stack changes the rounding of its matrix products).
 A chain ends at a diverged point, at an ascending point whose weights collapsed
 (||w|| < collapse_ratio * ||w at the chain's fresh initialisation||, judged with the
 current params so a changed ratio takes effect on resume), or at its last point.
+
+Controls (``schedules.controls``) ride in the round of their chain point and stop with it.
+A control whose point was finished without it (a kill between the two) is an *orphan*: it
+trains in the next round for its point's recorded number of epochs.
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ class Progress:
     pending: dict[str, SGDPhase] = field(default_factory=dict)
     position: list[int] = field(default_factory=list)
     ended: list[bool] = field(default_factory=list)
-    resumed: int = 0  # finished points found in the store
+    resumed: int = 0  # finished points (controls included) found in the store
+    orphans: list[Point] = field(default_factory=list)  # controls whose chain point finished without them
 
     def __post_init__(self) -> None:
         self.position = self.position or [0] * len(self.plan.chains)
@@ -53,7 +58,22 @@ class Progress:
                     break
                 progress.accept(record)
                 progress.resumed += 1
+                progress._resume_control(plan, store, point)
         return progress
+
+    def _resume_control(self, plan: StudyPlan, store: PointStore, point: Point) -> None:
+        control = plan.controls.get(point.key)
+        if control is None:
+            return
+        record = store.load(control.key, plan.fingerprint(control))
+        phase = None if record else store.load_phase(control.key, plan.fingerprint(control))
+        if record is not None:
+            self.records[control.key] = record
+            self.resumed += 1
+        elif phase is not None:
+            self.pending[control.key] = phase
+        else:
+            self.orphans.append(control)
 
     def _chain_of(self, key: str) -> int:
         return next(c for c, chain in enumerate(self.plan.chains)
@@ -63,7 +83,11 @@ class Progress:
         return record.diverged or is_collapsed(record, self.plan.config.collapse_ratio)
 
     def accept(self, record: PointRecord) -> None:
-        """A point of a live chain is finished: the chain moves on (or ends)."""
+        """A point of a live chain is finished: the chain moves on (or ends). A control is kept."""
+        if record.control_of is not None:
+            self.records[record.key] = record
+            self.orphans = [o for o in self.orphans if o.key != record.key]
+            return
         c = self._chain_of(record.key)
         self.records[record.key] = record
         self.position[c] += 1
@@ -84,19 +108,30 @@ class Progress:
         live = [c for c in range(len(self.plan.chains)) if not self.ended[c]]
         batch = [self.plan.chains[c][self.position[c]] for c in live]
         if self.pending:
-            return [point for point in batch if point.key in self.pending]
+            controls = [c for c in self.plan.controls.values() if c.key in self.pending]
+            return [point for point in batch if point.key in self.pending] + controls
+        if self.orphans:
+            return list(self.orphans)
         chained = [p for p in batch if p.schedule != "cold"]
         cold = [p for p in batch if p.schedule == "cold"]
         rounds_left = max((len(self.plan.chains[c]) - self.position[c] for c in live
                            if self.plan.chains[c][0].schedule != "cold"), default=0)
         share = math.ceil(len(cold) / rounds_left) if rounds_left else len(cold)
-        return (chained + cold[:share])[:self.plan.config.stack_width]
+        chosen = chained + cold[:share]
+        controls = self.plan.controls
+        while len(chosen) > 1 and len(chosen) + sum(p.key in controls for p in chosen) > self.plan.config.stack_width:
+            chosen.pop()  # a point's control rides in its point's round
+        return chosen + [controls[p.key] for p in chosen if p.key in controls]
 
     def results(self) -> list[PointRecord]:
         """Finished points in plan order, ``collapsed`` judged with the current params."""
         ratio = self.plan.config.collapse_ratio
         return [self.records[p.key].replace(collapsed=is_collapsed(self.records[p.key], ratio))
                 for chain in self.plan.chains for p in chain if p.key in self.records]
+
+    def control_results(self) -> list[PointRecord]:
+        """Finished controls, in the plan order of their chain points."""
+        return [self.records[c.key] for c in self.plan.controls.values() if c.key in self.records]
 
     def parent_record(self, point: Point) -> PointRecord | None:
         return self.records[point.parent] if point.parent else None

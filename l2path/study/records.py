@@ -155,7 +155,8 @@ _COLUMNS = {
     "diverged": _bool,
     "message": _str, "chain_start_weight_l2": _float,
     "train_seconds": _float, "polish_seconds": _float, "polished": _bool, "polish_iterations": int,
-    "execution": _str, "mlflow_run_id": _optional_str, "sgd_grad_norm": _float, "grad_norm": _float,
+    "control_of": _optional_str, "execution": _str, "mlflow_run_id": _optional_str, "sgd_grad_norm": _float,
+    "grad_norm": _float,
     "certified": _bool, "collapsed": _bool,
 }
 _COLUMN_NAMES = {"lam": "lambda"}
@@ -199,6 +200,7 @@ class PointRecord:
     polish_seconds: float
     polished: bool
     polish_iterations: int
+    control_of: str | None           # a control: the chain point it is the same-lambda twin of
     execution: str                   # label of the execution that trained the point
     mlflow_run_id: str | None        # the tracking run that logged it, once logged
     sgd_grad_norm: float

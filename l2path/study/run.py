@@ -1,7 +1,7 @@
 """The lambda study's loop: resume from the store, then train round after round until every
 chain has ended. Production (the ``train-shard`` task) and the tests run this same loop.
 
-``on_point(record)`` is called for every finished point not yet reported (its
+``on_point(record)`` is called for every finished point or control not yet reported (its
 ``mlflow_run_id`` is None): the points found in the store that a killed run never
 reported, then each point as soon as it is finished. It returns the record to keep (e.g.
 with its tracking run id), which is saved back to the store. ``on_round(batch, progress)``
@@ -38,7 +38,7 @@ def run_study(plan: StudyPlan, data: Dataset, store: PointStore, label: str = ""
               on_point: PointHook | None = None, on_round: RoundHook | None = None) -> Progress:
     """Train every unfinished point of ``plan``; returns the final progress (``results()``)."""
     progress = Progress.resume(plan, store)
-    for record in progress.results():
+    for record in progress.results() + progress.control_results():
         if record.mlflow_run_id is None:
             _report(progress, store, progress.records[record.key], on_point)
     context = RoundContext(plan, data, store, label)

@@ -9,6 +9,11 @@ weights of the chain's previous point (its ``parent``):
 - ``descending``: the same grid from the top down ("graduated optimization"); the first
   stage starts from a fresh initialisation.
 - ``cold``:       every lambda from a fresh initialisation, one chain of one point each.
+
+A *control* is the same-lambda twin of a warm-started chain point: when stage k+1 starts
+from theta_k at lambda_{k+1}, its control continues theta_k at lambda_k for the same number
+of epochs, in the same stack. The two differ only in lambda, so the control measures how
+much of a step's change is continued optimisation (``controls``).
 """
 from __future__ import annotations
 
@@ -24,11 +29,14 @@ class Point:
     grid_index: int    # position of lambda in the ascending grid
     lam: float
     parent: str | None  # key of the point whose weights this one starts from; None = fresh
+    control_of: str | None = None  # for a control: the key of the chain point it is the twin of
 
     @property
     def key(self) -> str:
-        """A name that is also a relative path: ``ascending/seed0/lambda03``."""
-        return f"{self.schedule}/seed{self.seed}/lambda{self.grid_index:02d}"
+        """A name that is also a relative path: ``ascending/seed0/lambda03``, and for the control
+        of that point's step ``ascending/seed0/control03`` (trained at its parent's lambda)."""
+        kind = "control" if self.control_of else "lambda"
+        return f"{self.schedule}/seed{self.seed}/{kind}{self.grid_index:02d}"
 
 
 def chain(schedule: str, seed: int, grid: list[float]) -> list[Point]:
@@ -41,6 +49,14 @@ def chain(schedule: str, seed: int, grid: list[float]) -> list[Point]:
         parent = points[-1].key if points else None
         points.append(Point(schedule, seed, index, grid[index], parent))
     return points
+
+
+def controls(chains: list[list[Point]]) -> dict[str, Point]:
+    """The control of every warm-started chain point, by that point's key: same schedule,
+    seed and grid index, the parent's lambda, started from the parent's weights."""
+    lams = {p.key: p.lam for chain in chains for p in chain}
+    return {p.key: Point(p.schedule, p.seed, p.grid_index, lams[p.parent], p.parent, control_of=p.key)
+            for chain in chains for p in chain if p.parent is not None}
 
 
 def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int], grid: list[float]) -> list[list[Point]]:

@@ -24,6 +24,9 @@ class EpochMonitor:
     ``history[k]`` holds model k's records (dicts with "epoch" and those numbers), one per
     epoch it trained; ``best[k]`` is a copy of model k at its lowest full-batch J so far
     (``best_epoch[k]``): the iterate a stage reports, never simply the last one.
+
+    A model with ``follow[k] = j`` ignores the rule and stops when model j stops (a control
+    trains for as many epochs as its chain point); ``stop_after[k] = e`` stops it after epoch e.
     """
 
     train: Split
@@ -35,8 +38,12 @@ class EpochMonitor:
     best: list[StackedMLP | None] = field(default_factory=list)
     best_epoch: list[int] = field(default_factory=list)
     best_objective: list[float] = field(default_factory=list)
+    follow: list[int | None] = field(default_factory=list)
+    stop_after: list[int | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.follow = self.follow or [None] * len(self.lams)
+        self.stop_after = self.stop_after or [None] * len(self.lams)
         self.history = [[] for _ in self.lams]
         self.stopped = [False] * len(self.lams)
         self.best = [None] * len(self.lams)
@@ -65,5 +72,9 @@ class EpochMonitor:
                 if self.best[k] is None or record["objective"] < self.best_objective[k]:
                     self.best[k], self.best_epoch[k], self.best_objective[k] = sub.model(j), epoch, record["objective"]
                 objectives = [r["objective"] for r in self.history[k]]
-                self.stopped[k] = not math.isfinite(objectives[-1]) or self.rule.has_plateaued(objectives)
+                ruled = self.follow[k] is None and self.stop_after[k] is None
+                self.stopped[k] = not math.isfinite(objectives[-1]) or (ruled and self.rule.has_plateaued(objectives))
+        for k, (leader, last) in enumerate(zip(self.follow, self.stop_after)):
+            self.stopped[k] = (self.stopped[k] or (leader is not None and self.stopped[leader])
+                               or (last is not None and epoch >= last))
         return list(self.stopped)
