@@ -37,7 +37,8 @@ def test_two_studies_at_once_share_one_store(mirror, tmp_path):
     assert len(study_runs) == 2
     for study_run in study_runs:
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == study_run.info.run_id]
-        assert len(children) == 3 + 3 + 2 * 3
+        roles = [r.data.tags["l2path.role"] for r in children]
+        assert roles.count("point") == 3 + 3 + 2 * 3 and roles.count("control") == 2 + 2  # a control per warm point
         assert all(r.info.status == "FINISHED" for r in children)
         assert {r.data.tags["l2path.execution_id"] for r in children} == {study_run.data.tags["l2path.execution_id"]}
         seeds = {r.data.params["seed"] for r in children if r.data.params["schedule"] != "cold"}
