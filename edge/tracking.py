@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from .project import persistent_root
@@ -135,6 +136,17 @@ def log_dataset(run_id: str, path: str | Path, name: str, digest: str, context: 
 
 def log_artifacts(run_id: str, directory: str | Path, artifact_path: str | None = None) -> None:
     client().log_artifacts(run_id, str(directory), artifact_path)
+
+
+def run_exists(run_id: str) -> bool:
+    """Whether this store holds the run (outputs restored from DVC may name runs of another store)."""
+    try:
+        client().get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
 
 
 def experiment_of(run_id: str) -> str:

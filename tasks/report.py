@@ -116,9 +116,12 @@ def make_report(params: Params, stage: StageRun) -> dict:
     tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.items() if v is not None})
     logger = get_run_logger()
     study = stage.upstream.get("study")
-    if study is not None:
-        tracking.log_artifacts(study.run_id, params.paths.report_dir, "report")
-    else:
+    if study is None:
         logger.warning("no lineage file of the study stage: the report is not attached to a study run")
+    elif not tracking.run_exists(study.run_id):
+        logger.warning("the study run %s named by the study's lineage file is not in this MLflow store (%s): the "
+                       "report is not attached to it", study.run_id, tracking.tracking_uri())
+    else:
+        tracking.log_artifacts(study.run_id, params.paths.report_dir, "report")
     logger.info("report written to %s/index.html", params.paths.report_dir)
     return report.numbers

@@ -36,6 +36,13 @@ def test_stage_run_logs_params_history_and_status(store):
     assert experiment.artifact_location == (store.resolve() / "mlruns" / "artifacts").as_uri()
 
 
+def test_run_exists_only_for_runs_of_this_store(store):
+    with tracking.stage_run("exp", "a run", {}, {}) as run_id:
+        pass
+    assert tracking.run_exists(run_id)
+    assert not tracking.run_exists("0" * 32)
+
+
 def test_failed_stage_marks_run_failed(store):
     with pytest.raises(RuntimeError):
         with tracking.stage_run("exp", "boom", {}, {}) as run_id:

@@ -45,8 +45,8 @@ def opening_answer(verdicts: dict, monotonicity: dict) -> str:
         sentences.append(
             f"{SCHEDULE_WORDS[schedule]}, {words} at {fell} of {steps} steps: the same-λ controls got as low at "
             f"{counts['continued_optimisation']} of them (continued optimisation explains those), "
-            f"{counts['within_noise']} are within the within-stage noise, and {counts['beyond_noise_unexplained']} "
-            "remain beyond noise and unexplained.")
+            f"{counts['within_noise']} are within noise, and {counts['beyond_noise_unexplained']} remain beyond "
+            "noise and unexplained.")
     nonmonotone = sum(verdicts[s]["nonmonotone_steps"] for s in ("ascending", "descending") if s in verdicts)
     return ("Yes, it is non-monotone. " if nonmonotone else "No non-monotone step. ") + " ".join(sentences)
 
