@@ -74,6 +74,7 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         study=results_frame(read_results(paths.study_results)), steps=read_table(paths.monotonicity_table),
         monotonicity=json.loads(Path(paths.monotonicity_metrics).read_text()),
         verdicts=json.loads(Path(paths.verdicts_metrics).read_text()) if Path(paths.verdicts_metrics).exists() else None,
+        verdict_steps=read_table(paths.verdicts),
         hessian=hessian, saddle_steps=read_table(paths.saddle_steps), escapes=read_table(paths.escapes),
         interpolation=read_table(paths.interpolation), spectra=pick_spectra(params, hessian),
         dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in ("rms", "ratio", "accuracy")

@@ -210,6 +210,10 @@ def test_report_loads_in_headless_chromium_without_errors(repro, browser):
     assert "the in-sample MSE fell as λ rose at" in text and "(b) Per-epoch shrink" in text
     assert browser.find_element("id", "answer").text.startswith(("Yes, it is non-monotone.", "No non-monotone step."))
     assert "dL/dλ = (λ/n²)·wᵀH⁻¹w ≥ 0" in browser.find_element("id", "lemma").text
+    verdicts = pd.read_csv(root / "results/verdicts.csv")
+    if len(verdicts):  # the evidence beside the answer: one table row per verdict
+        rows = browser.find_elements("css selector", "#verdicts tbody tr")
+        assert len(rows) == len(verdicts) and rows[0].text.split()[-1] in ("optimisation", "noise", "unexplained")
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1200, min(height + 100, 12000))
     SCREENSHOTS.mkdir(exist_ok=True)

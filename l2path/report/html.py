@@ -23,6 +23,8 @@ THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor",
                   "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
                   "ratio_start", "ratio_median", "radial_ratio_median", "tail_off_epoch", "tail_off_rms",
                   "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
+VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "noise_sd", "z", "beyond_noise",
+                   "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
 HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
                    "bottom_converged", "index_estimate", "trace", "hvps"]
 
@@ -33,6 +35,7 @@ class ReportInputs:
     steps: pd.DataFrame                    # results/monotonicity.csv
     monotonicity: dict                     # metrics/monotonicity.json
     verdicts: dict | None                  # metrics/verdicts.json (None: not written)
+    verdict_steps: pd.DataFrame | None     # results/verdicts.csv: every non-monotone step, its verdict and evidence
     hessian: pd.DataFrame | None           # results/hessian.csv (None: stage not run)
     saddle_steps: pd.DataFrame | None
     escapes: pd.DataFrame | None
@@ -156,6 +159,9 @@ def build_report(inputs: ReportInputs) -> Report:
     answer = opening_answer(inputs.verdicts, inputs.monotonicity) if inputs.verdicts else None
     opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + \
         [f'<p id="lemma">{html.escape(LEMMA)}</p>']
+    if inputs.verdict_steps is not None and len(inputs.verdict_steps):
+        opening += ["<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
+                    f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>']
     body = ["<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
             "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", *opening, _answers_html(q1),
             figs("path_mse.png", "path_panels.png"),
