@@ -8,7 +8,8 @@ prepared MNIST training split (run `dvc repro prepare` first), one thread:
 - PyTorch autograd: nn.Linear + sigmoid, loss.backward() per mini-batch, torch.optim.SGD
   with weight_decay = lambda/n on the weights only (the same update), float32;
 - our engine (l2path.train.sgd.train_sgd), float32: one model, and K models stacked with one
-  shared mini-batch order (as the lambda study trains them).
+  shared mini-batch order (as the lambda study trains them); the median of three epochs
+  after a warm-up epoch.
 
 The floor is FLOP per model-epoch (forward and backward products, about 4.8 GFLOP on 50,000
 images) divided by the sgemm rate measured in the same run. Slow baselines run on a subset
@@ -87,13 +88,18 @@ def autograd_loop(x: torch.Tensor, y: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def engine(x: torch.Tensor, y: torch.Tensor, k: int) -> float:
-    """Seconds for one epoch of a stack of k models sharing one mini-batch order."""
+def engine(x: torch.Tensor, y: torch.Tensor, k: int, repeats: int = 3) -> float:
+    """Seconds for one epoch of a stack of k models sharing one mini-batch order: the
+    median of ``repeats`` epochs after one warm-up epoch (this machine's timings vary by
+    about 10% from run to run)."""
     net = init_stack(SIZES, ["default"] * k, list(range(k)), torch.float32)
     settings = SGDSettings(eta=[ETA] * k, lam=[LAM] * k, seeds=[0] * k, batch_size=M, epochs=1)
-    start = time.perf_counter()
-    train_sgd(net, x, y, get_cost("cross_entropy"), settings)
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        train_sgd(net, x, y, get_cost("cross_entropy"), settings)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds[1:]))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import torch
 
 from l2path.model.costs import get_cost
 from l2path.model.init import epoch_order, init_stack
+from l2path.train import delayed
 from l2path.train.sgd import SGDSettings, train_sgd
 
 from nielsen_reference import update_mini_batch
@@ -42,6 +43,21 @@ def test_matches_per_example_update_rule(tiny_data, cost, init):
         assert np.abs(ours[0].numpy() - theirs).max() < 1e-12
     # and training really moved the weights
     assert (net.weights[0] - start.weights[0]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("chunk_steps", [1, 3, 16])
+def test_delayed_first_layer_chunks_match_per_example_update_rule(tiny_data, monkeypatch, chunk_steps):
+    """The first layer's updates delayed over chunks of 1, 3 or 16 mini-batches (the whole
+    epoch of 9 in one chunk) give the sequential steps of the reference, in float64."""
+    monkeypatch.setattr(delayed, "CHUNK_STEPS", chunk_steps)
+    eta, lam, seed, m = 0.5, 5.0, 3, 7
+    net = init_stack(SIZES, ["default"], [seed], torch.float64)
+    start = net.clone()
+    train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"),
+              SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=2))
+    ref_w, ref_b = reference_train(start, tiny_data, "quadratic", eta, lam, seed, m, 2)
+    for ours, theirs in zip(net.weights + net.biases, ref_w + ref_b):
+        assert np.abs(ours[0].numpy() - theirs).max() < 1e-12
 
 
 def test_decay_alone_shrinks_weights_by_closed_form(tiny_data):

@@ -61,23 +61,22 @@ class Scales:
         for mine, theirs in zip(self.values, part.values):
             mine[idx] = theirs
 
-    def advance(self, decay: torch.Tensor, steps: int, dtype: torch.dtype
-                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def advance(self, decay: torch.Tensor, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Tables for the next ``steps`` steps, and the scales moved past them.
 
-        Per layer: ``before[l][t]`` = s before step t and ``inverse[l][t]`` = 1 / s after
-        step t, each (steps, K, 1, 1) in ``dtype``; s after step t is s * decay^(t+1),
-        computed in float64 (one cumulative product per chunk, not a pass per step).
+        Per layer, in float64: ``before[l][t]`` = s before step t and ``after_inverse[l][t]``
+        = 1 / s after step t, each (steps, K); s after step t is s * decay^(t+1) (one
+        cumulative product per chunk, not a pass per step).
         """
         powers = torch.cat([torch.ones(1, len(decay), dtype=torch.float64),
                             decay.expand(steps, -1).cumprod(0)])  # decay^t, t = 0..steps
-        before, inverse = [], []
+        before, after_inverse = [], []
         for layer, s in enumerate(self.values):
             path = s * powers  # (steps + 1, K)
-            before.append(path[:-1].to(dtype).view(steps, -1, 1, 1))
-            inverse.append((1.0 / path[1:]).to(dtype).view(steps, -1, 1, 1))
+            before.append(path[:-1])
+            after_inverse.append(1.0 / path[1:])
             self.values[layer] = path[-1].clone()
-        return before, inverse
+        return before, after_inverse
 
     def renormalise(self, net: StackedMLP) -> None:
         """s = f 2^e with f in [0.5, 1): V *= 2^e and s = f, both exact (a power of two)."""

@@ -26,6 +26,7 @@ import torch
 from ..model.costs import Cost
 from ..model.init import epoch_order
 from ..model.network import StackedMLP
+from .delayed import StepFactors, shared_batch_steps
 from .scaled import Scales, check_decay, safe_steps
 
 
@@ -73,10 +74,6 @@ def _stop_flags(answer, k: int) -> torch.Tensor:
     if flags.numel() != k:
         raise ValueError(f"callback returned {flags.numel()} stop flags for {k} models")
     return flags
-
-
-def _column(values: list[float], dtype: torch.dtype) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64).to(dtype).view(-1, 1, 1)
 
 
 def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, scale: torch.Tensor,
@@ -201,17 +198,21 @@ class _Rates:
     """Per-model update coefficients of the models being trained."""
 
     decay: torch.Tensor  # (K,) float64: 1 - eta * lambda / n (SGD), never rounded to the weights' dtype
-    eta: torch.Tensor    # (K, 1, 1)
+    eta: torch.Tensor    # (K,) float64
     l2: torch.Tensor     # (K, 1, 1): lambda / n (Adam)
 
     def select(self, idx: torch.Tensor) -> "_Rates":
         return _Rates(self.decay[idx], self.eta[idx], self.l2[idx])
 
+    def per_step(self, batch_sizes: list[int]) -> torch.Tensor:
+        """(steps, K) float64: eta / m_t for mini-batches of the given sizes."""
+        return self.eta / torch.tensor(batch_sizes, dtype=torch.float64).unsqueeze(1)
+
 
 def _rates(settings: SGDSettings, n: int, dtype: torch.dtype) -> _Rates:
-    lam = _column(settings.lam, torch.float64)
-    eta = _column(settings.eta, torch.float64)
-    return _Rates((1 - eta * lam / n).view(-1), eta.to(dtype), (lam / n).to(dtype))
+    lam = torch.tensor(settings.lam, dtype=torch.float64)
+    eta = torch.tensor(settings.eta, dtype=torch.float64)
+    return _Rates(1 - eta * lam / n, eta, (lam / n).to(dtype).view(-1, 1, 1))
 
 
 def _train_epoch(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, rates: _Rates,
@@ -225,18 +226,35 @@ def _train_epoch(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, 
     chunk = batch_size * steps
     for chunk_start in range(0, n, chunk):
         idx = order[..., chunk_start:chunk_start + chunk]
-        xs, ys = x[idx], y[idx]  # (c, n_in) shared, or (K, c, n_in) per model
-        starts = range(0, idx.shape[-1], batch_size)
-        if scales is not None:
-            before, inverse = scales.advance(rates.decay, len(starts), net.dtype)
-        for t, start in enumerate(starts):
-            xb, yb = xs[..., start:start + batch_size, :], ys[..., start:start + batch_size, :]
-            if adam is None:
-                sgd_step(net, xb, yb, cost, rates.eta / xb.shape[-2], [s[t] for s in before], [s[t] for s in inverse])
-            else:
-                adam_step(net, xb, yb, cost, rates.l2, rates.eta, adam)
-        if scales is not None:
-            scales.renormalise(net)
+        if adam is not None:
+            xs, ys = x[idx], y[idx]  # (c, n_in) shared, or (K, c, n_in) per model
+            lr = rates.eta.to(net.dtype).view(-1, 1, 1)
+            for start in range(0, idx.shape[-1], batch_size):
+                adam_step(net, xs[..., start:start + batch_size, :], ys[..., start:start + batch_size, :],
+                          cost, rates.l2, lr, adam)
+            continue
+        c = idx.shape[-1]
+        sizes = [min(batch_size, c - start) for start in range(0, c, batch_size)]
+        before, after_inverse = scales.advance(rates.decay, len(sizes))
+        step_rates = rates.per_step(sizes)
+        if idx.dim() == 1:
+            factors = StepFactors.build(step_rates, before, after_inverse, batch_size, net.sizes[1], net.dtype)
+            shared_batch_steps(net, x, y, idx, cost, batch_size, factors)
+        else:
+            _own_batch_steps(net, x[idx], y[idx], cost, batch_size, step_rates, before, after_inverse)
+        scales.renormalise(net)
+
+
+def _own_batch_steps(net: StackedMLP, xs: torch.Tensor, ys: torch.Tensor, cost: Cost, batch_size: int,
+                     step_rates: torch.Tensor, before: list[torch.Tensor], after_inverse: list[torch.Tensor]) -> None:
+    """SGD steps when each model has its own mini-batches: xs (K, c, n_in), ys (K, c, n_out);
+    tables (steps, K) float64 as from ``Scales.advance`` and ``_Rates.per_step``."""
+    def column(table: torch.Tensor, t: int) -> torch.Tensor:
+        return table[t].to(net.dtype).view(-1, 1, 1)
+
+    for t, start in enumerate(range(0, xs.shape[1], batch_size)):
+        sgd_step(net, xs[:, start:start + batch_size], ys[:, start:start + batch_size], cost, column(step_rates, t),
+                 [column(s, t) for s in before], [column(s, t) for s in after_inverse])
 
 
 def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, settings: SGDSettings,
