@@ -14,6 +14,20 @@ import torch
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # params' names of the precisions
 
 
+_COLUMN_BLOCK = 16  # MKL's sgemm runs at ~55 instead of ~85 GFLOP/s here when a product's width is not a multiple
+
+
+def wide_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """a @ w^T, (n, n_in) @ (n_in, N): the first layer of a stack, N = K * n_out. ``w`` is
+    padded with zero rows to a multiple of 16 (same values, a faster product) and the
+    result is a view of the first N columns, (n, N) with row stride the padded width."""
+    columns = w.shape[0]
+    padding = -columns % _COLUMN_BLOCK
+    if padding:
+        w = torch.cat([w, w.new_zeros(padding, w.shape[1])])
+    return torch.mm(a, w.t())[:, :columns]
+
+
 @dataclass
 class StackedMLP:
     weights: list[torch.Tensor]
@@ -46,12 +60,12 @@ class StackedMLP:
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             if a.dim() == 2:
                 k, n_out, n_in = w.shape
-                z = torch.mm(a, w.reshape(k * n_out, n_in).t()).view(len(a), k, n_out).transpose(0, 1)
+                z = wide_product(a, w.reshape(k * n_out, n_in)).view(len(a), k, n_out).transpose(0, 1)
                 z = (z if scales is None else z * scales[layer]) + b.unsqueeze(1)
-            elif scales is None:
-                z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+            elif scales is None:  # z^T = W a^T: a is often a transposed view, and this product reads it in place
+                z = torch.baddbmm(b.unsqueeze(2), w, a.transpose(1, 2)).transpose(1, 2)
             else:
-                z = torch.bmm(a, w.transpose(1, 2)).mul_(scales[layer]).add_(b.unsqueeze(1))
+                z = torch.bmm(w, a.transpose(1, 2)).mul_(scales[layer]).add_(b.unsqueeze(2)).transpose(1, 2)
             a = torch.sigmoid(z)
             activations.append(a)
         return activations, z
