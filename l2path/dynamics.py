@@ -38,7 +38,7 @@ import torch
 from .model.costs import Cost, get_cost
 from .data.dataset import Dataset
 from .model.init import init_stack
-from .train.metrics import evaluate
+from .train.metrics import data_gradients, evaluate
 from .model.network import DTYPES, StackedMLP
 from .train.sgd import SGDSettings, backprop, train_sgd, weight_gradient
 
@@ -54,19 +54,6 @@ class Model:
 
 def layer_names(sizes: list[int]) -> list[str]:
     return [f"layer{layer}" for layer in range(1, len(sizes))]
-
-
-@torch.no_grad()
-def full_batch_weight_gradients(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost,
-                                chunk: int = 10_000) -> list[torch.Tensor]:
-    """dL/dW per layer, (K, n_out, n_in), L = (1/n) sum_x C_x over all of x (n, n_in)."""
-    n = len(x)
-    totals = [torch.zeros_like(w) for w in net.weights]
-    for start in range(0, n, chunk):
-        xb, yb = x[start:start + chunk].to(net.dtype), y[start:start + chunk].to(net.dtype)
-        for layer, delta, a_in in backprop(net, xb, yb, cost, torch.tensor(1.0 / n, dtype=net.dtype)):
-            totals[layer] += weight_gradient(delta, a_in)
-    return totals
 
 
 @torch.no_grad()
@@ -96,7 +83,7 @@ def epoch_records(net: StackedMLP, data: Dataset, cost: Cost, models: list[Model
     n = len(data.train)
     lam = torch.tensor([model.lam for model in models], dtype=torch.float64)
     records = evaluate(net, data, cost, lam.tolist())
-    full = full_batch_weight_gradients(net, data.train.x, data.train.y, cost)
+    full, _ = data_gradients(net, data.train.x, data.train.y, cost)
     batch = mean_batch_gradient_norms(net, data.train.x, data.train.y, cost, batches)
     for layer, w in enumerate(net.weights):
         name = f"layer{layer + 1}"

@@ -13,7 +13,8 @@ import yaml
 from l2path.config import Dynamics
 from l2path.model.costs import get_cost
 from l2path.data.dataset import Dataset, make_split
-from l2path.dynamics import (full_batch_weight_gradients, mean_batch_gradient_norms, run_dynamics,
+from l2path.train.metrics import data_gradients
+from l2path.dynamics import (mean_batch_gradient_norms, run_dynamics,
                              sampled_batches, theory_factors, theory_table)
 from l2path.curvature.hessian import Objective
 from l2path.model.init import init_stack
@@ -40,10 +41,10 @@ def autograd_weight_gradients(net, x, y, cost_name, k):
 
 
 @pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
-def test_full_batch_weight_gradients_equal_autograd(cost):
+def test_full_batch_data_gradients_equal_autograd(cost):
     data = synthetic_dataset(n_train=45)
     net = init_stack(SIZES, ["large", "default"], [0, 1], torch.float64)
-    ours = full_batch_weight_gradients(net, data.train.x, data.train.y, get_cost(cost), chunk=16)
+    ours, _ = data_gradients(net, data.train.x, data.train.y, get_cost(cost), chunk=16)
     for k in range(2):
         for mine, reference in zip(ours, autograd_weight_gradients(net, data.train.x, data.train.y, cost, k)):
             assert torch.allclose(mine[k], reference, rtol=1e-10, atol=1e-14)

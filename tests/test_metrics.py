@@ -7,8 +7,10 @@ import torch
 
 from l2path.model.costs import get_cost
 from l2path.model.init import init_stack
-from l2path.train.metrics import evaluate, layer_statistics
+from l2path.curvature.hessian import Objective
+from l2path.train.metrics import evaluate, gradient_norms, layer_statistics
 
+from conftest import synthetic_dataset
 from nielsen_reference import sigmoid, total_cost
 
 SIZES = [784, 6, 10]
@@ -59,3 +61,18 @@ def test_initialisers_have_stated_scale():
     assert big.weights[0][0].std() == pytest.approx(1.0, rel=0.02)
     assert big.weights[0][1].std() == pytest.approx(1 / np.sqrt(784), rel=0.02)
     assert big.biases[0][1].std() == pytest.approx(1.0, rel=0.2)
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_stacked_gradient_norms_equal_autograd_norms_model_by_model(cost):
+    """One stacked pass gives each model's ||grad J_lambda|| (weights with their decay term,
+    biases without), as autograd on that model's flat parameters does, in float64."""
+    sizes, lams = [784, 6, 10], [0.0, 5.0, 2.0 ** -8]
+    data = synthetic_dataset(n_train=45)
+    net = init_stack(sizes, ["large", "default", "default"], [0, 1, 2], torch.float64)
+    x, y = data.train.x.to(torch.float64), data.train.y.to(torch.float64)
+    ours = gradient_norms(net, x, y, get_cost(cost), lams)
+    for k, lam in enumerate(lams):
+        objective = Objective(sizes, x, y, get_cost(cost), lam)
+        reference = objective.gradient(objective.flat(net, k)).norm()
+        assert float(ours[k]) == pytest.approx(float(reference), rel=1e-10)

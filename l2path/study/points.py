@@ -8,7 +8,8 @@
    points share the mini-batch order ``sgd.order_seed``. Each point keeps its best epoch's
    iterate (lowest full-batch J) with the sd of J and MSE over its last epochs; its SGD
    checkpoint and phase record are saved at once.
-2. Finish (``finish_point``): the float64 full-batch ||grad J_lambda|| at the SGD point;
+2. Finish (``finish_point``): the float64 full-batch ||grad J_lambda|| at the SGD point (one
+   stacked pass for the round, ``train.metrics.gradient_norms``);
    points of ``polish.schedules`` are then polished (``curvature.polish``); certified when
    the final gradient norm is <= ``polish.grad_tol``; the record is saved.
 
@@ -24,13 +25,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..curvature.polish import objective_and_gradient, polish
+from ..curvature.polish import polish
 from ..data.dataset import Dataset
 from ..model.checkpoint import load_model
 from ..model.costs import Cost, get_cost
 from ..model.init import init_stack
 from ..model.network import DTYPES, StackedMLP
-from ..train.metrics import evaluate, weight_penalty
+from ..train.metrics import evaluate, gradient_norms, weight_penalty
 from ..train.monitor import EpochMonitor
 from ..train.plateau import PlateauRule
 from ..train.sgd import SGDSettings, train_sgd
@@ -73,7 +74,10 @@ def train_round(context: RoundContext, progress: Progress, batch: list[Point]) -
     to_train = [point for point in batch if point.key not in phases]
     if to_train:
         phases.update(sgd_phase(context, progress, to_train))
-    return [finish_point(context, progress, point, phases[point.key]) for point in batch]
+    models = [load_model(phases[point.key].checkpoint, context.dtype)[0] for point in batch]
+    norms = gradient_norms_of(context, models, [point.lam for point in batch])
+    return [finish_point(context, progress, point, phases[point.key], model, norm)
+            for point, model, norm in zip(batch, models, norms)]
 
 
 def parent_checkpoint(context: RoundContext, progress: Progress, point: Point) -> str | None:
@@ -130,17 +134,19 @@ def sgd_phase(context: RoundContext, progress: Progress, batch: list[Point]) -> 
     return phases
 
 
-def gradient_norm(context: RoundContext, model: StackedMLP, lam: float) -> float:
-    """||grad J_lambda|| of model 0 in float64 on the full training set."""
+def gradient_norms_of(context: RoundContext, models: list[StackedMLP], lams: list[float]) -> list[float]:
+    """||grad J_lambda|| of each model (stacks of one) in float64 on the full training set,
+    in one stacked pass."""
     x, y = context.train64()
-    _, grads = objective_and_gradient(model.to(torch.float64), x, y, context.cost, lam)
-    return float(torch.sqrt(sum(g.square().sum() for g in grads)))
+    stack = StackedMLP.stack([model.to(torch.float64) for model in models])
+    return gradient_norms(stack, x, y, context.cost, lams).tolist()
 
 
-def finish_point(context: RoundContext, progress: Progress, point: Point, phase: SGDPhase) -> PointRecord:
-    """Certificate, optional polish and chain-end test of a point after its SGD phase; saved."""
+def finish_point(context: RoundContext, progress: Progress, point: Point, phase: SGDPhase, model: StackedMLP,
+                 norm: float) -> PointRecord:
+    """Certificate, optional polish and chain-end test of a point after its SGD phase; saved.
+    ``model`` holds its SGD weights and ``norm`` their ||grad J_lambda|| (float64)."""
     config = context.plan.config
-    model, _ = load_model(phase.checkpoint, context.dtype)
     diverged = phase.diverged or not math.isfinite(phase.evaluation.objective)
     parent = progress.parent_record(point)
     record = PointRecord(
@@ -159,7 +165,6 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
         record = record.replace(message=f"diverged: non-finite weights or objective within {phase.epochs} epoch(s) "
                                         f"(eta*lambda/n = {config.sgd.eta * point.lam / len(context.data.train):.3g})")
     else:
-        norm = gradient_norm(context, model, point.lam)
         record = record.replace(sgd_grad_norm=norm, grad_norm=norm)
         if context.plan.is_polished(point):
             record, polished_net = polish_point(context, point, model, record)

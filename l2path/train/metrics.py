@@ -12,6 +12,7 @@ import torch
 from ..model.costs import Cost
 from ..data.dataset import Dataset, Split
 from ..model.network import StackedMLP
+from .sgd import backprop, weight_gradient
 
 LAYER_STATS = ("sum", "l1", "l2", "var", "rms")
 
@@ -39,6 +40,34 @@ def split_losses(net: StackedMLP, split: Split, cost: Cost, chunk: int = 10_000)
 def weight_penalty(net: StackedMLP) -> torch.Tensor:
     """(K,) sum of squared weights (biases excluded), float64."""
     return sum(w.to(torch.float64).square().sum((1, 2)) for w in net.weights)
+
+
+@torch.no_grad()
+def data_gradients(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost,
+                   chunk: int = 10_000) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """dL/dW, (K, n_out, n_in), and dL/db, (K, n_out), per layer for every model of the stack,
+    L = (1/n) sum_x C_x over all of x (n, n_in) (shared by the models), in the net's dtype."""
+    n = len(x)
+    weights, biases = [torch.zeros_like(w) for w in net.weights], [torch.zeros_like(b) for b in net.biases]
+    scale = torch.tensor(1.0 / n, dtype=net.dtype)
+    for start in range(0, n, chunk):
+        xb, yb = x[start:start + chunk].to(net.dtype), y[start:start + chunk].to(net.dtype)
+        for layer, delta, a_in in backprop(net, xb, yb, cost, scale):
+            weights[layer] += weight_gradient(delta, a_in)
+            biases[layer] += delta.sum(1)
+    return weights, biases
+
+
+@torch.no_grad()
+def gradient_norms(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, lams: list[float]) -> torch.Tensor:
+    """(K,) ||grad J_lambda_k|| of each model, J = L + (lambda_k / 2n) sum_weights w^2, in the
+    net's dtype (pass a float64 stack and data for a float64 norm). One pass for the whole
+    stack: its first layer is one wide product, several times faster than model by model."""
+    weights, biases = data_gradients(net, x, y, cost)
+    decay = torch.tensor(lams, dtype=net.dtype).view(-1, 1, 1) / len(x)
+    squares = sum((g + decay * w).square().sum((1, 2)) for g, w in zip(weights, net.weights))
+    squares = squares + sum(g.square().sum(1) for g in biases)
+    return squares.to(torch.float64).sqrt()
 
 
 @torch.no_grad()
