@@ -91,8 +91,9 @@ def train_shard(params: Params, chain_ids: list[int], stage: StageRun) -> int:
 
     def on_round(batch: list[Point], progress: Progress) -> None:
         done = len(progress.records)
-        logger.info("%d/%d points finished; next round: %d stacked points (%s ...)", done, len(plan.points),
-                    len(batch), ", ".join(p.key for p in batch[:3]))
+        total = len(plan.points) + len(plan.controls)  # at most: a chain that collapses ends early
+        logger.info("%d of at most %d points finished (controls included); next round: %d stacked points (%s ...)",
+                    done, total, len(batch), ", ".join(p.key for p in batch[:3]))
 
     def on_point(record: PointRecord) -> PointRecord:
         if record.execution == stage.execution_id:
