@@ -121,7 +121,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
 
     train = runs["train"]
     assert train.data.params["train.lambda"] == "5.0" and train.data.params["train.model.n_train"] == "3000"
-    assert train.data.params["runtime.threads"] == "1"
+    assert train.data.params["runtime.threads"] == "2"
     history = client.get_metric_history(train.info.run_id, "test_accuracy")
     assert [m.step for m in history] == [1, 2]
     assert {"objective", "train_mse", "data_loss", "validation_mse", "layer1_weight_l2"} <= set(train.data.metrics)
