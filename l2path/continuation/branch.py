@@ -1,0 +1,199 @@
+"""Following a branch of critical points of J_lambda in lambda: predictor, corrector, folds.
+
+The branch is the solution set of grad J_lambda(theta) = 0, J_lambda = L + (lambda/2n) ||w||^2.
+From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step h in log lambda):
+
+- **predictor**: theta_pred = theta + (lambda' - lambda) dtheta/dlambda, the tangent solving
+  H dtheta/dlambda = -w/n (``certificate.branch_tangent``), which also predicts
+  dL/dlambda = (lambda/n^2) w^T H^{-1} w;
+- **corrector**: Newton steps s = -H^{-1} grad J by MINRES at lambda', each accepted only
+  if it lowers ||grad J|| (else halved, at most ``halvings`` times), until ||grad J|| <= tol;
+  where that stalls (far from any critical point), L-BFGS on J first, then Newton again;
+- **acceptance**: the corrector converged, the new point is a minimum like the old one
+  (bottom Ritz value > 0), and it stayed near the prediction,
+  ||theta' - theta_pred|| <= jump_tol * (1 + ||theta||).
+
+A failed step is retried with h halved, down to ``min_step`` (log 2^(1/8) by default). When
+even that fails the branch ends: a fold lies in (lambda, lambda e^min_step), located to
+within that factor (the halvings are a bisection on log lambda), and the corrector's answer
+there, if it converged far from the prediction, is the point the branch jumps to.
+
+Every accepted step records the predicted and the realised dL/dlambda (the lemma, checked),
+the bottom Ritz value with its residual and the distance from the prediction.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from ..curvature.spectrum import lanczos_extreme
+from .certificate import newton_step, solve
+
+
+class Problem(Protocol):
+    """J_lambda on fixed data: its penalty, gradient, Hessian operator and data loss."""
+
+    lam: float
+    n: int  # the n of lambda / 2n
+
+    def at(self, lam: float) -> "Problem": ...
+    def value(self, theta: torch.Tensor) -> torch.Tensor: ...
+    def gradient(self, theta: torch.Tensor) -> torch.Tensor: ...
+    def operator(self, theta: torch.Tensor): ...  # a LinearOperator with .products and .theta
+    def weight_mask(self) -> torch.Tensor: ...
+    def data_loss(self, theta: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    tol: float = 1e-10          # corrector: ||grad J|| at a converged point
+    max_newton: int = 30
+    halvings: int = 30          # of one Newton step that does not lower ||grad J||
+    lbfgs_iterations: int = 2000
+    min_step: float = math.log(2) / 8
+    jump_tol: float = 0.1
+    eig_tol: float = 1e-8
+    eig_steps: int = 300
+
+
+@dataclass(frozen=True)
+class BranchPoint:
+    lam: float
+    theta: np.ndarray
+    data_loss: float
+    grad_norm: float
+    bottom: float            # bottom Ritz value of H
+    bottom_residual: float
+    predicted_slope: float   # dL/dlambda from the tangent at the previous point
+    realised_slope: float    # (L' - L) / (lambda' - lambda)
+    jump: float              # ||theta - theta_pred||
+
+
+@dataclass
+class Branch:
+    points: list[BranchPoint] = field(default_factory=list)
+    fold: tuple[float, float] | None = None  # (lambda, lambda e^min_step) bracketing the end of the branch
+    jumped_to: np.ndarray | None = None      # where the corrector went beyond the fold, if it converged
+
+
+def correct(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, float] | None:
+    """A critical point of J at ``problem``'s lambda near theta (Newton-MINRES, L-BFGS where
+    Newton stalls); None if neither converges."""
+    return newton(problem, theta, settings) or newton(problem, lbfgs(problem, theta, settings), settings)
+
+
+def lbfgs(problem: Problem, theta: torch.Tensor, settings: Settings) -> torch.Tensor:
+    """scipy's L-BFGS-B on J from theta (towards a minimum: it does not stop at a saddle)."""
+    def value_and_gradient(vector: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.as_tensor(vector)
+        return float(problem.value(t)), problem.gradient(t).numpy()
+    result = scipy.optimize.minimize(value_and_gradient, theta.numpy(), jac=True, method="L-BFGS-B",
+                                     options={"maxiter": settings.lbfgs_iterations, "gtol": settings.tol,
+                                              "ftol": 1e-15})
+    return torch.as_tensor(result.x)
+
+
+def newton(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, float] | None:
+    """Damped Newton-MINRES from theta; None if it does not reach ||grad J|| <= tol."""
+    gradient = problem.gradient(theta)
+    norm = float(gradient.norm())
+    for _ in range(settings.max_newton):
+        if norm <= settings.tol:
+            return theta, norm
+        step = torch.as_tensor(newton_step(problem.operator(theta), gradient.numpy()).step)
+        for _ in range(settings.halvings):
+            trial = theta + step
+            trial_gradient = problem.gradient(trial)
+            if float(trial_gradient.norm()) < norm:
+                theta, gradient, norm = trial, trial_gradient, float(trial_gradient.norm())
+                break
+            step = step / 2
+        else:
+            return None
+    return (theta, norm) if norm <= settings.tol else None
+
+
+def bottom_pair(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[float, float]:
+    pairs = lanczos_extreme(problem.operator(theta), 1, "SA", settings.eig_tol, settings.eig_steps)
+    return float(pairs.values[0]), float(pairs.residuals[0])
+
+
+def tangent(problem: Problem, theta: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """dtheta/dlambda and the predicted dL/dlambda = -(lambda/n) w . dtheta/dlambda."""
+    w = (theta * problem.weight_mask()).numpy()
+    direction, _ = solve(problem.operator(theta), -w / problem.n, rtol=1e-12)
+    return torch.as_tensor(direction), float(-(problem.lam / problem.n) * (w @ direction))
+
+
+def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
+           settings: Settings = Settings()) -> Branch:
+    """Follow the branch of minima through theta (a minimum of J at problem.lam) up to lam_end
+    with steps of at most ``step`` in log lambda (see the module)."""
+    start = correct(problem, theta, settings)
+    if start is None:
+        raise ValueError(f"no critical point near the start at lambda = {problem.lam:g}")
+    theta, norm = start
+    bottom, residual = bottom_pair(problem, theta, settings)
+    if bottom <= 0:
+        raise ValueError(f"the start at lambda = {problem.lam:g} is not a minimum (bottom Ritz value {bottom:.3g})")
+    loss = float(problem.data_loss(theta))
+    branch = Branch([BranchPoint(problem.lam, theta.numpy(), loss, norm, bottom, residual, math.nan, math.nan, 0.0)])
+    h = step
+    while problem.lam < lam_end * (1 - 1e-12):
+        h = min(h, math.log(lam_end / problem.lam))
+        direction, slope = tangent(problem, theta)
+        target = problem.at(problem.lam * math.exp(h))
+        predicted = theta + (target.lam - problem.lam) * direction
+        corrected = correct(target, predicted, settings)
+        accepted = None
+        if corrected is not None:
+            new_theta, new_norm = corrected
+            jump = float((new_theta - predicted).norm())
+            new_bottom, new_residual = bottom_pair(target, new_theta, settings)
+            if new_bottom > 0 and jump <= settings.jump_tol * (1 + float(theta.norm())):
+                accepted = (new_theta, new_norm, jump, new_bottom, new_residual)
+        if accepted is None:
+            if h > settings.min_step * (1 + 1e-9):
+                h = max(h / 2, settings.min_step)
+                continue
+            branch.fold = (problem.lam, target.lam)
+            branch.jumped_to = corrected[0].numpy() if corrected is not None else None
+            return branch
+        new_theta, new_norm, jump, bottom, residual = accepted
+        new_loss = float(target.data_loss(new_theta))
+        branch.points.append(BranchPoint(target.lam, new_theta.numpy(), new_loss, new_norm, bottom, residual,
+                                         slope, (new_loss - loss) / (target.lam - problem.lam), jump))
+        problem, theta, loss = target, new_theta, new_loss
+        h = min(step, 2 * h)
+    return branch
+
+
+class NetworkProblem:
+    """A network's J_lambda (``curvature.hessian.Objective``) as a ``Problem``."""
+
+    def __init__(self, objective):
+        self.objective, self.lam, self.n = objective, objective.lam, len(objective.x)
+
+    def at(self, lam: float) -> "NetworkProblem":
+        o = self.objective
+        return NetworkProblem(type(o)(o.sizes, o.x, o.y, o.cost, lam, o.chunk))
+
+    def value(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.objective.value(theta)
+
+    def gradient(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.objective.gradient(theta)
+
+    def operator(self, theta: torch.Tensor):
+        return self.objective.operator(theta)
+
+    def weight_mask(self) -> torch.Tensor:
+        return self.objective.weight_mask()
+
+    def data_loss(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.objective.data_loss(theta)
