@@ -55,6 +55,7 @@ class Settings:
     max_newton: int = 30
     halvings: int = 30          # of one Newton step that does not lower ||grad J||
     lbfgs_iterations: int = 2000
+    minres_iterations: int = 1000  # per Newton step: near-flat directions would otherwise take ~10 p products
     min_step: float = math.log(2) / 8
     jump_tol: float = 0.1
     eig_tol: float = 1e-8
@@ -105,7 +106,8 @@ def newton(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[t
     for _ in range(settings.max_newton):
         if norm <= settings.tol:
             return theta, norm
-        step = torch.as_tensor(newton_step(problem.operator(theta), gradient.numpy()).step)
+        step = torch.as_tensor(newton_step(problem.operator(theta), gradient.numpy(),
+                                           maxiter=settings.minres_iterations).step)
         for _ in range(settings.halvings):
             trial = theta + step
             trial_gradient = problem.gradient(trial)
