@@ -10,6 +10,7 @@ import scipy.sparse.linalg
 import torch
 
 from l2path.continuation.branch import NetworkProblem, Settings, follow
+from l2path.continuation.corrector import Polish
 
 from test_certificate import LAM_MIN, minimum
 from test_hessian import dense_hessian, small_problem
@@ -96,7 +97,7 @@ def test_a_small_network_branch_of_minima_is_followed_and_certified_by_eigvalsh(
     zero at a fold near lambda = 0.07, found by the same continuation run further)."""
     objective = small_problem(lam=LAM_MIN)
     problem = NetworkProblem(objective)
-    branch = follow(problem, minimum(objective), lam_end=0.06, step=math.log(2) / 16, settings=Settings(tol=1e-11))
+    branch = follow(problem, minimum(objective), lam_end=0.06, step=math.log(2) / 16, settings=Settings(polish=Polish(tol=1e-11)))
     assert branch.fold is None and branch.points[-1].lam == pytest.approx(0.06)
     for point in branch.points:
         exact = np.linalg.eigvalsh(dense_hessian(problem.at(point.lam).objective, torch.as_tensor(point.theta)).numpy())

@@ -6,9 +6,9 @@ From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step 
 - **predictor**: theta_pred = theta + (lambda' - lambda) dtheta/dlambda, the tangent solving
   H dtheta/dlambda = -w/n (``certificate.branch_tangent``), which also predicts
   dL/dlambda = (lambda/n^2) w^T H^{-1} w;
-- **corrector**: Newton steps s = -H^{-1} grad J by MINRES at lambda', each accepted only
-  if it lowers ||grad J|| (else halved, at most ``halvings`` times), until ||grad J|| <= tol;
-  where that stalls (far from any critical point), L-BFGS on J first, then Newton again;
+- **corrector**: trust-region Newton-CG (``corrector``) at lambda' from the prediction, its
+  first region as large as the jump tolerance below; the start point is polished in full
+  (L-BFGS, then Newton-CG);
 - **acceptance**: the corrector converged, the new point is a minimum like the old one
   (bottom Ritz value > 0), and it stayed near the prediction,
   ||theta' - theta_pred|| <= jump_tol * (1 + ||theta||).
@@ -24,15 +24,15 @@ the bottom Ritz value with its residual and the distance from the prediction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from ..curvature.spectrum import lanczos_extreme
-from .certificate import newton_step, solve
+from .certificate import solve
+from .corrector import Polish, polish, trust_region_newton
 
 
 class Problem(Protocol):
@@ -51,11 +51,7 @@ class Problem(Protocol):
 
 @dataclass(frozen=True)
 class Settings:
-    tol: float = 1e-10          # corrector: ||grad J|| at a converged point
-    max_newton: int = 30
-    halvings: int = 30          # of one Newton step that does not lower ||grad J||
-    lbfgs_iterations: int = 2000
-    minres_iterations: int = 1000  # per Newton step: near-flat directions would otherwise take ~10 p products
+    polish: Polish = Polish()   # the corrector: L-BFGS, then trust-region Newton-CG to ||grad J|| <= polish.tol
     min_step: float = math.log(2) / 8
     jump_tol: float = 0.1
     eig_tol: float = 1e-8
@@ -83,41 +79,12 @@ class Branch:
 
 
 def correct(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, float] | None:
-    """A critical point of J at ``problem``'s lambda near theta (Newton-MINRES, L-BFGS where
-    Newton stalls); None if neither converges."""
-    return newton(problem, theta, settings) or newton(problem, lbfgs(problem, theta, settings), settings)
-
-
-def lbfgs(problem: Problem, theta: torch.Tensor, settings: Settings) -> torch.Tensor:
-    """scipy's L-BFGS-B on J from theta (towards a minimum: it does not stop at a saddle)."""
-    def value_and_gradient(vector: np.ndarray) -> tuple[float, np.ndarray]:
-        t = torch.as_tensor(vector)
-        return float(problem.value(t)), problem.gradient(t).numpy()
-    result = scipy.optimize.minimize(value_and_gradient, theta.numpy(), jac=True, method="L-BFGS-B",
-                                     options={"maxiter": settings.lbfgs_iterations, "gtol": settings.tol,
-                                              "ftol": 1e-15})
-    return torch.as_tensor(result.x)
-
-
-def newton(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, float] | None:
-    """Damped Newton-MINRES from theta; None if it does not reach ||grad J|| <= tol."""
-    gradient = problem.gradient(theta)
-    norm = float(gradient.norm())
-    for _ in range(settings.max_newton):
-        if norm <= settings.tol:
-            return theta, norm
-        step = torch.as_tensor(newton_step(problem.operator(theta), gradient.numpy(),
-                                           maxiter=settings.minres_iterations).step)
-        for _ in range(settings.halvings):
-            trial = theta + step
-            trial_gradient = problem.gradient(trial)
-            if float(trial_gradient.norm()) < norm:
-                theta, gradient, norm = trial, trial_gradient, float(trial_gradient.norm())
-                break
-            step = step / 2
-        else:
-            return None
-    return (theta, norm) if norm <= settings.tol else None
+    """A minimum of J at ``problem``'s lambda near the prediction theta: trust-region Newton-CG
+    whose first region is the jump tolerance (no L-BFGS: its first step has unit length,
+    which can carry the point into another basin); None if it does not converge."""
+    radius = settings.jump_tol * (1 + float(theta.norm()))
+    theta, norm, _, _ = trust_region_newton(problem, theta, replace(settings.polish, initial_radius=radius))
+    return (theta, norm) if norm <= settings.polish.tol else None
 
 
 def bottom_pair(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[float, float]:
@@ -136,10 +103,11 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
            settings: Settings = Settings()) -> Branch:
     """Follow the branch of minima through theta (a minimum of J at problem.lam) up to lam_end
     with steps of at most ``step`` in log lambda (see the module)."""
-    start = correct(problem, theta, settings)
-    if start is None:
-        raise ValueError(f"no critical point near the start at lambda = {problem.lam:g}")
-    theta, norm = start
+    start = polish(problem, theta, settings.polish)
+    if not start.converged:
+        raise ValueError(f"no critical point near the start at lambda = {problem.lam:g} "
+                         f"(||grad J|| = {start.grad_norm:.3g} after the polish)")
+    theta, norm = start.theta, start.grad_norm
     bottom, residual = bottom_pair(problem, theta, settings)
     if bottom <= 0:
         raise ValueError(f"the start at lambda = {problem.lam:g} is not a minimum (bottom Ritz value {bottom:.3g})")
