@@ -50,6 +50,9 @@ class Quartic:
     def gradient(self, theta):
         return theta ** 3 - (1 - self.lam) * theta + self.a
 
+    def value_and_gradient(self, theta):
+        return self.value(theta), self.gradient(theta)
+
     def operator(self, theta):
         return ScalarOperator(float(3 * theta[0] ** 2 - 1 + self.lam), theta)
 

@@ -11,7 +11,9 @@ From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step 
   (L-BFGS, then Newton-CG);
 - **acceptance**: the corrector converged, the new point is a minimum like the old one
   (bottom Ritz value > 0), and it stayed near the prediction,
-  ||theta' - theta_pred|| <= jump_tol * (1 + ||theta||).
+  ||theta' - theta_pred|| <= jump_tol * ||theta_pred - theta|| + 1e-8 (1 + ||theta||): on a
+  smooth branch the predictor's error is O(h^2) against a step of O(h), so the ratio falls as
+  h halves; where the branch ends it does not.
 
 A failed step is retried with h halved, down to ``min_step`` (log 2^(1/8) by default). When
 even that fails the branch ends: a fold lies in (lambda, lambda e^min_step), located to
@@ -43,6 +45,7 @@ class Problem(Protocol):
 
     def at(self, lam: float) -> "Problem": ...
     def value(self, theta: torch.Tensor) -> torch.Tensor: ...
+    def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
     def gradient(self, theta: torch.Tensor) -> torch.Tensor: ...
     def operator(self, theta: torch.Tensor): ...  # a LinearOperator with .products and .theta
     def weight_mask(self) -> torch.Tensor: ...
@@ -53,9 +56,10 @@ class Problem(Protocol):
 class Settings:
     polish: Polish = Polish()   # the corrector: L-BFGS, then trust-region Newton-CG to ||grad J|| <= polish.tol
     min_step: float = math.log(2) / 8
-    jump_tol: float = 0.1
+    jump_tol: float = 1.0       # the corrector may move at most this share of the predictor's step
     eig_tol: float = 1e-8
     eig_steps: int = 300
+    minres_iterations: int = 2000  # products per tangent solve (H is nearly singular at small lambda/n)
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,10 @@ class Branch:
     jumped_to: np.ndarray | None = None      # where the corrector went beyond the fold, if it converged
 
 
-def correct(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[torch.Tensor, float] | None:
+def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: float) -> tuple[torch.Tensor, float] | None:
     """A minimum of J at ``problem``'s lambda near the prediction theta: trust-region Newton-CG
-    whose first region is the jump tolerance (no L-BFGS: its first step has unit length,
+    whose first region has the given radius (no L-BFGS: its first step has unit length,
     which can carry the point into another basin); None if it does not converge."""
-    radius = settings.jump_tol * (1 + float(theta.norm()))
     theta, norm, _, _ = trust_region_newton(problem, theta, replace(settings.polish, initial_radius=radius))
     return (theta, norm) if norm <= settings.polish.tol else None
 
@@ -92,11 +95,11 @@ def bottom_pair(problem: Problem, theta: torch.Tensor, settings: Settings) -> tu
     return float(pairs.values[0]), float(pairs.residuals[0])
 
 
-def tangent(problem: Problem, theta: torch.Tensor) -> tuple[torch.Tensor, float]:
+def tangent(problem: Problem, theta: torch.Tensor, settings: "Settings") -> tuple[torch.Tensor, float]:
     """dtheta/dlambda and the predicted dL/dlambda = -(lambda/n) w . dtheta/dlambda."""
-    w = (theta * problem.weight_mask()).numpy()
-    direction, _ = solve(problem.operator(theta), -w / problem.n, rtol=1e-12)
-    return torch.as_tensor(direction), float(-(problem.lam / problem.n) * (w @ direction))
+    w = (theta * problem.weight_mask()).cpu().numpy()
+    direction, _ = solve(problem.operator(theta), -w / problem.n, rtol=1e-12, maxiter=settings.minres_iterations)
+    return torch.as_tensor(direction, device=theta.device), float(-(problem.lam / problem.n) * (w @ direction))
 
 
 def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
@@ -112,31 +115,32 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
     if bottom <= 0:
         raise ValueError(f"the start at lambda = {problem.lam:g} is not a minimum (bottom Ritz value {bottom:.3g})")
     loss = float(problem.data_loss(theta))
-    branch = Branch([BranchPoint(problem.lam, theta.numpy(), loss, norm, bottom, residual, math.nan, math.nan, 0.0)])
+    branch = Branch([BranchPoint(problem.lam, theta.cpu().numpy(), loss, norm, bottom, residual, math.nan, math.nan, 0.0)])
     h = step
     while problem.lam < lam_end * (1 - 1e-12):
         h = min(h, math.log(lam_end / problem.lam))
-        direction, slope = tangent(problem, theta)
+        direction, slope = tangent(problem, theta, settings)
         target = problem.at(problem.lam * math.exp(h))
         predicted = theta + (target.lam - problem.lam) * direction
-        corrected = correct(target, predicted, settings)
+        allowed = settings.jump_tol * float((predicted - theta).norm()) + 1e-8 * (1 + float(theta.norm()))
+        corrected = correct(target, predicted, settings, allowed)
         accepted = None
         if corrected is not None:
             new_theta, new_norm = corrected
             jump = float((new_theta - predicted).norm())
             new_bottom, new_residual = bottom_pair(target, new_theta, settings)
-            if new_bottom > 0 and jump <= settings.jump_tol * (1 + float(theta.norm())):
+            if new_bottom > 0 and jump <= allowed:
                 accepted = (new_theta, new_norm, jump, new_bottom, new_residual)
         if accepted is None:
             if h > settings.min_step * (1 + 1e-9):
                 h = max(h / 2, settings.min_step)
                 continue
             branch.fold = (problem.lam, target.lam)
-            branch.jumped_to = corrected[0].numpy() if corrected is not None else None
+            branch.jumped_to = corrected[0].cpu().numpy() if corrected is not None else None
             return branch
         new_theta, new_norm, jump, bottom, residual = accepted
         new_loss = float(target.data_loss(new_theta))
-        branch.points.append(BranchPoint(target.lam, new_theta.numpy(), new_loss, new_norm, bottom, residual,
+        branch.points.append(BranchPoint(target.lam, new_theta.cpu().numpy(), new_loss, new_norm, bottom, residual,
                                          slope, (new_loss - loss) / (target.lam - problem.lam), jump))
         problem, theta, loss = target, new_theta, new_loss
         h = min(step, 2 * h)
@@ -158,6 +162,9 @@ class NetworkProblem:
 
     def gradient(self, theta: torch.Tensor) -> torch.Tensor:
         return self.objective.gradient(theta)
+
+    def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.objective.value_and_gradient(theta)
 
     def operator(self, theta: torch.Tensor):
         return self.objective.operator(theta)

@@ -58,7 +58,7 @@ def solve(op, rhs: np.ndarray, rtol: float, maxiter: int | None = None) -> tuple
     return x, residual
 
 
-def newton_step(op, gradient: np.ndarray, rtol: float = 1e-10, maxiter: int | None = None) -> NewtonStep:
+def newton_step(op, gradient: np.ndarray, rtol: float = 1e-10, maxiter: int | None = 2000) -> NewtonStep:
     """s = -H^{-1} g (op: H as a LinearOperator counting its ``products``)."""
     before = op.products
     step, residual = solve(op, -gradient, rtol, maxiter)
@@ -75,7 +75,7 @@ class Tangent:
 def branch_tangent(objective: Objective, op, rtol: float = 1e-10) -> Tangent:
     """The tangent of the branch of critical points through op's theta (``op.theta``)."""
     n = len(objective.x)
-    w = (op.theta.detach() * objective.weight_mask()).numpy()
+    w = (op.theta.detach() * objective.weight_mask()).cpu().numpy()
     direction, residual = solve(op, -w / n, rtol)
     return Tangent(direction, float(-(objective.lam / n) * (w @ direction)), residual)
 
@@ -108,13 +108,13 @@ def certify(objective: Objective, mse: Objective, theta: torch.Tensor, smallest_
     """The certificate of theta for J_lambda (``objective``); ``mse`` is the in-sample MSE as an
     Objective (quadratic cost, lambda = 0) on the same data."""
     op = objective.operator(theta)
-    gradient = objective.gradient(theta).numpy()
+    gradient = objective.gradient(theta).cpu().numpy()
     newton = newton_step(op, gradient)
     bottom = lanczos_extreme(op, 1, "SA", eig_tol, max_steps)
     mu, vector, residual = float(bottom.values[0]), bottom.vectors[:, 0], float(bottom.residuals[0])
-    moved = objective.operator(theta + torch.as_tensor(newton.step))
+    moved = objective.operator(theta + torch.as_tensor(newton.step, device=theta.device))
     delta = residual + abs(float(vector @ moved.matvec(vector)) - mu)
-    mse_change = float(mse.gradient(theta).numpy() @ newton.step)
+    mse_change = float(mse.gradient(theta).cpu().numpy() @ newton.step)
     return Certificate(
         grad_norm=float(np.linalg.norm(gradient)), step_norm=float(np.linalg.norm(newton.step)),
         newton_residual=newton.residual, mse_change=mse_change,

@@ -59,12 +59,12 @@ def lbfgs(problem, theta: torch.Tensor, tol: float, iterations: int) -> tuple[to
         return theta, 0
 
     def value_and_gradient(vector: np.ndarray) -> tuple[float, np.ndarray]:
-        t = torch.as_tensor(vector)
-        return float(problem.value(t)), problem.gradient(t).numpy()
+        value, gradient = problem.value_and_gradient(torch.as_tensor(vector, device=theta.device))
+        return float(value), gradient.cpu().numpy()
 
-    result = scipy.optimize.minimize(value_and_gradient, theta.numpy(), jac=True, method="L-BFGS-B",
+    result = scipy.optimize.minimize(value_and_gradient, theta.cpu().numpy(), jac=True, method="L-BFGS-B",
                                      options={"maxiter": iterations, "gtol": tol, "ftol": 1e-16, "maxcor": 20})
-    return torch.as_tensor(result.x), int(result.nit)
+    return torch.as_tensor(result.x, device=theta.device), int(result.nit)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def steihaug(op, gradient: np.ndarray, radius: float, forcing: float, iterations
 def trust_region_newton(problem, theta: torch.Tensor, settings: Polish) -> tuple[torch.Tensor, float, int, int]:
     """Newton-CG in a trust region from theta: (theta, ||grad J||, iterations, products)."""
     value = float(problem.value(theta))
-    gradient = problem.gradient(theta).numpy()
+    gradient = problem.gradient(theta).cpu().numpy()
     norm = float(np.linalg.norm(gradient))
     radius, products, iteration = settings.initial_radius, 0, 0
     for iteration in range(1, settings.newton_iterations + 1):
@@ -120,9 +120,9 @@ def trust_region_newton(problem, theta: torch.Tensor, settings: Polish) -> tuple
         op = problem.operator(theta)
         step = steihaug(op, gradient, radius, min(0.5, math.sqrt(norm)), settings.cg_iterations)
         products += op.products
-        trial = theta + torch.as_tensor(step.step)
+        trial = theta + torch.as_tensor(step.step, device=theta.device)
         trial_value = float(problem.value(trial))
-        trial_gradient = problem.gradient(trial).numpy()
+        trial_gradient = problem.gradient(trial).cpu().numpy()
         trial_norm = float(np.linalg.norm(trial_gradient))
         resolvable = step.model_decrease > 1e-12 * max(abs(value), 1e-300)
         if resolvable:

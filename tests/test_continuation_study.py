@@ -1,0 +1,70 @@
+"""The continuation tied to a study, on the small network (185 parameters) whose branch of
+minima from lambda = 0.05 meets a fold near lambda = 0.07 (test_branch): the verdicts of two
+steps, one on the branch and one across the fold, and the metrics counted from them."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from l2path.continuation.branch import Settings
+from l2path.continuation.corrector import Polish
+from l2path.continuation.study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, run_seed,
+                                       summary)
+
+from test_certificate import LAM_MIN, minimum
+from test_hessian import SIZES, dense_hessian, small_problem
+
+CONFIG = Continuation(n_sub=40, step=math.log(2) / 8, branch=Settings(polish=Polish(tol=1e-11)))
+
+
+@pytest.fixture(scope="module")
+def results():
+    objective = small_problem(lam=LAM_MIN)
+    subset = SubsetProblem(SIZES, objective.x, objective.y, "quadratic", n_full=40, n_sub=40)
+    start = minimum(objective)
+    points = [SGDPoint(0, lam, start.clone()) for lam in (0.05, 0.06, 0.08)]
+    steps = [Step(0, 0.05, 0.06, -1e-3), Step(0, 0.06, 0.08, -1e-3)]
+    out = ContinuationResults()
+    run_seed(subset, points, steps, CONFIG, smallest_change=1e-3, out=out)
+    return subset, out
+
+
+def test_a_step_along_the_branch_of_minima_keeps_the_lemma(results):
+    subset, out = results
+    step = out.steps[0]
+    assert step["curvature_verdict"] == "one branch of minima" and step["lemma_holds"]
+    assert step["polished_data_loss_change"] > 0 and step["start_predicted_dL_dlambda"] > 0
+    for row in (p for p in out.points if p["lambda"] in (0.05, 0.06)):
+        theta = torch.as_tensor(out.thetas[(0, row["lambda"], row["kind"])])
+        exact = np.linalg.eigvalsh(dense_hessian(subset.at(row["lambda"]).objective, theta).numpy())
+        assert row["certified"] and row["class"] == "minimum" and exact[0] > 0
+
+
+def test_a_step_across_the_fold_is_a_branch_jump_bracketed_within_two_to_the_eighth(results):
+    _, out = results
+    step = out.steps[1]
+    assert step["curvature_verdict"] == "branch jump" and step["start_on_branch"]
+    assert 0.06 < step["fold_low"] < step["fold_high"] <= 0.08
+    assert step["fold_high"] / step["fold_low"] <= 2 ** (1 / 8) * (1 + 1e-12)
+    assert {f["reason"] for f in out.folds} == {"fold"} and out.folds[0]["lambda_low"] == step["fold_low"]
+    # approaching the fold, the branch's bottom curvature falls (eigvalsh on the dense Hessian)
+    before = [b for b in out.branch if 0.06 <= b["lambda"] <= step["fold_low"]]
+    assert before[-1]["lambda"] == step["fold_low"] and before[-1]["bottom"] < before[0]["bottom"]
+
+
+def test_the_metrics_count_points_certificates_folds_and_verdicts(results):
+    _, out = results
+    metrics = summary(out, n_sub=40)
+    assert metrics["points"] == len(out.points) == 3 + 2  # 3 polished points, the branch at 0.06 and 0.08
+    assert metrics["folds"] == len(out.folds) >= 1 and metrics["nonmonotone_steps"] == 2 and metrics["undecided"] == 0
+    assert metrics["verdicts"] == {"saddle_branch": 0, "branch_jump": 1, "one_branch_of_minima": 1, "undecided": 0}
+    assert metrics["certified_points"] == sum(metrics["classes"].values())
+
+
+def test_n_sub_beyond_the_training_set_is_refused_before_any_work():
+    objective = small_problem(lam=LAM_MIN)
+    with pytest.raises(ValueError, match="continuation.n_sub = 41"):
+        SubsetProblem(SIZES, objective.x, objective.y, "quadratic", n_full=40, n_sub=41)
