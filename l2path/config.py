@@ -218,6 +218,8 @@ class Continuation(Section):
     lbfgs_iterations: int = Field(ge=0)
     newton_iterations: int = Field(ge=1)
     cg_iterations: int = Field(ge=1)
+    corrector_iterations: int = Field(ge=1)
+    minres_iterations: int = Field(ge=1)
     eig_tol: float = Field(gt=0)
     eig_steps: int = Field(ge=2)
     workers: int = Field(ge=1)

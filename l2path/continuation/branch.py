@@ -56,6 +56,7 @@ class Problem(Protocol):
 class Settings:
     polish: Polish = Polish()   # the corrector: L-BFGS, then trust-region Newton-CG to ||grad J|| <= polish.tol
     min_step: float = math.log(2) / 8
+    corrector_iterations: int = 20  # trust-region steps from a prediction: on a smooth branch a few suffice
     jump_tol: float = 1.0       # the corrector may move at most this share of the predictor's step
     eig_tol: float = 1e-8
     eig_steps: int = 300
@@ -86,7 +87,8 @@ def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: f
     """A minimum of J at ``problem``'s lambda near the prediction theta: trust-region Newton-CG
     whose first region has the given radius (no L-BFGS: its first step has unit length,
     which can carry the point into another basin); None if it does not converge."""
-    theta, norm, _, _ = trust_region_newton(problem, theta, replace(settings.polish, initial_radius=radius))
+    polish_settings = replace(settings.polish, initial_radius=radius, newton_iterations=settings.corrector_iterations)
+    theta, norm, _, _ = trust_region_newton(problem, theta, polish_settings)
     return (theta, norm) if norm <= settings.polish.tol else None
 
 

@@ -10,8 +10,8 @@ Per chain seed s, with the study's grid lambda_0 < lambda_1 < ... up to ``lambda
 
 - **polished points** P(lambda_i): the SGD point of seed s at lambda_i, polished
   (``corrector.polish``) and certified (``certificate.certify``);
-- **the branch**: from P(lambda_0), followed through the grid (``branch.follow``); at a fold the
-  branch continues from the point it jumps to. B(lambda_i), each certified, is compared with
+- **the branch**: from P(lambda_0) (or the first P whose polish converged), followed through
+  the grid (``branch.follow``); at a fold the branch continues from the point it jumps to. B(lambda_i), each certified, is compared with
   P(lambda_i): *on the branch* when ||P - B|| <= same_point_tol * (1 + ||B||);
 - **the verdict of a non-monotone step** lambda_k -> lambda_k+1 of seed s (first that applies):
   *saddle branch*     P(lambda_k) a certified saddle whose tangent predicts dL/dlambda < 0;
@@ -126,22 +126,24 @@ def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], c
         log(f"seed {seed} lambda {point.lam:g}: polished ||grad J|| {row['grad_norm']:.2e}, {row['class']}, "
             f"certified {row['certified']}")
 
-    theta, first = polished[points[0].lam]
-    on_branch = {points[0].lam: first["converged"]}
-    if not first["converged"]:  # no certified start: the branch is not followed
-        out.folds.append({"seed": seed, "lambda_low": points[0].lam, "lambda_high": math.nan, "jumped": False,
-                          "reason": f"the start did not converge (||grad J|| = {first['grad_norm']:.2e})"})
-        theta = None
+    on_branch = {p.lam: False for p in points}
+    converged = [p for p in points if polished[p.lam][1]["converged"]]
+    start = converged[0].lam if converged else math.inf
+    theta = polished[start][0] if converged else None
+    if start != points[0].lam:  # the branch starts at the chain's first polished point that converged
+        out.folds.append({"seed": seed, "lambda_low": points[0].lam, "lambda_high": start, "jumped": False,
+                          "reason": f"the polish of the chain's first point did not converge "
+                                    f"(||grad J|| = {polished[points[0].lam][1]['grad_norm']:.2e}); "
+                                    + (f"the branch starts at lambda = {start:g}" if converged else "no branch")})
+    on_branch[start] = True
     fold_in: dict[float, dict] = {}
     for before, after in zip(points, points[1:]):
-        if theta is None:
-            on_branch[after.lam] = False
+        if theta is None or after.lam <= start:
             continue
         theta, fold = _follow_interval(subset, theta, before.lam, after.lam, config, seed, out)
         if fold is not None:
             fold_in[after.lam] = fold
         if theta is None:
-            on_branch[after.lam] = False
             continue
         problem = subset.at(after.lam)
         row = {"seed": seed, "lambda": after.lam, "lambda_sub": problem.lam, "kind": "branch", "converged": True,
@@ -179,7 +181,8 @@ def _follow_interval(subset: SubsetProblem, theta: torch.Tensor, lam: float, lam
             return theta, fold_row
         low, high = (f / subset.ratio for f in branch.fold)
         row = {"seed": seed, "lambda_low": low, "lambda_high": high, "jumped": branch.jumped_to is not None,
-                    "reason": "fold"}
+               "reason": "fold", "bottom_before": branch.points[-1].bottom,
+               "bottom_residual_before": branch.points[-1].bottom_residual}
         out.folds.append(row)
         fold_row = fold_row or row  # the first: where the branch through the interval's start ends
         if branch.jumped_to is None:
@@ -228,7 +231,8 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
     certified = [p for p in results.points if p["certified"]]
     verdicts = [s["curvature_verdict"] for s in results.steps]
     counts = {c: sum(1 for p in certified if p["class"] == c) for c in ("minimum", "saddle", "degenerate")}
-    return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified), "folds": len(results.folds),
+    folds = sum(1 for f in results.folds if f["reason"] == "fold")  # the other rows say why a branch did not start
+    return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified), "folds": folds,
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
             "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS}}
 
@@ -238,5 +242,6 @@ def settings_from(config) -> Continuation:
     polish_settings = Polish(tol=config.grad_tol, lbfgs_tol=config.lbfgs_tol, lbfgs_iterations=config.lbfgs_iterations,
                              newton_iterations=config.newton_iterations, cg_iterations=config.cg_iterations)
     branch = Settings(polish=polish_settings, min_step=config.min_step_log2 * math.log(2), jump_tol=config.jump_tol,
-                      eig_tol=config.eig_tol, eig_steps=config.eig_steps)
+                      eig_tol=config.eig_tol, eig_steps=config.eig_steps,
+                      corrector_iterations=config.corrector_iterations, minres_iterations=config.minres_iterations)
     return Continuation(config.n_sub, config.step_log2 * math.log(2), branch, config.fraction, config.same_point_tol)
