@@ -1,16 +1,17 @@
-"""Seconds per certified point of the continuation stage, by problem size and device.
+"""Seconds per certified point of the continuation (``l2path.continuation``), by problem size.
 
-For each --n-sub (and each available device: the CPU, and CUDA when torch sees one) it
+For each --n-sub it
 polishes the ascending chain's SGD point of --seed at grid index --index (run
-`dvc repro study` first) the way the stage does (``continuation.study``: L-BFGS, then
-trust-region Newton-CG, then the certificate and the tangent), with the stage's params, in
-float64, one thread on the CPU, and prints one row per (device, n_sub):
+`dvc repro study` first) the way ``continuation.study.run_seed`` does (L-BFGS, then
+trust-region Newton-CG, then the certificate and the tangent), with the defaults of
+``continuation.branch.Settings``, in float64, one thread on the CPU, and prints one row per n_sub:
 
     device | n_sub | polish s | certify s | tangent s | total s | ||grad J|| | certified | class
 
     python benchmarks/continuation_speed.py [--n-sub 500 1000 2000] [--index 3] [--seed 0]
 
-On CUDA, --n-sub 0 means every training image (the stage's default there).
+The CPU only: ``curvature.hessian.CountingOperator`` keeps its products on the CPU (the GPU
+path is part of the certified-continuation issue).
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import time
 import torch
 
 from l2path.config import load_params
-from l2path.continuation.branch import tangent
+from l2path.continuation.branch import Settings, tangent
 from l2path.continuation.certificate import certify
 from l2path.continuation.corrector import polish
-from l2path.continuation.study import SubsetProblem, settings_from
+from l2path.continuation.study import SubsetProblem
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model
 
@@ -37,21 +38,21 @@ def measure(params, data, device: torch.device, n_sub: int, checkpoint: str, lam
     model = params.lambda_study.model
     n = len(data.train.x)
     subset = SubsetProblem(model.sizes, data.train.x.to(device), data.train.y.to(device), model.cost, n, n_sub or n)
-    settings = settings_from(params.continuation)
+    settings = Settings()
     problem = subset.at(lam)
     theta = problem.objective.flat(load_model(checkpoint, torch.float64)[0]).to(device)
     times = {}
     start = time.perf_counter()
-    result = polish(problem, theta, settings.branch.polish)
+    result = polish(problem, theta, settings.polish)
     synchronise(device)
     times["polish"] = time.perf_counter() - start
     start = time.perf_counter()
-    certificate = certify(problem.objective, subset.mse, result.theta, smallest, settings.fraction,
-                          settings.branch.eig_tol, settings.branch.eig_steps)
+    certificate = certify(problem.objective, subset.mse, result.theta, smallest, 0.01, settings.eig_tol,
+                          settings.eig_steps)
     synchronise(device)
     times["certify"] = time.perf_counter() - start
     start = time.perf_counter()
-    tangent(problem, result.theta, settings.branch)
+    tangent(problem, result.theta, settings)
     synchronise(device)
     times["tangent"] = time.perf_counter() - start
     return {**times, "total": sum(times.values()), "grad_norm": result.grad_norm,
@@ -71,9 +72,9 @@ def main() -> None:
     lam = grid.lambda_start * grid.factor ** args.index
     checkpoint = f"{params.paths.study_dir}/ascending/seed{args.seed}/lambda{args.index:02d}.pt"
     data = load_dataset(params.paths.prepared, torch.float64, n_train=params.lambda_study.model.n_train)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [torch.device("cpu")]
     print(f"ascending seed {args.seed}, lambda = {lam:g}; torch {torch.__version__}; "
-          + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"))
+          + "; CPU, one thread")
     print("| device | n_sub | polish s | certify s | tangent s | total s | ||grad J|| | certified | class |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for device in devices:

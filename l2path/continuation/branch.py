@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch.func import grad_and_value
 
 from ..curvature.spectrum import lanczos_extreme
 from .certificate import solve
@@ -166,7 +167,9 @@ class NetworkProblem:
         return self.objective.gradient(theta)
 
     def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.objective.value_and_gradient(theta)
+        """(J, grad J) from one forward pass (L-BFGS asks for both at every point)."""
+        gradient, value = grad_and_value(self.objective.value)(theta)
+        return value, gradient
 
     def operator(self, theta: torch.Tensor):
         return self.objective.operator(theta)

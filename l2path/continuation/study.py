@@ -31,14 +31,15 @@ from ..curvature.hessian import Objective
 from ..model.costs import get_cost
 from .branch import Branch, NetworkProblem, Settings, follow, tangent
 from .certificate import certify
-from .corrector import Polish, polish
+from .corrector import polish
 
 VERDICTS = ("saddle branch", "branch jump", "one branch of minima", "undecided")
 
 
 @dataclass(frozen=True)
 class Continuation:
-    """What the stage runs (``params.yaml`` section ``continuation``)."""
+    """What the continuation runs: the subset size, the largest step in log lambda and the
+    branch settings (not yet a DVC stage: the certified-continuation issue)."""
 
     n_sub: int
     step: float               # largest step in log lambda
@@ -236,12 +237,3 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
             "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS}}
 
-
-def settings_from(config) -> Continuation:
-    """``Continuation`` from the params section ``continuation`` (``config.Continuation``)."""
-    polish_settings = Polish(tol=config.grad_tol, lbfgs_tol=config.lbfgs_tol, lbfgs_iterations=config.lbfgs_iterations,
-                             newton_iterations=config.newton_iterations, cg_iterations=config.cg_iterations)
-    branch = Settings(polish=polish_settings, min_step=config.min_step_log2 * math.log(2), jump_tol=config.jump_tol,
-                      eig_tol=config.eig_tol, eig_steps=config.eig_steps,
-                      corrector_iterations=config.corrector_iterations, minres_iterations=config.minres_iterations)
-    return Continuation(config.n_sub, config.step_log2 * math.log(2), branch, config.fraction, config.same_point_tol)
