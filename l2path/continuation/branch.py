@@ -6,9 +6,9 @@ From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step 
 - **predictor**: theta_pred = theta + (lambda' - lambda) dtheta/dlambda, the tangent solving
   H dtheta/dlambda = -w/n (``certificate.branch_tangent``), which also predicts
   dL/dlambda = (lambda/n^2) w^T H^{-1} w;
-- **corrector**: trust-region Newton-CG (``corrector``) at lambda' from the prediction, its
-  first region as large as the jump tolerance below; the start point is polished in full
-  (L-BFGS, then Newton-CG);
+- **corrector**: trust-region Newton-CG (``corrector``) at lambda' from the prediction, at
+  most ``corrector_iterations`` steps, its first region as large as the jump allowed below;
+  the start point is polished in full (L-BFGS, then Newton-CG);
 - **acceptance**: the corrector converged, the new point is a minimum like the old one
   (bottom Ritz value > 0), and it stayed near the prediction,
   ||theta' - theta_pred|| <= jump_tol * ||theta_pred - theta|| + 1e-8 (1 + ||theta||): on a
