@@ -74,7 +74,7 @@ def main() -> None:
     data = load_dataset(params.paths.prepared, torch.float64, n_train=params.lambda_study.model.n_train)
     devices = [torch.device("cpu")]
     print(f"ascending seed {args.seed}, lambda = {lam:g}; torch {torch.__version__}; "
-          + "; CPU, one thread")
+          + "CPU, one thread")
     print("| device | n_sub | polish s | certify s | tangent s | total s | ||grad J|| | certified | class |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for device in devices:
