@@ -44,6 +44,11 @@ class Paths(Section):
     interpolation: str
     saddle_steps: str
     hessian_metrics: str
+    continuation_points: str
+    continuation_branch: str
+    continuation_folds: str
+    continuation_steps: str
+    continuation_metrics: str
     dynamics_dir: str
     dynamics_epochs: str
     dynamics_plots_dir: str
@@ -64,6 +69,7 @@ class Runtime(Section):
 
     threads: int = Field(ge=1)
     curvature_threads: int = Field(ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 class Data(Section):
@@ -180,7 +186,7 @@ class Hessian(Section):
     """Curvature of J_lambda at the study's points (l2path.curvature.saddle)."""
 
     schedules: list[Schedule]
-    select: Literal["nonmonotone", "all"]
+    select: Literal["none", "nonmonotone", "all"]
     n_train: int | None = Field(default=None, ge=1)
     k: int = Field(ge=1)
     eig_tol: float = Field(gt=0)
@@ -194,6 +200,35 @@ class Hessian(Section):
     interpolation_points: int = Field(ge=2)
 
     _unique_schedules = field_validator("schedules")(_unique)
+
+
+class Continuation(Section):
+    """Certified continuation of the ascending chains (l2path.continuation.study)."""
+
+    n_sub: int = Field(ge=1)
+    n_sub_gpu: int | None = Field(default=None, ge=1)
+    lambda_end: float | None = Field(default=None, gt=0)
+    step_log2: float = Field(gt=0)
+    min_step_log2: float = Field(gt=0)
+    jump_tol: float = Field(gt=0)
+    same_point_tol: float = Field(gt=0)
+    fraction: float = Field(gt=0, lt=1)
+    grad_tol: float = Field(gt=0)
+    lbfgs_tol: float = Field(gt=0)
+    lbfgs_iterations: int = Field(ge=0)
+    newton_iterations: int = Field(ge=1)
+    cg_iterations: int = Field(ge=1)
+    corrector_iterations: int = Field(ge=1)
+    minres_iterations: int = Field(ge=1)
+    eig_tol: float = Field(gt=0)
+    eig_steps: int = Field(ge=2)
+    workers: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _steps_ordered(self) -> "Continuation":
+        if self.min_step_log2 > self.step_log2:
+            raise ValueError(f"min_step_log2 ({self.min_step_log2}) is larger than step_log2 ({self.step_log2})")
+        return self
 
 
 class Dynamics(Section):
@@ -253,6 +288,7 @@ class Params(Section):
     train: Train
     lambda_study: LambdaStudy
     hessian: Hessian
+    continuation: Continuation
     dynamics: Dynamics
     report: Report
     scale_out: ScaleOut

@@ -56,6 +56,7 @@ def provenance(params: Params) -> dict:
             "model": json.dumps(params.lambda_study.model.model_dump()),
             "SGD": json.dumps(params.lambda_study.sgd.model_dump()),
             "hessian": json.dumps(params.hessian.model_dump()),
+            "continuation": json.dumps(params.continuation.model_dump()),
             "dynamics": json.dumps(params.dynamics.model_dump())}
 
 
@@ -75,6 +76,9 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         monotonicity=json.loads(Path(paths.monotonicity_metrics).read_text()),
         verdicts=json.loads(Path(paths.verdicts_metrics).read_text()) if Path(paths.verdicts_metrics).exists() else None,
         verdict_steps=read_table(paths.verdicts),
+        continuation=(json.loads(Path(paths.continuation_metrics).read_text())
+                      if Path(paths.continuation_metrics).exists() else None),
+        curvature_steps=read_table(paths.continuation_steps),
         hessian=hessian, saddle_steps=read_table(paths.saddle_steps), escapes=read_table(paths.escapes),
         interpolation=read_table(paths.interpolation), spectra=pick_spectra(params, hessian),
         dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in ("rms", "ratio", "accuracy")

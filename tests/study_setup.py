@@ -19,13 +19,16 @@ from repo_copy import set_dotted
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
 # 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point;
-# curvature of the 3 ascending points on 500 images; the weight-decay dynamics on 1000
+# curvature of the 3 ascending points on 500 images; their continuation on 200; the weight-decay dynamics on 1000
 # images for 2 epochs, one seed.
 PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds": [0],
                   "lambda_study.cold_seeds": [0, 1], "lambda_study.grid.lambda_start": 1.0,
                   "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2,
                   "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.lanczos_steps": 20,
                   "hessian.slq_steps": 10, "hessian.trace_probes": 4,
+                  "continuation.n_sub": 200, "continuation.lambda_end": 4.0, "continuation.lbfgs_iterations": 300,
+                  "continuation.newton_iterations": 30, "continuation.cg_iterations": 200,
+                  "continuation.eig_steps": 100, "continuation.workers": 1,
                   "dynamics.model.n_train": 1000, "dynamics.epochs": 2, "dynamics.seeds": [0],
                   "dynamics.gradient_batches": 5}
 

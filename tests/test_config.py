@@ -107,7 +107,7 @@ def mappings(tree: dict, prefix: str = ""):
 
 def test_every_section_rejects_unknown_keys(raw):
     sections = [path for path, _ in mappings(raw)]
-    assert {"paths", "runtime", "data", "train", "lambda_study.sgd", "hessian", "dynamics", "report",
+    assert {"paths", "runtime", "data", "train", "lambda_study.sgd", "hessian", "continuation", "dynamics", "report",
             "scale_out"} <= set(sections)
     bad = copy.deepcopy(raw)
     for path, mapping in mappings(bad):

@@ -46,19 +46,19 @@ def test_a_step_along_the_branch_of_minima_keeps_the_lemma(results):
 def test_a_step_across_the_fold_is_a_branch_jump_bracketed_within_two_to_the_eighth(results):
     _, out = results
     step = out.steps[1]
-    assert step["curvature_verdict"] == "branch jump" and step["start_on_branch"]
+    assert step["curvature_verdict"] == "branch jump" and step["jump_kind"] == "fold" and step["followed"]
     assert 0.06 < step["fold_low"] < step["fold_high"] <= 0.08
     assert step["fold_high"] / step["fold_low"] <= 2 ** (1 / 8) * (1 + 1e-12)
     assert {f["reason"] for f in out.folds} == {"fold"} and out.folds[0]["lambda_low"] == step["fold_low"]
     # approaching the fold, the branch's bottom curvature falls (eigvalsh on the dense Hessian)
-    before = [b for b in out.branch if 0.06 <= b["lambda"] <= step["fold_low"]]
+    before = [b for b in out.branch if b["step_from"] == 0.06]
     assert before[-1]["lambda"] == step["fold_low"] and before[-1]["bottom"] < before[0]["bottom"]
 
 
 def test_the_metrics_count_points_certificates_folds_and_verdicts(results):
     _, out = results
     metrics = summary(out, n_sub=40)
-    assert metrics["points"] == len(out.points) == 3 + 2  # 3 polished points, the branch at 0.06 and 0.08
+    assert metrics["points"] == len(out.points) == 3 + 1  # 3 polished points, the branch from 0.05 at 0.06
     assert metrics["folds"] == len(out.folds) >= 1 and metrics["nonmonotone_steps"] == 2 and metrics["undecided"] == 0
     assert metrics["verdicts"] == {"saddle_branch": 0, "branch_jump": 1, "one_branch_of_minima": 1, "undecided": 0}
     assert metrics["certified_points"] == sum(metrics["classes"].values())

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.continuation.branch import NetworkProblem
 from l2path.continuation.corrector import Polish, polish, steihaug, trust_region_newton
 
 from test_certificate import LAM_MIN, dense_newton, minimum
@@ -51,7 +50,7 @@ def test_newton_cg_from_near_a_minimum_reaches_the_dense_newton_point():
     objective = small_problem(lam=LAM_MIN)
     exact = minimum(objective)
     start = exact + 1e-2 * torch.as_tensor(np.random.default_rng(2).standard_normal(objective.size))
-    theta, norm, iterations, products = trust_region_newton(NetworkProblem(objective), start, Polish(tol=1e-12))
+    theta, norm, iterations, products = trust_region_newton(objective, start, Polish(tol=1e-12))
     assert norm <= 1e-12 and products > 0
     assert torch.allclose(theta, dense_newton(objective, theta), atol=1e-9)
     assert float((theta - exact).norm()) <= 1e-8 * (1 + float(exact.norm()))
@@ -62,7 +61,7 @@ def test_polish_leaves_the_zero_weight_saddle_for_a_minimum_that_eigvalsh_confir
     beside it, the polish must not stop there: it ends where every eigenvalue is positive."""
     objective = small_problem(lam=0.01)
     start = saddle_point(objective) + 1e-3 * torch.as_tensor(np.random.default_rng(3).standard_normal(objective.size))
-    result = polish(NetworkProblem(objective), start, Polish(tol=1e-10, lbfgs_iterations=0))
+    result = polish(objective, start, Polish(tol=1e-10, lbfgs_iterations=0))
     assert result.converged and result.lbfgs_iterations == 0 and result.newton_iterations > 0
     assert np.linalg.eigvalsh(dense_hessian(objective, result.theta).numpy())[0] > 0
     assert float(objective.value(result.theta)) < float(objective.value(saddle_point(objective)))
@@ -74,7 +73,7 @@ def test_polish_from_a_far_start_uses_lbfgs_first_and_converges():
     objective = small_problem(lam=LAM_MIN)
     start = trained_point(objective)
     assert float(objective.gradient(start).norm()) > 1e-2
-    result = polish(NetworkProblem(objective), start, Polish(tol=1e-10))
+    result = polish(objective, start, Polish(tol=1e-10))
     assert result.converged and result.lbfgs_iterations > 0
     assert float(objective.gradient(result.theta).norm()) <= 1e-10
     assert np.linalg.eigvalsh(dense_hessian(objective, result.theta).numpy())[0] > -1e-12

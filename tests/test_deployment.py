@@ -82,7 +82,7 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000)
     stages = {r.data.tags["l2path.stage"]: r for r in runs if "." not in r.data.tags["l2path.stage"]}
-    assert set(stages) == {"prepare", "train", "study", "hessian", "dynamics", "report"}
+    assert set(stages) == {"prepare", "train", "study", "hessian", "continuation", "dynamics", "report"}
     assert all(r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
                for name, r in stages.items())
     assert len({r.data.tags["l2path.execution_id"] for r in runs}) == 1  # one dvc process ran them all

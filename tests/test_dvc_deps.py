@@ -118,4 +118,5 @@ def test_downstream_stages_depend_on_the_lineage_of_the_runs_they_link():
     lineage = {name: {d.split("/")[-1].removesuffix(".json") for d in stage["deps"]
                       if str(d).startswith("${paths.lineage_dir}/")} for name, stage in stages.items()}
     assert lineage["hessian"] == {"study"}
-    assert lineage["report"] == {"train", "study", "hessian", "dynamics"}
+    assert lineage["continuation"] == {"study"}
+    assert lineage["report"] == {"train", "study", "hessian", "continuation", "dynamics"}

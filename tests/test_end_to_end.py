@@ -19,7 +19,7 @@ from repo_copy import copy_repo, git, tool_env
 from study_setup import PIPELINE_STUDY
 
 SMALL = {"train.model.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
-STAGES = ("prepare", "train", "study", "hessian", "dynamics", "report")
+STAGES = ("prepare", "train", "study", "hessian", "continuation", "dynamics", "report")
 SCREENSHOTS = REPO / ".test-artifacts"  # git-ignored: the report as the browser test saw it
 
 
@@ -47,7 +47,9 @@ def test_dvc_outputs_and_status(repro):
                  "results/study.csv", "results/monotonicity.csv", "results/controls.csv", "results/verdicts.csv",
                  "metrics/verdicts.json",
                  "metrics/monotonicity.json", "results/hessian.csv", "results/spectra/ascending/seed0/lambda02.npz",
-                 "results/saddle_steps.csv", "metrics/hessian.json", "results/dynamics.csv",
+                 "results/saddle_steps.csv", "metrics/hessian.json", "results/continuation_points.csv",
+                 "results/continuation_branch.csv", "results/continuation_steps.csv", "metrics/continuation.json",
+                 "results/dynamics.csv",
                  "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
                  "models/dynamics/large_seed0_lambda5.pt", "reports/index.html", "reports/summary.md",
                  "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json",
@@ -77,7 +79,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     experiment = client.get_experiment_by_name("l2-weight-decay")
     all_runs = client.search_runs([experiment.experiment_id])
     runs = {r.data.tags["l2path.stage"]: r for r in all_runs if "." not in r.data.tags["l2path.stage"]}
-    assert set(runs) == {"prepare", "train", "study", "hessian", "dynamics", "report"}
+    assert set(runs) == set(STAGES)
     models = [r for r in all_runs if r.data.tags["l2path.stage"] == "dynamics.model"]
     assert len(models) == 2 * 2  # both initialisers at lambda = 5 and 0, one seed
     assert {r.data.tags["mlflow.parentRunId"] for r in models} == {runs["dynamics"].info.run_id}
@@ -94,6 +96,12 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert {r.data.tags["l2path.control_of"] for r in controls} <= {r.data.tags["l2path.point"] for r in points}
     curvature = [r for r in all_runs if r.data.tags["l2path.stage"] == "hessian.point"]
     assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["hessian"].info.run_id}
+    seeds = [r for r in all_runs if r.data.tags["l2path.stage"] == "continuation.seed"]
+    assert len(seeds) == 1 and seeds[0].data.tags["mlflow.parentRunId"] == runs["continuation"].info.run_id
+    continuation = json.loads((root / "metrics/continuation.json").read_text())
+    steps = continuation["nonmonotone_steps"]  # 3 polished SGD points, and a branch end per step followed
+    assert continuation["n_sub"] == 200 and 3 <= continuation["points"] <= 3 + steps
+    assert sum(continuation["verdicts"].values()) == continuation["nonmonotone_steps"]
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
     for run_ in curvature:
         assert run_.data.tags["l2path.checkpoint_run_id"] == trained_by[run_.data.tags["l2path.point"]]
@@ -116,8 +124,10 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
         assert recorded["run_id"] == run_.info.run_id and recorded["experiment_id"] == experiment.experiment_id
         assert recorded["execution_id"] == run_.data.tags["l2path.execution_id"]
     assert runs["hessian"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
+    assert runs["continuation"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
     assert {k: v for k, v in runs["report"].data.tags.items() if k.startswith("l2path.upstream.")} == {
-        f"l2path.upstream.{stage}": runs[stage].info.run_id for stage in ("train", "study", "hessian", "dynamics")}
+        f"l2path.upstream.{stage}": runs[stage].info.run_id
+        for stage in ("train", "study", "hessian", "continuation", "dynamics")}
 
     train = runs["train"]
     assert train.data.params["train.lambda"] == "5.0" and train.data.params["train.model.n_train"] == "3000"

@@ -71,7 +71,8 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mi
     runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id])
     executions = {r.data.tags["l2path.execution_id"] for r in runs}
     assert {r.data.tags["l2path.stage"] for r in runs} == {"prepare", "train", "study", "study.point", "study.control",
-                                                           "hessian", "hessian.point", "dynamics", "dynamics.model",
+                                                           "hessian", "hessian.point", "continuation",
+                                                           "continuation.seed", "dynamics", "dynamics.model",
                                                            "report"}
     assert (root / "reports/index.html").is_file() and result["report"]["points"] == 3 + 3 + 2 * 3
     assert len(executions) == 1 and executions.pop().startswith("prefect-")

@@ -28,11 +28,13 @@ def tables():
 
 def test_nonmonotone_selection_takes_start_points_of_chain_mse_decreases():
     study, steps = tables()
-    config = load_params(REPO / "params.yaml").hessian.model_copy(update={"schedules": ["ascending", "cold"]})
+    config = load_params(REPO / "params.yaml").hessian.model_copy(update={"schedules": ["ascending", "cold"],
+                                                                          "select": "nonmonotone"})
     assert len(nonmonotone_steps(steps, config.schedules)) == 1  # cold starts are not a chain; objective ignored
     assert [p.key for p in select_points(study, steps, config)] == ["ascending/seed0/lambda00"]
     everything = config.model_copy(update={"select": "all", "schedules": ["descending"]})
     assert [p.key for p in select_points(study, steps, everything)] == [f"descending/seed0/lambda0{i}" for i in range(3)]
+    assert select_points(study, steps, config.model_copy(update={"select": "none"})) == []  # the default
     study[4] = point_record("descending/seed0/lambda01", 2.0, diverged=True)
     assert [p.key for p in select_points(study, steps, everything)] == ["descending/seed0/lambda00",
                                                                          "descending/seed0/lambda02"]

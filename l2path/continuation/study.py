@@ -1,24 +1,35 @@
 """Certified continuation tied to the SGD study: polish its ascending points, follow the branch
-through them, and give every non-monotone ascending step a curvature verdict.
+of minima through each judged step, and give every non-monotone ascending step a curvature verdict.
 
 **The problem** (docs/science.md, "Certified continuation"): J on the first ``n_sub`` training
 images with lambda_sub = lambda * n_sub / n, so that lambda/n, the penalty's weight per image,
 is the study's. Every number of this module belongs to that problem; the SGD changes it judges
 belong to the full training set.
 
-Per chain seed s, with the study's grid lambda_0 < lambda_1 < ... up to ``lambda_end``:
+Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
 
 - **polished points** P(lambda_i): the SGD point of seed s at lambda_i, polished
   (``corrector.polish``) and certified (``certificate.certify``);
-- **the branch**: from P(lambda_0) (or the first P whose polish converged), followed through
-  the grid (``branch.follow``); at a fold the branch continues from the point it jumps to. B(lambda_i), each certified, is compared with
-  P(lambda_i): *on the branch* when ||P - B|| <= same_point_tol * (1 + ||B||);
-- **the verdict of a non-monotone step** lambda_k -> lambda_k+1 of seed s (first that applies):
-  *saddle branch*     P(lambda_k) a certified saddle whose tangent predicts dL/dlambda < 0;
-  *branch jump*       a fold of the branch in (lambda_k, lambda_k+1], P(lambda_k) on the branch;
-  *one branch of minima*  P(lambda_k) and P(lambda_k+1) certified minima, both on the branch, no
-                      fold between (the lemma: L cannot fall; ``lemma_holds`` checks it);
-  *undecided*         otherwise, with the reason.
+- **the branch of a judged step** lambda_k -> lambda_k+1: from P(lambda_k), when it is a
+  certified minimum, followed to lambda_k+1 (``branch.follow``). It ends at a fold, or reaches
+  B(lambda_k+1), certified in turn; P(lambda_k+1) is *on the branch* when
+  ||P - B|| <= same_point_tol * (1 + ||B||). The chain's first step starts the continuation at
+  the chain's first point; each later step restarts it at the SGD point it judges, because SGD's
+  points need not lie on one branch (measured: 25.6 apart at n_sub = 1000);
+- **the verdict** (first that applies):
+  *saddle branch*         P(lambda_k) a certified saddle whose tangent predicts dL/dlambda < 0;
+  *undecided*             P(lambda_k) not a certified minimum (the reason is given);
+  *branch jump*, fold     the branch from P(lambda_k) ends at a fold in (lambda_k, lambda_k+1],
+                          bracketed within a factor e^min_step;
+  *one branch of minima*  the branch reaches lambda_k+1 at a certified minimum and P(lambda_k+1)
+                          is on it: the lemma says L cannot fall (``lemma_holds`` checks it);
+  *branch jump*, switch   the branch reaches lambda_k+1 at a certified minimum, and P(lambda_k+1)
+                          is a certified minimum off it with a lower data loss: SGD moved to
+                          another branch of minima, and that lowered the loss;
+  *undecided*             otherwise, with the reason.
+
+``drop_reproduced`` says whether the polished pair shows the drop at all (the SGD points are
+not critical points, and the subset is not the full training set).
 """
 from __future__ import annotations
 
@@ -31,15 +42,14 @@ from ..curvature.hessian import Objective
 from ..model.costs import get_cost
 from .branch import Branch, NetworkProblem, Settings, follow, tangent
 from .certificate import certify
-from .corrector import polish
+from .corrector import Polish, polish
 
 VERDICTS = ("saddle branch", "branch jump", "one branch of minima", "undecided")
 
 
 @dataclass(frozen=True)
 class Continuation:
-    """What the continuation runs: the subset size, the largest step in log lambda and the
-    branch settings (not yet a DVC stage: the certified-continuation issue)."""
+    """What the stage runs (``params.yaml`` section ``continuation``)."""
 
     n_sub: int
     step: float               # largest step in log lambda
@@ -101,8 +111,8 @@ def _describe(problem: NetworkProblem, mse: Objective, theta: torch.Tensor, smal
             "weight_l2": float((theta * problem.weight_mask()).norm()), "hvps": c.products}
 
 
-def _branch_rows(seed: int, branch: Branch, ratio: float) -> list[dict]:
-    return [{"seed": seed, "lambda": p.lam / ratio, "lambda_sub": p.lam, "data_loss": p.data_loss,
+def _branch_rows(seed: int, lam_from: float, branch: Branch, ratio: float) -> list[dict]:
+    return [{"seed": seed, "step_from": lam_from, "lambda": p.lam / ratio, "lambda_sub": p.lam, "data_loss": p.data_loss,
              "grad_norm": p.grad_norm, "bottom": p.bottom, "bottom_residual": p.bottom_residual,
              "predicted_dL_dlambda_sub": p.predicted_slope, "realised_dL_dlambda_sub": p.realised_slope,
              "jump": p.jump} for p in branch.points]
@@ -110,7 +120,8 @@ def _branch_rows(seed: int, branch: Branch, ratio: float) -> list[dict]:
 
 def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], config: Continuation,
              smallest_change: float, out: ContinuationResults, log=lambda message: None) -> None:
-    """Polished points, the branch and the verdicts of one chain seed (see the module)."""
+    """Polished points, the branch through each judged step and its verdict, for one chain seed
+    (see the module)."""
     points = sorted(points, key=lambda p: p.lam)
     seed = points[0].seed
     polished: dict[float, tuple[torch.Tensor, dict]] = {}
@@ -126,105 +137,97 @@ def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], c
         out.points.append(row)
         log(f"seed {seed} lambda {point.lam:g}: polished ||grad J|| {row['grad_norm']:.2e}, {row['class']}, "
             f"certified {row['certified']}")
-
-    on_branch = {p.lam: False for p in points}
-    converged = [p for p in points if polished[p.lam][1]["converged"]]
-    start = converged[0].lam if converged else math.inf
-    theta = polished[start][0] if converged else None
-    if start != points[0].lam:  # the branch starts at the chain's first polished point that converged
-        out.folds.append({"seed": seed, "lambda_low": points[0].lam, "lambda_high": start, "jumped": False,
-                          "reason": f"the polish of the chain's first point did not converge "
-                                    f"(||grad J|| = {polished[points[0].lam][1]['grad_norm']:.2e}); "
-                                    + (f"the branch starts at lambda = {start:g}" if converged else "no branch")})
-    on_branch[start] = True
-    fold_in: dict[float, dict] = {}
-    for before, after in zip(points, points[1:]):
-        if theta is None or after.lam <= start:
-            continue
-        theta, fold = _follow_interval(subset, theta, before.lam, after.lam, config, seed, out)
-        if fold is not None:
-            fold_in[after.lam] = fold
-        if theta is None:
-            continue
-        problem = subset.at(after.lam)
-        row = {"seed": seed, "lambda": after.lam, "lambda_sub": problem.lam, "kind": "branch", "converged": True,
-               **_describe(problem, subset.mse, theta, smallest_change, config)}
-        out.points.append(row)
-        out.thetas[(seed, after.lam, "branch")] = theta.cpu().numpy()
-        other = polished[after.lam][0]
-        distance = float((other - theta).norm())
-        on_branch[after.lam] = distance <= config.same_point_tol * (1 + float(theta.norm()))
-        row["distance_to_polished"] = distance
-        log(f"seed {seed} lambda {after.lam:g}: branch {row['class']}, certified {row['certified']}, "
-            f"polished SGD point {'on' if on_branch[after.lam] else 'off'} it (distance {distance:.3g})")
-
-    for step in (s for s in steps if s.seed == seed):
+    for step in sorted((s for s in steps if s.seed == seed and s.lam_from in polished and s.lam_to in polished),
+                       key=lambda s: s.lam_from):
+        evidence = _follow_step(subset, step, polished, config, smallest_change, out, log)
         out.steps.append({"seed": seed, "lambda_from": step.lam_from, "lambda_to": step.lam_to,
-                          "sgd_mse_change": step.change,
-                          **_verdict(step, polished, on_branch, fold_in)})
+                          "sgd_mse_change": step.change, **_verdict(step, polished, evidence)})
 
 
-def _follow_interval(subset: SubsetProblem, theta: torch.Tensor, lam: float, lam_end: float,
-                     config: Continuation, seed: int, out: ContinuationResults
-                     ) -> tuple[torch.Tensor | None, dict | None]:
-    """The branch from theta at lam to lam_end, through at most one fold per restart."""
-    fold_row = None
-    while True:
-        try:
-            branch = follow(subset.at(lam), theta, lam_end * subset.ratio, config.step, config.branch)
-        except ValueError as stopped:  # the start is not a converged minimum: the branch ends here
-            out.folds.append({"seed": seed, "lambda_low": lam, "lambda_high": math.nan, "jumped": False,
-                              "reason": str(stopped)})
-            return None, fold_row
-        out.branch.extend(_branch_rows(seed, branch, subset.ratio))
-        theta = torch.as_tensor(branch.points[-1].theta, device=subset.x.device)
-        if branch.fold is None:
-            return theta, fold_row
+def _follow_step(subset: SubsetProblem, step: Step, polished: dict, config: Continuation, smallest_change: float,
+                 out: ContinuationResults, log) -> dict:
+    """The branch through the step's polished start, followed to its lambda_to: where it ends
+    (a fold) or the branch point there, certified, and whether the polished end point is on it."""
+    theta, start = polished[step.lam_from]
+    seed = step.seed
+    if not _certified_minimum(start):
+        return {"followed": False}
+    branch = follow(subset.at(step.lam_from), theta, step.lam_to * subset.ratio, config.step, config.branch)
+    out.branch.extend(_branch_rows(seed, step.lam_from, branch, subset.ratio))
+    if branch.fold is not None:
         low, high = (f / subset.ratio for f in branch.fold)
-        row = {"seed": seed, "lambda_low": low, "lambda_high": high, "jumped": branch.jumped_to is not None,
-               "reason": "fold", "bottom_before": branch.points[-1].bottom,
-               "bottom_residual_before": branch.points[-1].bottom_residual}
-        out.folds.append(row)
-        fold_row = fold_row or row  # the first: where the branch through the interval's start ends
-        if branch.jumped_to is None:
-            return None, fold_row
-        theta, lam = torch.as_tensor(branch.jumped_to, device=subset.x.device), high
+        out.folds.append({"seed": seed, "lambda_low": low, "lambda_high": high, "jumped": branch.jumped_to is not None,
+                          "reason": "fold", "bottom_before": branch.points[-1].bottom,
+                          "bottom_residual_before": branch.points[-1].bottom_residual})
+        log(f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}: fold in ({low:.4g}, {high:.4g})")
+        return {"followed": True, "fold_low": low, "fold_high": high}
+    end_theta = torch.as_tensor(branch.points[-1].theta, device=subset.x.device)
+    problem = subset.at(step.lam_to)
+    row = {"seed": seed, "lambda": step.lam_to, "lambda_sub": problem.lam, "kind": "branch",
+           "step_from": step.lam_from, "converged": True, **_describe(problem, subset.mse, end_theta, smallest_change, config)}
+    distance = float((polished[step.lam_to][0] - end_theta).norm())
+    row["distance_to_polished"] = distance
+    out.points.append(row)
+    out.thetas[(seed, step.lam_to, row["kind"])] = end_theta.cpu().numpy()
+    on_branch = distance <= config.same_point_tol * (1 + float(end_theta.norm()))
+    log(f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}: branch end {row['class']}, certified "
+        f"{row['certified']}, polished end point {'on' if on_branch else 'off'} it (distance {distance:.3g})")
+    return {"followed": True, "branch_end": row, "end_on_branch": on_branch,
+            "branch_data_loss_change": row["data_loss"] - start["data_loss"]}
 
 
-def _verdict(step: Step, polished: dict, on_branch: dict, fold_in: dict) -> dict:
+def _certified_minimum(row: dict) -> bool:
+    return bool(row["converged"] and row["certified"] and row["class"] == "minimum")
+
+
+def _verdict(step: Step, polished: dict, evidence: dict) -> dict:
+    """The first verdict that applies (see the module), with the evidence behind it."""
     start, end = polished[step.lam_from][1], polished[step.lam_to][1]
-    evidence = {"start_class": start["class"], "start_certified": start["certified"],
-                "end_class": end["class"], "end_certified": end["certified"],
-                "start_predicted_dL_dlambda": start["predicted_dL_dlambda"],
-                "polished_mse_change": end["mse"] - start["mse"],
-                "polished_data_loss_change": end["data_loss"] - start["data_loss"],
-                "start_on_branch": bool(on_branch.get(step.lam_from)), "end_on_branch": bool(on_branch.get(step.lam_to))}
-    fold = fold_in.get(step.lam_to)
-    evidence.update({"fold_low": fold["lambda_low"] if fold else math.nan,
-                     "fold_high": fold["lambda_high"] if fold else math.nan})
+    branch_end = evidence.get("branch_end")
+    row = {"start_class": start["class"], "start_certified": start["certified"],
+           "end_class": end["class"], "end_certified": end["certified"],
+           "start_predicted_dL_dlambda": start["predicted_dL_dlambda"],
+           "polished_mse_change": end["mse"] - start["mse"],
+           "polished_data_loss_change": end["data_loss"] - start["data_loss"],
+           "drop_reproduced": end["mse"] < start["mse"],  # does the subset problem's polished pair show the drop?
+           "followed": evidence["followed"],
+           "fold_low": evidence.get("fold_low", math.nan), "fold_high": evidence.get("fold_high", math.nan),
+           "branch_end_class": branch_end["class"] if branch_end else "",
+           "branch_end_certified": bool(branch_end and branch_end["certified"]),
+           "branch_data_loss_change": evidence.get("branch_data_loss_change", math.nan),
+           "end_on_branch": bool(evidence.get("end_on_branch")),
+           "end_distance_to_branch": branch_end["distance_to_polished"] if branch_end else math.nan,
+           "jump_kind": "", "lemma_holds": math.nan, "reason": ""}
     if start["certified"] and start["class"] == "saddle" and start["predicted_dL_dlambda"] < 0:
-        return {**evidence, "curvature_verdict": "saddle branch", "reason": ""}
-    if fold is not None and evidence["start_on_branch"]:
-        return {**evidence, "curvature_verdict": "branch jump", "reason": ""}
-    both_minima = all(p["certified"] and p["class"] == "minimum" for p in (start, end))
-    if both_minima and evidence["start_on_branch"] and evidence["end_on_branch"]:
-        return {**evidence, "curvature_verdict": "one branch of minima",
-                "lemma_holds": evidence["polished_data_loss_change"] >= 0, "reason": ""}
-    return {**evidence, "curvature_verdict": "undecided", "reason": _why_undecided(start, end, evidence)}
+        return {**row, "curvature_verdict": "saddle branch"}
+    if not _certified_minimum(start):
+        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("start", start)}
+    if evidence.get("fold_low") is not None:
+        return {**row, "curvature_verdict": "branch jump", "jump_kind": "fold"}
+    if not _certified_minimum(branch_end):
+        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("branch end", branch_end)}
+    if row["end_on_branch"]:
+        return {**row, "curvature_verdict": "one branch of minima",
+                "lemma_holds": row["branch_data_loss_change"] >= 0}
+    if not _certified_minimum(end):
+        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("end", end)}
+    if end["data_loss"] >= branch_end["data_loss"]:
+        return {**row, "curvature_verdict": "undecided",
+                "reason": (f"the polished end point is a minimum off the branch, but its data loss is not below the "
+                           f"branch's ({end['data_loss']:.6g} >= {branch_end['data_loss']:.6g}): the switch lowers nothing")}
+    return {**row, "curvature_verdict": "branch jump", "jump_kind": "switch",
+            "lemma_holds": row["branch_data_loss_change"] >= 0}
 
 
-def _why_undecided(start: dict, end: dict, evidence: dict) -> str:
-    for name, row in (("start", start), ("end", end)):
-        if not row["converged"]:
-            return f"the polish of the {name} point did not converge (||grad J|| = {row['grad_norm']:.2e})"
-        if not row["certified"]:
-            return (f"the {name} point is not certified (Newton step changes the MSE by "
-                    f"{row['newton_mse_change']:.2e}, residual {row['newton_residual']:.1e})")
-        if row["class"] == "degenerate":
-            return f"the {name} point is degenerate (bottom {row['bottom']:.2e}, delta {row['delta']:.1e})"
-    if not (evidence["start_on_branch"] and evidence["end_on_branch"]):
-        return "the polished points are on different branches with no fold located between them"
-    return "a certified saddle whose predicted dL/dlambda is not negative"
+def _why_not_judged(name: str, row: dict) -> str:
+    if not row["converged"]:
+        return f"the polish of the {name} point did not converge (||grad J|| = {row['grad_norm']:.2e})"
+    if not row["certified"]:
+        return (f"the {name} point is not certified (Newton step changes the MSE by "
+                f"{row['newton_mse_change']:.2e}, residual {row['newton_residual']:.1e})")
+    if row["class"] == "degenerate":
+        return f"the {name} point is degenerate (bottom {row['bottom']:.2e}, delta {row['delta']:.1e})"
+    return f"the {name} point is a certified saddle whose predicted dL/dlambda is not negative"
 
 
 def summary(results: ContinuationResults, n_sub: int) -> dict:
@@ -235,5 +238,16 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
     folds = sum(1 for f in results.folds if f["reason"] == "fold")  # the other rows say why a branch did not start
     return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified), "folds": folds,
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
+            "drops_reproduced": sum(bool(s["drop_reproduced"]) for s in results.steps),
             "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS}}
 
+
+
+def settings_from(config) -> Continuation:
+    """``Continuation`` from the params section ``continuation`` (``config.Continuation``)."""
+    polish_settings = Polish(tol=config.grad_tol, lbfgs_tol=config.lbfgs_tol, lbfgs_iterations=config.lbfgs_iterations,
+                             newton_iterations=config.newton_iterations, cg_iterations=config.cg_iterations)
+    branch = Settings(polish=polish_settings, min_step=config.min_step_log2 * math.log(2), jump_tol=config.jump_tol,
+                      eig_tol=config.eig_tol, eig_steps=config.eig_steps,
+                      corrector_iterations=config.corrector_iterations, minres_iterations=config.minres_iterations)
+    return Continuation(config.n_sub, config.step_log2 * math.log(2), branch, config.fraction, config.same_point_tol)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg
 import torch
-from torch.func import grad, vjp
+from torch.func import grad, grad_and_value, vjp
 
 from ..model.costs import Cost
 from ..model.network import StackedMLP
@@ -52,7 +52,7 @@ class Objective:
 
     def weight_mask(self) -> torch.Tensor:
         """1 on weight coordinates, 0 on biases: the L2 term's Hessian is (lambda/n) diag(mask)."""
-        mask = torch.zeros(self.size, dtype=torch.float64)
+        mask = torch.zeros(self.size, dtype=torch.float64, device=self.x.device)
         mask[:self.n_weights] = 1
         return mask
 
@@ -80,6 +80,11 @@ class Objective:
     def gradient(self, theta: torch.Tensor) -> torch.Tensor:
         return grad(self.value)(theta)
 
+    def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(J, grad J) from one forward pass (L-BFGS asks for both at every point)."""
+        gradient, value = grad_and_value(self.value)(theta)
+        return value, gradient
+
     def hvp(self, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         """H(theta) @ vector = d/dtheta (grad J(theta) . vector) (H is symmetric)."""
         return vjp(grad(self.value), theta)[1](vector.to(torch.float64))[0]
@@ -105,9 +110,9 @@ class CountingOperator(scipy.sparse.linalg.LinearOperator):
 
     def _matvec(self, vector: np.ndarray) -> np.ndarray:
         self.products += 1
-        v = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1))
+        v = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1), device=self.theta.device)
         product, = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
-        return product.numpy()
+        return product.cpu().numpy()
 
     def _rmatvec(self, vector: np.ndarray) -> np.ndarray:  # symmetric
         return self._matvec(vector)

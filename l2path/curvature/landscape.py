@@ -44,7 +44,9 @@ def point_key(study: list[PointRecord], schedule: str, seed: int, lam: float) ->
 
 
 def select_points(study: list[PointRecord], steps: pd.DataFrame, config: Hessian) -> list[PointRecord]:
-    """The points to analyse, in study order (diverged points never)."""
+    """The points to analyse, in study order (diverged points never; none with select: none)."""
+    if config.select == "none":
+        return []
     chosen = [p for p in study if p.schedule in config.schedules and not p.diverged]
     if config.select == "nonmonotone":
         starts = {point_key(study, s.schedule, s.seed, s.lambda_from)

@@ -51,6 +51,19 @@ def opening_answer(verdicts: dict, monotonicity: dict) -> str:
     return ("Yes, it is non-monotone. " if nonmonotone else "No non-monotone step. ") + " ".join(sentences)
 
 
+def curvature_answer(continuation: dict) -> str:
+    """One sentence from metrics/continuation.json: what the certified continuation found."""
+    classes, verdicts = continuation["classes"], continuation["verdicts"]
+    return (f"Certified continuation (J_λ on the first {continuation['n_sub']} training images, λ/n as in the "
+            f"study): {continuation['certified_points']} of {continuation['points']} points certified "
+            f"({classes['minimum']} minima, {classes['saddle']} saddles, {classes['degenerate']} degenerate), "
+            f"{_plural(continuation['folds'], 'fold')} located; of the {continuation['nonmonotone_steps']} "
+            f"non-monotone ascending steps, {verdicts['saddle_branch']} lie on a saddle branch, "
+            f"{verdicts['branch_jump']} jump between branches of minima (a fold located, or a lower branch reached), "
+            f"{verdicts['one_branch_of_minima']} stay on one branch of minima and {continuation['undecided']} are "
+            f"undecided; the polished end points show the drop in {continuation['drops_reproduced']} of them.")
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 

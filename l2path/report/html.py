@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import figures
-from .answers import LEMMA, continuation_answers, dynamics_answers, opening_answer
+from .answers import LEMMA, continuation_answers, curvature_answer, dynamics_answers, opening_answer
 
 THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
                   "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
@@ -25,6 +25,10 @@ THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor",
                   "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
 VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "noise_sd", "z", "beyond_noise",
                    "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
+CURVATURE_COLUMNS = ["seed", "lambda_from", "lambda_to", "sgd_mse_change", "curvature_verdict", "jump_kind", "reason",
+                     "start_class", "end_class", "start_predicted_dL_dlambda", "polished_mse_change",
+                     "drop_reproduced", "fold_low", "fold_high", "end_on_branch", "branch_data_loss_change",
+                     "lemma_holds"]
 HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
                    "bottom_converged", "index_estimate", "trace", "hvps"]
 
@@ -36,6 +40,8 @@ class ReportInputs:
     monotonicity: dict                     # metrics/monotonicity.json
     verdicts: dict | None                  # metrics/verdicts.json (None: not written)
     verdict_steps: pd.DataFrame | None     # results/verdicts.csv: every non-monotone step, its verdict and evidence
+    continuation: dict | None              # metrics/continuation.json (None: stage not run)
+    curvature_steps: pd.DataFrame | None   # results/continuation_steps.csv: curvature verdict of every non-monotone step
     hessian: pd.DataFrame | None           # results/hessian.csv (None: stage not run)
     saddle_steps: pd.DataFrame | None
     escapes: pd.DataFrame | None
@@ -105,6 +111,10 @@ def key_numbers(inputs: ReportInputs) -> dict:
         numbers[f"{schedule}_mse_steps"] = counts["train_mse"]["steps"]
     for schedule, counts in (inputs.verdicts or {}).items():
         numbers.update({f"{schedule}_{key}": value for key, value in counts.items() if key != "nonmonotone_steps"})
+    if inputs.continuation:
+        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation.items()
+                        if isinstance(value, (int, float))})
+        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation["verdicts"].items()})
     if inputs.hessian is not None:
         for label in ("minimum", "saddle", "not critical"):
             numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
@@ -157,11 +167,17 @@ def build_report(inputs: ReportInputs) -> Report:
         return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)
 
     answer = opening_answer(inputs.verdicts, inputs.monotonicity) if inputs.verdicts else None
+    if inputs.continuation:
+        answer = f"{answer or ''} {curvature_answer(inputs.continuation)}".strip()
     opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + \
         [f'<p id="lemma">{html.escape(LEMMA)}</p>']
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += ["<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
                     f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>']
+    if inputs.curvature_steps is not None and len(inputs.curvature_steps):
+        columns = [c for c in CURVATURE_COLUMNS if c in inputs.curvature_steps]
+        opening += ["<h3>The curvature evidence of the same steps (certified continuation)</h3>",
+                    f'<div id="curvature-verdicts">{_table_html(inputs.curvature_steps[columns])}</div>']
     body = ["<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
             "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", *opening, _answers_html(q1),
             figs("path_mse.png", "path_panels.png"),
