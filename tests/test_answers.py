@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from l2path.report.answers import continuation_answers
+from l2path.report.answers import continuation_answers, curvature_answer
 
 
 def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
@@ -62,3 +62,31 @@ def test_the_opening_answer_is_made_of_the_verdict_counts():
     assert "1 remain beyond noise and unexplained" in text and "cold" not in text.lower().split("chains")[0]
     quiet = {s: {**v, "nonmonotone_steps": 0} for s, v in verdicts.items()}
     assert opening_answer(quiet, monotonicity).startswith("No non-monotone step.")
+
+
+def test_without_the_per_point_hessian_analysis_no_class_counts_are_claimed():
+    monotonicity = {"ascending": {"train_mse": counts(5, 2), "objective": counts(5, 0)}}
+    study = pd.DataFrame({"certified": [False] * 3, "grad_norm": [2e-2] * 3})
+    saddle_steps = pd.DataFrame({"schedule": ["ascending"] * 2, "start": ["a0", "a1"], "end": ["a1", "a2"],
+                                 "start_class": ["not analysed"] * 2, "start_escape_lower": [False, False],
+                                 "barrier_under_lambda_from": [0.0, 0.2], "barrier_under_lambda_to": [0.0, 0.0]})
+    answers = dict(continuation_answers(monotonicity, study, pd.DataFrame(), saddle_steps, None))
+    ascending = answers["λ continuation, ascending"]
+    assert "none was classed by the per-point Hessian analysis" in ascending and "saddle point" not in ascending
+    assert "1 of these steps cross a barrier" in ascending
+
+
+def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_survives_the_polish():
+    metrics = {"n_sub": 1000, "points": 14, "certified_points": 14, "folds": 5, "nonmonotone_steps": 3,
+               "undecided": 1, "drops_reproduced": 1, "classes": {"minimum": 11, "saddle": 0, "degenerate": 3},
+               "verdicts": {"saddle_branch": 0, "branch_jump": 2, "one_branch_of_minima": 0, "undecided": 1}}
+    steps = pd.DataFrame({"seed": [1, 1, 0], "lambda_from": [0.03125, 0.0625, 0.5], "lambda_to": [0.0625, 0.125, 1.0],
+                          "curvature_verdict": ["branch jump", "branch jump", "undecided"],
+                          "jump_kind": ["fold", "fold", ""], "fold_low": [0.04419, 0.1, None],
+                          "fold_high": [0.04819, 0.11, None], "reason": ["", "", "not converged"],
+                          "drop_reproduced": [True, False, False]})
+    text = curvature_answer(metrics, steps)
+    assert "14 of 14 points certified (11 minima, 0 saddles, 3 degenerate), 5 folds located" in text
+    assert "0 lie on a saddle branch, 2 jump between branches" in text and "1 are undecided" in text
+    assert text.endswith("still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
+                         "(fold in λ ∈ (0.04419, 0.04819)).")

@@ -11,8 +11,8 @@ import torch
 
 from l2path.continuation.branch import Settings
 from l2path.continuation.corrector import Polish
-from l2path.continuation.study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, run_seed,
-                                       summary)
+from l2path.continuation.study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, judge_step,
+                                       run_seed, summary)
 
 from test_certificate import LAM_MIN, minimum
 from test_hessian import SIZES, dense_hessian, small_problem
@@ -47,7 +47,7 @@ def test_a_step_across_the_fold_is_a_branch_jump_bracketed_within_two_to_the_eig
     _, out = results
     step = out.steps[1]
     assert step["curvature_verdict"] == "branch jump" and step["jump_kind"] == "fold" and step["followed"]
-    assert 0.06 < step["fold_low"] < step["fold_high"] <= 0.08
+    assert 0.06 < step["fold_low"] < step["fold_high"] <= 0.08 and step["fold_evidence"].startswith("the correct")
     assert step["fold_high"] / step["fold_low"] <= 2 ** (1 / 8) * (1 + 1e-12)
     assert {f["reason"] for f in out.folds} == {"fold"} and out.folds[0]["lambda_low"] == step["fold_low"]
     # approaching the fold, the branch's bottom curvature falls (eigvalsh on the dense Hessian)
@@ -68,3 +68,34 @@ def test_n_sub_beyond_the_training_set_is_refused_before_any_work():
     objective = small_problem(lam=LAM_MIN)
     with pytest.raises(ValueError, match="continuation.n_sub = 41"):
         SubsetProblem(SIZES, objective.x, objective.y, "quadratic", n_full=40, n_sub=41)
+
+
+def _row(cls="minimum", data_loss=1.0, **extra):
+    return {"class": cls, "certified": True, "converged": True, "data_loss": data_loss, "mse": data_loss,
+            "predicted_dL_dlambda": 1e-3, "grad_norm": 1e-12, "bottom": 1e-3, "delta": 1e-9,
+            "newton_mse_change": 0.0, "newton_residual": 1e-6, **extra}
+
+
+def _judge(start: dict, end: dict, evidence: dict) -> dict:
+    step = Step(0, 1.0, 2.0, -1e-3)
+    return judge_step(step, {1.0: (None, start), 2.0: (None, end)}, evidence)
+
+
+def test_a_lower_minimum_off_a_continuing_branch_is_a_switch_and_an_equal_one_is_undecided():
+    branch_end = _row(data_loss=1.2, distance_to_polished=3.0)
+    followed = {"followed": True, "branch_end": branch_end, "end_on_branch": False, "branch_data_loss_change": 0.2}
+    switch = _judge(_row(data_loss=1.0), _row(data_loss=0.9), followed)
+    assert switch["curvature_verdict"] == "branch jump" and switch["jump_kind"] == "switch"
+    assert switch["lemma_holds"] and switch["drop_reproduced"]
+    level = _judge(_row(data_loss=1.0), _row(data_loss=1.2), followed)
+    assert level["curvature_verdict"] == "undecided" and "lowers nothing" in level["reason"]
+    assert not level["drop_reproduced"]
+
+
+def test_the_verdict_needs_a_certified_minimum_at_the_start_and_takes_a_saddle_branch_first():
+    degenerate = _judge(_row("degenerate"), _row(), {"followed": False})
+    assert degenerate["curvature_verdict"] == "undecided" and "degenerate" in degenerate["reason"]
+    saddle = _judge(_row("saddle", predicted_dL_dlambda=-1e-3), _row(), {"followed": False})
+    assert saddle["curvature_verdict"] == "saddle branch"
+    rising = _judge(_row("saddle"), _row(), {"followed": False})
+    assert rising["curvature_verdict"] == "undecided" and "not negative" in rising["reason"]

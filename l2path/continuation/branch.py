@@ -81,6 +81,7 @@ class Branch:
     points: list[BranchPoint] = field(default_factory=list)
     fold: tuple[float, float] | None = None  # (lambda, lambda e^min_step) bracketing the end of the branch
     jumped_to: np.ndarray | None = None      # where the corrector went beyond the fold, if it converged
+    fold_evidence: str = ""                  # why the smallest step failed: no convergence, a jump, or bottom <= 0
 
 
 def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: float) -> tuple[torch.Tensor, float] | None:
@@ -126,17 +127,21 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
         predicted = theta + (target.lam - problem.lam) * direction
         allowed = settings.jump_tol * float((predicted - theta).norm()) + 1e-8 * (1 + float(theta.norm()))
         corrected = correct(target, predicted, settings, allowed)
-        accepted = None
-        if corrected is not None and float((corrected[0] - predicted).norm()) <= allowed:
+        accepted, failure = None, f"the corrector did not converge in {settings.corrector_iterations} steps"
+        if corrected is not None:
+            jump = float((corrected[0] - predicted).norm())
+            failure = f"the corrector converged {jump:.3g} from the prediction (allowed {allowed:.3g})"
+        if corrected is not None and jump <= allowed:
             new_theta, new_norm = corrected  # the Lanczos run only for a point near the prediction
             new_bottom, new_residual = bottom_pair(target, new_theta, settings)
+            failure = f"the corrected point's bottom Ritz value is {new_bottom:.3g} <= 0"
             if new_bottom > 0:
-                accepted = (new_theta, new_norm, float((new_theta - predicted).norm()), new_bottom, new_residual)
+                accepted = (new_theta, new_norm, jump, new_bottom, new_residual)
         if accepted is None:
             if h > settings.min_step * (1 + 1e-9):
                 h = max(h / 2, settings.min_step)
                 continue
-            branch.fold = (problem.lam, target.lam)
+            branch.fold, branch.fold_evidence = (problem.lam, target.lam), failure
             branch.jumped_to = corrected[0].cpu().numpy() if corrected is not None else None
             return branch
         new_theta, new_norm, jump, bottom, residual = accepted

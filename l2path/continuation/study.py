@@ -141,7 +141,7 @@ def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], c
                        key=lambda s: s.lam_from):
         evidence = _follow_step(subset, step, polished, config, smallest_change, out, log)
         out.steps.append({"seed": seed, "lambda_from": step.lam_from, "lambda_to": step.lam_to,
-                          "sgd_mse_change": step.change, **_verdict(step, polished, evidence)})
+                          "sgd_mse_change": step.change, **judge_step(step, polished, evidence)})
 
 
 def _follow_step(subset: SubsetProblem, step: Step, polished: dict, config: Continuation, smallest_change: float,
@@ -157,10 +157,11 @@ def _follow_step(subset: SubsetProblem, step: Step, polished: dict, config: Cont
     if branch.fold is not None:
         low, high = (f / subset.ratio for f in branch.fold)
         out.folds.append({"seed": seed, "lambda_low": low, "lambda_high": high, "jumped": branch.jumped_to is not None,
-                          "reason": "fold", "bottom_before": branch.points[-1].bottom,
+                          "reason": "fold", "evidence": branch.fold_evidence, "bottom_before": branch.points[-1].bottom,
                           "bottom_residual_before": branch.points[-1].bottom_residual})
         log(f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}: fold in ({low:.4g}, {high:.4g})")
-        return {"followed": True, "fold_low": low, "fold_high": high}
+        return {"followed": True, "fold_low": low, "fold_high": high, "fold_evidence": branch.fold_evidence,
+                "bottom_before_fold": branch.points[-1].bottom}
     end_theta = torch.as_tensor(branch.points[-1].theta, device=subset.x.device)
     problem = subset.at(step.lam_to)
     row = {"seed": seed, "lambda": step.lam_to, "lambda_sub": problem.lam, "kind": "branch",
@@ -180,7 +181,7 @@ def _certified_minimum(row: dict) -> bool:
     return bool(row["converged"] and row["certified"] and row["class"] == "minimum")
 
 
-def _verdict(step: Step, polished: dict, evidence: dict) -> dict:
+def judge_step(step: Step, polished: dict, evidence: dict) -> dict:
     """The first verdict that applies (see the module), with the evidence behind it."""
     start, end = polished[step.lam_from][1], polished[step.lam_to][1]
     branch_end = evidence.get("branch_end")
@@ -192,6 +193,8 @@ def _verdict(step: Step, polished: dict, evidence: dict) -> dict:
            "drop_reproduced": end["mse"] < start["mse"],  # does the subset problem's polished pair show the drop?
            "followed": evidence["followed"],
            "fold_low": evidence.get("fold_low", math.nan), "fold_high": evidence.get("fold_high", math.nan),
+           "fold_evidence": evidence.get("fold_evidence", ""),
+           "bottom_before_fold": evidence.get("bottom_before_fold", math.nan),
            "branch_end_class": branch_end["class"] if branch_end else "",
            "branch_end_certified": bool(branch_end and branch_end["certified"]),
            "branch_data_loss_change": evidence.get("branch_data_loss_change", math.nan),

@@ -51,17 +51,33 @@ def opening_answer(verdicts: dict, monotonicity: dict) -> str:
     return ("Yes, it is non-monotone. " if nonmonotone else "No non-monotone step. ") + " ".join(sentences)
 
 
-def curvature_answer(continuation: dict) -> str:
-    """One sentence from metrics/continuation.json: what the certified continuation found."""
+def curvature_answer(continuation: dict, steps: pd.DataFrame | None = None) -> str:
+    """What the certified continuation found (metrics/continuation.json), and for each step whose
+    polished end points still show the drop, its verdict (results/continuation_steps.csv)."""
     classes, verdicts = continuation["classes"], continuation["verdicts"]
-    return (f"Certified continuation (J_λ on the first {continuation['n_sub']} training images, λ/n as in the "
+    text = (f"Certified continuation (J_λ on the first {continuation['n_sub']} training images, λ/n as in the "
             f"study): {continuation['certified_points']} of {continuation['points']} points certified "
             f"({classes['minimum']} minima, {classes['saddle']} saddles, {classes['degenerate']} degenerate), "
             f"{_plural(continuation['folds'], 'fold')} located; of the {continuation['nonmonotone_steps']} "
             f"non-monotone ascending steps, {verdicts['saddle_branch']} lie on a saddle branch, "
-            f"{verdicts['branch_jump']} jump between branches of minima (a fold located, or a lower branch reached), "
-            f"{verdicts['one_branch_of_minima']} stay on one branch of minima and {continuation['undecided']} are "
-            f"undecided; the polished end points show the drop in {continuation['drops_reproduced']} of them.")
+            f"{verdicts['branch_jump']} jump between branches of minima (the branch through the start ends at a "
+            f"fold, or the end lies on a lower branch), {verdicts['one_branch_of_minima']} stay on one branch of "
+            f"minima and {continuation['undecided']} are undecided. Polished to critical points, the two ends of "
+            f"a step still show the drop in {continuation['drops_reproduced']} of the "
+            f"{continuation['nonmonotone_steps']} steps")
+    kept = steps[steps["drop_reproduced"].astype(bool)] if steps is not None and len(steps) else None
+    if kept is not None and len(kept):
+        text += ": " + "; ".join(_step_evidence(row) for row in kept.itertuples())
+    return text + "."
+
+
+def _step_evidence(row) -> str:
+    text = f"seed {row.seed}, λ {row.lambda_from:g} → {row.lambda_to:g}, {row.curvature_verdict}"
+    if row.curvature_verdict == "branch jump" and row.jump_kind == "fold":
+        text += f" (fold in λ ∈ ({row.fold_low:.4g}, {row.fold_high:.4g}))"
+    elif row.curvature_verdict == "undecided":
+        text += f" ({row.reason})"
+    return text
 
 
 def _plural(count: int, word: str) -> str:
@@ -108,10 +124,14 @@ def _saddle_sentence(schedule: str, saddle_steps: pd.DataFrame, interpolation: p
         return None
     classes = part["start_class"].value_counts()
     lowered = int(part["start_escape_lower"].astype(bool).sum())
-    text = (f"Of the {_plural(len(part), 'non-monotone step')} of the {schedule} chains, "
-            f"{classes.get('saddle', 0)} started from a saddle point, {classes.get('minimum', 0)} from a minimum and "
-            f"{classes.get('not critical', 0)} from a point that is not a certified critical point (its gradient "
-            f"norm is above the certificate tolerance, so no claim about saddles can be made there)")
+    text = f"Of the {_plural(len(part), 'non-monotone step')} of the {schedule} chains, "
+    if classes.get("not analysed", 0) == len(part):  # hessian.select: none; the continuation stage judges them
+        text += "none was classed by the per-point Hessian analysis (hessian.select: none)"
+    else:
+        text += (f"{classes.get('saddle', 0)} started from a saddle point, {classes.get('minimum', 0)} from a "
+                 f"minimum and {classes.get('not critical', 0)} from a point that is not a certified critical "
+                 f"point (its gradient norm is above the certificate tolerance, so no claim about saddles can be "
+                 f"made there)")
     if classes.get("saddle", 0):
         text += f"; stepping along the negative curvature and re-optimising lowered J_λ at {lowered} of the saddles"
     barriers = part[["barrier_under_lambda_from", "barrier_under_lambda_to"]].max(axis=1)

@@ -27,7 +27,7 @@ VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "no
                    "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
 CURVATURE_COLUMNS = ["seed", "lambda_from", "lambda_to", "sgd_mse_change", "curvature_verdict", "jump_kind", "reason",
                      "start_class", "end_class", "start_predicted_dL_dlambda", "polished_mse_change",
-                     "drop_reproduced", "fold_low", "fold_high", "end_on_branch", "branch_data_loss_change",
+                     "drop_reproduced", "fold_low", "fold_high", "fold_evidence", "end_on_branch", "branch_data_loss_change",
                      "lemma_holds"]
 HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
                    "bottom_converged", "index_estimate", "trace", "hvps"]
@@ -115,7 +115,7 @@ def key_numbers(inputs: ReportInputs) -> dict:
         numbers.update({f"continuation_{key}": value for key, value in inputs.continuation.items()
                         if isinstance(value, (int, float))})
         numbers.update({f"continuation_{key}": value for key, value in inputs.continuation["verdicts"].items()})
-    if inputs.hessian is not None:
+    if inputs.hessian is not None and len(inputs.hessian):
         for label in ("minimum", "saddle", "not critical"):
             numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
     if inputs.saddle_steps is not None:
@@ -168,7 +168,7 @@ def build_report(inputs: ReportInputs) -> Report:
 
     answer = opening_answer(inputs.verdicts, inputs.monotonicity) if inputs.verdicts else None
     if inputs.continuation:
-        answer = f"{answer or ''} {curvature_answer(inputs.continuation)}".strip()
+        answer = f"{answer or ''} {curvature_answer(inputs.continuation, inputs.curvature_steps)}".strip()
     opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + \
         [f'<p id="lemma">{html.escape(LEMMA)}</p>']
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
