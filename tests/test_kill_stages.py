@@ -38,9 +38,12 @@ STAGES = {
 # hessian and report run after this small study: curvature of its 5 ascending points
 AFTER_STUDY = {**SMALL_STUDY, **SMALL, "hessian.select": "all", "hessian.n_train": 200, "hessian.k": 2,
                "hessian.lanczos_steps": 20, "hessian.slq_steps": 10, "hessian.trace_probes": 4,
-               "dynamics.epochs": 2, "dynamics.seeds": [0]}
+               "dynamics.epochs": 2, "dynamics.seeds": [0],
+               "continuation.n_sub": 200, "continuation.lbfgs_iterations": 300, "continuation.newton_iterations": 30,
+               "continuation.cg_iterations": 200, "continuation.eig_steps": 100, "continuation.workers": 1}
 LATE_STAGES = {
     "hessian": ("analyse-curvature", ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"]),
+    "continuation": ("polished ||grad J||", ["results/continuation_points.csv", "results/continuation_steps.csv"]),
     "report": ("Beginning flow run", []),
 }
 
@@ -128,10 +131,10 @@ def test_prepare_killed_with_sigkill_then_rerun_matches(mirror, tmp_path):
 
 @pytest.fixture(scope="module")
 def after_study(tmp_path_factory):
-    """A small study, its curvature, dynamics and report, run to the end once."""
+    """A small study, its curvature, continuation, dynamics and report, run to the end once."""
     tmp_path = tmp_path_factory.mktemp("pipeline")
     root, env = stage_copy(tmp_path, "whole", overrides=AFTER_STUDY)
-    for stage in ("study", "hessian", "dynamics", "report"):
+    for stage in ("study", "hessian", "continuation", "dynamics", "report"):
         run(stage, root, env)
     return root
 
