@@ -84,9 +84,10 @@ def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_sur
                           "curvature_verdict": ["branch jump", "branch jump", "undecided"],
                           "jump_kind": ["fold", "fold", ""], "fold_low": [0.04419, 0.1, None],
                           "fold_high": [0.04819, 0.11, None], "reason": ["", "", "not converged"],
+                          "fold_side": ["up from the start", "down from the end", ""],
                           "drop_reproduced": [True, False, False]})
     text = curvature_answer(metrics, steps)
     assert "14 of 14 points certified (11 minima, 0 saddles, 3 degenerate), 5 folds located" in text
     assert "0 lie on a saddle branch, 2 jump between branches" in text and "1 are undecided" in text
     assert text.endswith("still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
-                         "(fold in λ ∈ (0.04419, 0.04819)).")
+                         "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start).")

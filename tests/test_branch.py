@@ -2,6 +2,7 @@
 network's branch of minima against dense eigvalsh and the lemma's slope."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -29,43 +30,82 @@ class ScalarOperator(scipy.sparse.linalg.LinearOperator):
         return self._matvec(vector)
 
 
-class Quartic:
-    """J_lambda(theta) = theta^4/4 - theta^2/2 + a theta + (lambda/2) theta^2: one weight, n = 1.
-
-    grad J = theta^3 - (1 - lambda) theta + a. For a > 0 the minimum at theta > 0 meets the
-    maximum at the fold theta_f = (a/2)^(1/3), lambda_f = 1 - 3 theta_f^2; beyond it the
-    only minimum is the negative root."""
+class OneWeight:
+    """J_lambda(theta) = L(theta) + (lambda/2) theta^2: one weight, n = 1; subclasses give L, L'
+    and L'' (``loss``, ``slope``, ``curvature``) and the real roots of grad J."""
 
     n = 1
 
-    def __init__(self, lam: float, a: float = 0.1):
-        self.lam, self.a = lam, a
+    def __init__(self, lam: float):
+        self.lam = lam
 
     def at(self, lam):
-        return Quartic(lam, self.a)
+        other = copy.copy(self)
+        other.lam = lam
+        return other
 
     def value(self, theta):
         return self.data_loss(theta) + self.lam / 2 * (theta ** 2).sum()
 
     def gradient(self, theta):
-        return theta ** 3 - (1 - self.lam) * theta + self.a
+        return self.slope(theta) + self.lam * theta
 
     def value_and_gradient(self, theta):
         return self.value(theta), self.gradient(theta)
 
     def operator(self, theta):
-        return ScalarOperator(float(3 * theta[0] ** 2 - 1 + self.lam), theta)
+        return ScalarOperator(float(self.curvature(theta[0]) + self.lam), theta)
 
     def weight_mask(self):
         return torch.ones(1, dtype=torch.float64)
 
     def data_loss(self, theta):
-        return (theta ** 4 / 4 - theta ** 2 / 2 + self.a * theta).sum()
+        return self.loss(theta).sum()
+
+
+class Quartic(OneWeight):
+    """L = theta^4/4 - theta^2/2 + a theta, so grad J = theta^3 - (1 - lambda) theta + a.
+
+    For a > 0 the minimum at theta > 0 meets the maximum at the fold theta_f = (a/2)^(1/3),
+    lambda_f = 1 - 3 theta_f^2; beyond it the only minimum is the negative root."""
+
+    def __init__(self, lam: float, a: float = 0.1):
+        super().__init__(lam)
+        self.a = a
+
+    def loss(self, theta):
+        return theta ** 4 / 4 - theta ** 2 / 2 + self.a * theta
+
+    def slope(self, theta):
+        return theta ** 3 - theta + self.a
+
+    def curvature(self, theta):
+        return 3 * theta ** 2 - 1
 
     def roots(self):
         """The real roots of grad J, ascending."""
         roots = np.roots([1.0, 0.0, -(1 - self.lam), self.a])
         return np.sort(roots[np.abs(roots.imag) < 1e-12].real)
+
+
+class Born(OneWeight):
+    """L' = -theta ((theta - 2)^2 + 1/2), so grad J = theta (lambda - 1/2 - (theta - 2)^2).
+
+    A branch of minima theta = 2 - sqrt(lambda - 1/2) (H = 2s(2 - s), s = sqrt(lambda - 1/2))
+    is born at the fold lambda_f = 1/2 together with the maximum 2 + s: followed down in
+    lambda, it ends there."""
+
+    def loss(self, theta):
+        return -theta ** 4 / 4 + 4 * theta ** 3 / 3 - 2.25 * theta ** 2
+
+    def slope(self, theta):
+        return -theta ** 3 + 4 * theta ** 2 - 4.5 * theta
+
+    def curvature(self, theta):
+        return -3 * theta ** 2 + 8 * theta - 4.5
+
+    def minimum(self) -> float:
+        return 2 - math.sqrt(self.lam - 0.5)
 
 
 def test_the_fold_of_the_quartic_is_located_within_a_factor_two_to_the_eighth():
@@ -93,6 +133,21 @@ def test_predicted_slope_is_the_lemma_and_matches_the_closed_form():
         exact = before.lam * theta ** 2 / (3 * theta ** 2 - 1 + before.lam)
         assert after.predicted_slope == pytest.approx(exact, rel=1e-9)
         assert after.realised_slope > 0 and after.predicted_slope > 0
+
+
+def test_a_branch_followed_down_in_lambda_ends_where_it_is_born_within_a_factor_two_to_the_eighth():
+    problem = Born(0.9)
+    branch = follow(problem, torch.tensor([problem.minimum()], dtype=torch.float64), lam_end=0.3, step=math.log(2) / 2)
+    assert branch.fold is not None
+    low, high = branch.fold
+    assert low < 0.5 < high and high / low <= 2 ** (1 / 8) * (1 + 1e-12)
+    assert high == branch.points[-1].lam  # the last accepted point is above the fold
+    assert [p.lam for p in branch.points] == sorted((p.lam for p in branch.points), reverse=True)
+    for before, after in zip(branch.points, branch.points[1:]):  # the closed form, and the lemma going down
+        assert after.theta[0] == pytest.approx(Born(after.lam).minimum(), abs=1e-9)
+        assert after.bottom == pytest.approx(2 * (2 - after.theta[0]) * after.theta[0], rel=1e-9)
+        exact = before.lam * before.theta[0] ** 2 / before.bottom  # dL/dlambda = lambda theta^2 / H
+        assert after.predicted_slope == pytest.approx(exact, rel=1e-9) and after.realised_slope > 0
 
 
 def test_a_small_network_branch_of_minima_is_followed_and_certified_by_eigvalsh():

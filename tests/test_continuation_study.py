@@ -11,8 +11,8 @@ import torch
 
 from l2path.continuation.branch import Settings
 from l2path.continuation.corrector import Polish
-from l2path.continuation.study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, judge_step,
-                                       run_seed, summary)
+from l2path.continuation.study import (NOT_FOLLOWED, Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem,
+                                       judge_step, run_seed, summary)
 
 from test_certificate import LAM_MIN, minimum
 from test_hessian import SIZES, dense_hessian, small_problem
@@ -46,12 +46,13 @@ def test_a_step_along_the_branch_of_minima_keeps_the_lemma(results):
 def test_a_step_across_the_fold_is_a_branch_jump_bracketed_within_two_to_the_eighth(results):
     _, out = results
     step = out.steps[1]
-    assert step["curvature_verdict"] == "branch jump" and step["jump_kind"] == "fold" and step["followed"]
+    assert step["curvature_verdict"] == "branch jump" and step["jump_kind"] == "fold" and step["up_followed"]
+    assert step["fold_side"] == "up from the start"
     assert 0.06 < step["fold_low"] < step["fold_high"] <= 0.08 and step["fold_evidence"].startswith("the correct")
     assert step["fold_high"] / step["fold_low"] <= 2 ** (1 / 8) * (1 + 1e-12)
     assert {f["reason"] for f in out.folds} == {"fold"} and out.folds[0]["lambda_low"] == step["fold_low"]
     # approaching the fold, the branch's bottom curvature falls (eigvalsh on the dense Hessian)
-    before = [b for b in out.branch if b["step_from"] == 0.06]
+    before = [b for b in out.branch if b["step_from"] == 0.06 and b["direction"] == "up"]
     assert before[-1]["lambda"] == step["fold_low"] and before[-1]["bottom"] < before[0]["bottom"]
 
 
@@ -76,26 +77,44 @@ def _row(cls="minimum", data_loss=1.0, **extra):
             "newton_mse_change": 0.0, "newton_residual": 1e-6, **extra}
 
 
-def _judge(start: dict, end: dict, evidence: dict) -> dict:
-    step = Step(0, 1.0, 2.0, -1e-3)
-    return judge_step(step, {1.0: (None, start), 2.0: (None, end)}, evidence)
+def _judge(start: dict, end: dict, up: dict, down: dict = NOT_FOLLOWED) -> dict:
+    return judge_step(start, end, up, down)
+
+
+def _reached(data_loss: float, on: bool, change: float) -> dict:
+    """What following a branch found when it reached the step's other lambda."""
+    return {"followed": True, "branch_end": _row(data_loss=data_loss, distance_to_polished=0.0 if on else 3.0),
+            "other_on_branch": on, "branch_data_loss_change": change}
 
 
 def test_a_lower_minimum_off_a_continuing_branch_is_a_switch_and_an_equal_one_is_undecided():
-    branch_end = _row(data_loss=1.2, distance_to_polished=3.0)
-    followed = {"followed": True, "branch_end": branch_end, "end_on_branch": False, "branch_data_loss_change": 0.2}
-    switch = _judge(_row(data_loss=1.0), _row(data_loss=0.9), followed)
+    up = _reached(1.2, on=False, change=0.2)
+    switch = _judge(_row(data_loss=1.0), _row(data_loss=0.9), up)
     assert switch["curvature_verdict"] == "branch jump" and switch["jump_kind"] == "switch"
     assert switch["lemma_holds"] and switch["drop_reproduced"]
-    level = _judge(_row(data_loss=1.0), _row(data_loss=1.2), followed)
+    level = _judge(_row(data_loss=1.0), _row(data_loss=1.2), up, _reached(1.0 - 1e-3, on=False, change=0.201))
     assert level["curvature_verdict"] == "undecided" and "lowers nothing" in level["reason"]
-    assert not level["drop_reproduced"]
+    assert "two branches of minima" in level["reason"] and not level["drop_reproduced"]
+    assert level["down_followed"] and not level["down_other_on_branch"] and level["down_distance_to_other"] == 3.0
 
 
-def test_the_verdict_needs_a_certified_minimum_at_the_start_and_takes_a_saddle_branch_first():
-    degenerate = _judge(_row("degenerate"), _row(), {"followed": False})
-    assert degenerate["curvature_verdict"] == "undecided" and "degenerate" in degenerate["reason"]
-    saddle = _judge(_row("saddle", predicted_dL_dlambda=-1e-3), _row(), {"followed": False})
+def test_the_branch_down_from_the_end_decides_a_step_whose_start_is_not_a_certified_minimum():
+    fold = {"followed": True, "fold_low": 1.4, "fold_high": 1.4 * 2 ** (1 / 8), "fold_evidence": "the corrector ...",
+            "bottom_before_fold": 1e-9}
+    born = _judge(_row("degenerate"), _row(), NOT_FOLLOWED, fold)
+    assert born["curvature_verdict"] == "branch jump" and born["jump_kind"] == "fold"
+    assert born["fold_side"] == "down from the end" and born["fold_low"] == 1.4 and not born["up_followed"]
+    same = _judge(_row("degenerate"), _row(data_loss=1.1), NOT_FOLLOWED, _reached(1.0, on=True, change=0.1))
+    assert same["curvature_verdict"] == "one branch of minima" and same["lemma_holds"]
+    off = _judge(_row("degenerate"), _row(), NOT_FOLLOWED, _reached(1.0, on=False, change=0.1))
+    assert off["curvature_verdict"] == "undecided" and "degenerate" in off["reason"]
+    assert "off the end's branch" in off["reason"]
+
+
+def test_the_verdict_needs_a_certified_minimum_and_takes_a_saddle_branch_first():
+    neither = _judge(_row("degenerate"), _row("degenerate"), NOT_FOLLOWED)
+    assert neither["curvature_verdict"] == "undecided" and neither["reason"].count("degenerate") == 2
+    saddle = _judge(_row("saddle", predicted_dL_dlambda=-1e-3), _row(), NOT_FOLLOWED)
     assert saddle["curvature_verdict"] == "saddle branch"
-    rising = _judge(_row("saddle"), _row(), {"followed": False})
+    rising = _judge(_row("saddle"), _row("degenerate"), NOT_FOLLOWED)
     assert rising["curvature_verdict"] == "undecided" and "not negative" in rising["reason"]

@@ -15,9 +15,9 @@ From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step 
   smooth branch the predictor's error is O(h^2) against a step of O(h), so the ratio falls as
   h halves; where the branch ends it does not.
 
-A failed step is retried with h halved, down to ``min_step`` (log 2^(1/8) by default). When
-even that fails the branch ends: a fold lies in (lambda, lambda e^min_step), located to
-within that factor (the halvings are a bisection on log lambda), and the corrector's answer
+The branch is followed up or down in lambda (h < 0 going down). A failed step is retried
+with h halved, down to ``min_step`` (log 2^(1/8) by default). When even that fails the branch
+ends: a fold lies between lambda and lambda e^(+-min_step), located to within that factor (the halvings are a bisection on log lambda), and the corrector's answer
 there, if it converged far from the prediction, is the point the branch jumps to.
 
 Every accepted step records the predicted and the realised dL/dlambda (the lemma, checked),
@@ -79,7 +79,7 @@ class BranchPoint:
 @dataclass
 class Branch:
     points: list[BranchPoint] = field(default_factory=list)
-    fold: tuple[float, float] | None = None  # (lambda, lambda e^min_step) bracketing the end of the branch
+    fold: tuple[float, float] | None = None  # (low, high), high = low e^min_step: the end of the branch lies between
     jumped_to: np.ndarray | None = None      # where the corrector went beyond the fold, if it converged
     fold_evidence: str = ""                  # why the smallest step failed: no convergence, a jump, or bottom <= 0
 
@@ -105,25 +105,41 @@ def tangent(problem: Problem, theta: torch.Tensor, settings: "Settings") -> tupl
     return torch.as_tensor(direction, device=theta.device), float(-(problem.lam / problem.n) * (w @ direction))
 
 
+@dataclass(frozen=True)
+class Known:
+    """What is already known of a converged start point (saves a Lanczos run and a tangent
+    solve when the caller has certified it): its bottom Ritz pair and its tangent."""
+
+    bottom: float
+    bottom_residual: float
+    direction: torch.Tensor  # dtheta/dlambda
+    slope: float             # predicted dL/dlambda
+
+
 def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
-           settings: Settings = Settings()) -> Branch:
-    """Follow the branch of minima through theta (a minimum of J at problem.lam) up to lam_end
-    with steps of at most ``step`` in log lambda (see the module)."""
+           settings: Settings = Settings(), known: Known | None = None) -> Branch:
+    """Follow the branch of minima through theta (a minimum of J at problem.lam) up or down to
+    lam_end with steps of at most ``step`` in log lambda (see the module)."""
     start = polish(problem, theta, settings.polish)
     if not start.converged:
         raise ValueError(f"no critical point near the start at lambda = {problem.lam:g} "
                          f"(||grad J|| = {start.grad_norm:.3g} after the polish)")
     theta, norm = start.theta, start.grad_norm
-    bottom, residual = bottom_pair(problem, theta, settings)
+    bottom, residual = (known.bottom, known.bottom_residual) if known else bottom_pair(problem, theta, settings)
     if bottom <= 0:
         raise ValueError(f"the start at lambda = {problem.lam:g} is not a minimum (bottom Ritz value {bottom:.3g})")
     loss = float(problem.data_loss(theta))
     branch = Branch([BranchPoint(problem.lam, theta.cpu().numpy(), loss, norm, bottom, residual, math.nan, math.nan, 0.0)])
+    sign = 1.0 if lam_end >= problem.lam else -1.0  # up or down in lambda
+
+    def remaining() -> float:  # what is left to lam_end, in log lambda
+        return sign * math.log(lam_end / problem.lam)
+
     h = step
-    direction, slope = tangent(problem, theta, settings)
-    while problem.lam < lam_end * (1 - 1e-12):
-        h = min(h, math.log(lam_end / problem.lam))
-        target = problem.at(problem.lam * math.exp(h))
+    direction, slope = (known.direction, known.slope) if known else tangent(problem, theta, settings)
+    while remaining() > 1e-12:
+        h = min(h, remaining())
+        target = problem.at(problem.lam * math.exp(sign * h))
         predicted = theta + (target.lam - problem.lam) * direction
         allowed = settings.jump_tol * float((predicted - theta).norm()) + 1e-8 * (1 + float(theta.norm()))
         corrected = correct(target, predicted, settings, allowed)
@@ -141,7 +157,7 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
             if h > settings.min_step * (1 + 1e-9):
                 h = max(h / 2, settings.min_step)
                 continue
-            branch.fold, branch.fold_evidence = (problem.lam, target.lam), failure
+            branch.fold, branch.fold_evidence = tuple(sorted((problem.lam, target.lam))), failure
             branch.jumped_to = corrected[0].cpu().numpy() if corrected is not None else None
             return branch
         new_theta, new_norm, jump, bottom, residual = accepted
@@ -150,7 +166,7 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
                                          slope, (new_loss - loss) / (target.lam - problem.lam), jump))
         problem, theta, loss = target, new_theta, new_loss
         h = min(step, 2 * h)
-        if problem.lam < lam_end * (1 - 1e-12):
+        if remaining() > 1e-12:
             direction, slope = tangent(problem, theta, settings)
     return branch
 

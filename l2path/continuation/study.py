@@ -10,23 +10,27 @@ Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
 
 - **polished points** P(lambda_i): the SGD point of seed s at lambda_i, polished
   (``corrector.polish``) and certified (``certificate.certify``);
-- **the branch of a judged step** lambda_k -> lambda_k+1: from P(lambda_k), when it is a
-  certified minimum, followed to lambda_k+1 (``branch.follow``). It ends at a fold, or reaches
-  B(lambda_k+1), certified in turn; P(lambda_k+1) is *on the branch* when
-  ||P - B|| <= same_point_tol * (1 + ||B||). The chain's first step starts the continuation at
-  the chain's first point; each later step restarts it at the SGD point it judges, because SGD's
-  points need not lie on one branch (measured: 25.6 apart at n_sub = 1000);
+- **the branches of a judged step** lambda_k -> lambda_k+1: *up* from P(lambda_k), when it is a
+  certified minimum, to lambda_k+1 (``branch.follow``); it ends at a fold, or reaches
+  B(lambda_k+1), certified in turn. When that leaves the step undecided and P(lambda_k+1) is a
+  certified minimum, *down* from P(lambda_k+1) to lambda_k the same way. A polished point is
+  *on* a branch when ||P - B|| <= same_point_tol * (1 + ||B||). Each step restarts at its own
+  SGD points, because SGD's points need not lie on one branch (measured: 25.6 apart at
+  n_sub = 1000);
 - **the verdict** (first that applies):
   *saddle branch*         P(lambda_k) a certified saddle whose tangent predicts dL/dlambda < 0;
-  *undecided*             P(lambda_k) not a certified minimum (the reason is given);
-  *branch jump*, fold     the branch from P(lambda_k) ends at a fold in (lambda_k, lambda_k+1],
-                          bracketed within a factor e^min_step;
-  *one branch of minima*  the branch reaches lambda_k+1 at a certified minimum and P(lambda_k+1)
-                          is on it: the lemma says L cannot fall (``lemma_holds`` checks it);
-  *branch jump*, switch   the branch reaches lambda_k+1 at a certified minimum, and P(lambda_k+1)
-                          is a certified minimum off it with a lower data loss: SGD moved to
-                          another branch of minima, and that lowered the loss;
-  *undecided*             otherwise, with the reason.
+  *branch jump*, fold     the branch up from P(lambda_k) ends at a fold in (lambda_k, lambda_k+1),
+                          or the branch down from P(lambda_k+1) does (the end's branch of minima
+                          is born there, so the start cannot be on it), bracketed within a
+                          factor e^min_step; ``fold_side`` says which;
+  *one branch of minima*  a branch reaches the other lambda at a certified minimum and the other
+                          polished point is on it: the lemma says L cannot fall
+                          (``lemma_holds`` checks it);
+  *branch jump*, switch   the branch up reaches lambda_k+1 at a certified minimum, and
+                          P(lambda_k+1) is a certified minimum off it with a lower data loss:
+                          SGD moved to another branch of minima, and that lowered the loss;
+  *undecided*             otherwise, with the reason (a point not certified, or two branches of
+                          minima crossing the step whose switch lowers nothing).
 
 ``drop_reproduced`` says whether the polished pair shows the drop at all (the SGD points are
 not critical points, and the subset is not the full training set).
@@ -40,7 +44,7 @@ import torch
 
 from ..curvature.hessian import Objective
 from ..model.costs import get_cost
-from .branch import Branch, NetworkProblem, Settings, follow, tangent
+from .branch import Branch, Known, NetworkProblem, Settings, follow, tangent
 from .certificate import certify
 from .corrector import Polish, polish
 
@@ -97,129 +101,166 @@ class SubsetProblem:
         return NetworkProblem(Objective(self.sizes, self.x, self.y, self.cost, lam * self.ratio))
 
 
+@dataclass
+class PolishedPoint:
+    """A polished or branch point with its certificate row and its branch tangent."""
+
+    theta: torch.Tensor
+    row: dict                  # its row of the points table (``_describe``)
+    direction: torch.Tensor    # the tangent dtheta/dlambda_sub at theta
+
+    def known(self) -> Known:
+        return Known(self.row["bottom"], self.row["bottom_residual"], self.direction, self.row["predicted_dL_dlambda"])
+
+
 def _describe(problem: NetworkProblem, mse: Objective, theta: torch.Tensor, smallest_change: float,
-              config: Continuation) -> dict:
-    """Certificate, losses and the tangent's predicted dL/dlambda (per unit of the study's lambda)."""
+              config: Continuation) -> tuple[dict, torch.Tensor]:
+    """Certificate, losses and the tangent's predicted dL/dlambda_sub (per unit of the subset
+    problem's lambda), with the tangent itself."""
     c = certify(problem.objective, mse, theta, smallest_change, config.fraction, config.branch.eig_tol,
                 config.branch.eig_steps)
-    _, slope = tangent(problem, theta, config.branch)
+    direction, slope = tangent(problem, theta, config.branch)
     return {"grad_norm": c.grad_norm, "newton_step_norm": c.step_norm, "newton_residual": c.newton_residual,
             "newton_mse_change": c.mse_change, "certified": c.certified, "bottom": c.bottom,
             "bottom_residual": c.bottom_residual, "delta": c.delta, "class": c.curvature_class,
             "predicted_dL_dlambda": slope, "data_loss": float(problem.data_loss(theta)),
             "mse": float(mse.value(theta)), "objective": float(problem.value(theta)),
-            "weight_l2": float((theta * problem.weight_mask()).norm()), "hvps": c.products}
+            "weight_l2": float((theta * problem.weight_mask()).norm()), "hvps": c.products}, direction
 
 
-def _branch_rows(seed: int, lam_from: float, branch: Branch, ratio: float) -> list[dict]:
-    return [{"seed": seed, "step_from": lam_from, "lambda": p.lam / ratio, "lambda_sub": p.lam, "data_loss": p.data_loss,
-             "grad_norm": p.grad_norm, "bottom": p.bottom, "bottom_residual": p.bottom_residual,
-             "predicted_dL_dlambda_sub": p.predicted_slope, "realised_dL_dlambda_sub": p.realised_slope,
-             "jump": p.jump} for p in branch.points]
+def _branch_rows(seed: int, lam_from: float, direction: str, branch: Branch, ratio: float) -> list[dict]:
+    return [{"seed": seed, "step_from": lam_from, "direction": direction, "lambda": p.lam / ratio, "lambda_sub": p.lam,
+             "data_loss": p.data_loss, "grad_norm": p.grad_norm, "bottom": p.bottom,
+             "bottom_residual": p.bottom_residual, "predicted_dL_dlambda_sub": p.predicted_slope,
+             "realised_dL_dlambda_sub": p.realised_slope, "jump": p.jump} for p in branch.points]
+
+
+NOT_FOLLOWED = {"followed": False}
 
 
 def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], config: Continuation,
              smallest_change: float, out: ContinuationResults, log=lambda message: None) -> None:
-    """Polished points, the branch through each judged step and its verdict, for one chain seed
-    (see the module)."""
+    """Polished points, the branches through each judged step and its verdict, for one chain
+    seed (see the module)."""
     points = sorted(points, key=lambda p: p.lam)
     seed = points[0].seed
-    polished: dict[float, tuple[torch.Tensor, dict]] = {}
+    polished: dict[float, PolishedPoint] = {}
     for point in points:
         problem = subset.at(point.lam)
         result = polish(problem, point.theta, config.branch.polish)
+        described, direction = _describe(problem, subset.mse, result.theta, smallest_change, config)
         row = {"seed": seed, "lambda": point.lam, "lambda_sub": problem.lam, "kind": "polished",
                "converged": result.converged, "lbfgs_iterations": result.lbfgs_iterations,
-               "newton_iterations": result.newton_iterations,
-               **_describe(problem, subset.mse, result.theta, smallest_change, config)}
-        polished[point.lam] = (result.theta, row)
+               "newton_iterations": result.newton_iterations, **described}
+        polished[point.lam] = PolishedPoint(result.theta, row, direction)
         out.thetas[(seed, point.lam, "polished")] = result.theta.cpu().numpy()
         out.points.append(row)
         log(f"seed {seed} lambda {point.lam:g}: polished ||grad J|| {row['grad_norm']:.2e}, {row['class']}, "
             f"certified {row['certified']}")
     for step in sorted((s for s in steps if s.seed == seed and s.lam_from in polished and s.lam_to in polished),
                        key=lambda s: s.lam_from):
-        evidence = _follow_step(subset, step, polished, config, smallest_change, out, log)
+        start, end = polished[step.lam_from], polished[step.lam_to]
+        up = (_follow(subset, step, start, end, "up", config, smallest_change, out, log)
+              if _certified_minimum(start.row) else NOT_FOLLOWED)
+        down = NOT_FOLLOWED
+        if judge_step(start.row, end.row, up, down)["curvature_verdict"] == "undecided" and _certified_minimum(end.row):
+            down = _follow(subset, step, end, start, "down", config, smallest_change, out, log)
         out.steps.append({"seed": seed, "lambda_from": step.lam_from, "lambda_to": step.lam_to,
-                          "sgd_mse_change": step.change, **judge_step(step, polished, evidence)})
+                          "sgd_mse_change": step.change, **judge_step(start.row, end.row, up, down)})
 
 
-def _follow_step(subset: SubsetProblem, step: Step, polished: dict, config: Continuation, smallest_change: float,
-                 out: ContinuationResults, log) -> dict:
-    """The branch through the step's polished start, followed to its lambda_to: where it ends
-    (a fold) or the branch point there, certified, and whether the polished end point is on it."""
-    theta, start = polished[step.lam_from]
+def _follow(subset: SubsetProblem, step: Step, origin: PolishedPoint, other: PolishedPoint, direction: str,
+            config: Continuation, smallest_change: float, out: ContinuationResults, log) -> dict:
+    """The branch through one polished end of the step (``origin``: the start going up, the end
+    going down) followed to the step's other lambda: where it ends (a fold), or its point there,
+    certified, and whether the other polished point is on it."""
     seed = step.seed
-    if not _certified_minimum(start):
-        return {"followed": False}
-    branch = follow(subset.at(step.lam_from), theta, step.lam_to * subset.ratio, config.step, config.branch)
-    out.branch.extend(_branch_rows(seed, step.lam_from, branch, subset.ratio))
+    lam_origin, lam_target = (step.lam_from, step.lam_to) if direction == "up" else (step.lam_to, step.lam_from)
+    branch = follow(subset.at(lam_origin), origin.theta, lam_target * subset.ratio, config.step, config.branch,
+                    origin.known())
+    out.branch.extend(_branch_rows(seed, step.lam_from, direction, branch, subset.ratio))
+    name = f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}, {direction} from lambda {lam_origin:g}"
     if branch.fold is not None:
         low, high = (f / subset.ratio for f in branch.fold)
-        out.folds.append({"seed": seed, "lambda_low": low, "lambda_high": high, "jumped": branch.jumped_to is not None,
-                          "reason": "fold", "evidence": branch.fold_evidence, "bottom_before": branch.points[-1].bottom,
+        out.folds.append({"seed": seed, "step_from": step.lam_from, "direction": direction, "lambda_low": low,
+                          "lambda_high": high, "jumped": branch.jumped_to is not None, "reason": "fold",
+                          "evidence": branch.fold_evidence, "bottom_before": branch.points[-1].bottom,
                           "bottom_residual_before": branch.points[-1].bottom_residual})
-        log(f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}: fold in ({low:.4g}, {high:.4g})")
+        log(f"{name}: fold in ({low:.4g}, {high:.4g})")
         return {"followed": True, "fold_low": low, "fold_high": high, "fold_evidence": branch.fold_evidence,
                 "bottom_before_fold": branch.points[-1].bottom}
     end_theta = torch.as_tensor(branch.points[-1].theta, device=subset.x.device)
-    problem = subset.at(step.lam_to)
-    row = {"seed": seed, "lambda": step.lam_to, "lambda_sub": problem.lam, "kind": "branch",
-           "step_from": step.lam_from, "converged": True, **_describe(problem, subset.mse, end_theta, smallest_change, config)}
-    distance = float((polished[step.lam_to][0] - end_theta).norm())
-    row["distance_to_polished"] = distance
+    problem = subset.at(lam_target)
+    described, _ = _describe(problem, subset.mse, end_theta, smallest_change, config)
+    distance = float((other.theta - end_theta).norm())
+    row = {"seed": seed, "lambda": lam_target, "lambda_sub": problem.lam, "kind": f"branch {direction}",
+           "step_from": step.lam_from, "converged": True, **described, "distance_to_polished": distance}
     out.points.append(row)
-    out.thetas[(seed, step.lam_to, row["kind"])] = end_theta.cpu().numpy()
+    out.thetas[(seed, lam_target, row["kind"])] = end_theta.cpu().numpy()
     on_branch = distance <= config.same_point_tol * (1 + float(end_theta.norm()))
-    log(f"seed {seed} step {step.lam_from:g} -> {step.lam_to:g}: branch end {row['class']}, certified "
-        f"{row['certified']}, polished end point {'on' if on_branch else 'off'} it (distance {distance:.3g})")
-    return {"followed": True, "branch_end": row, "end_on_branch": on_branch,
-            "branch_data_loss_change": row["data_loss"] - start["data_loss"]}
+    log(f"{name}: branch point {row['class']}, certified {row['certified']}, the polished point "
+        f"{'on' if on_branch else 'off'} it (distance {distance:.3g})")
+    change = row["data_loss"] - origin.row["data_loss"]
+    return {"followed": True, "branch_end": row, "other_on_branch": on_branch,
+            "branch_data_loss_change": change if direction == "up" else -change}  # from lambda_from to lambda_to
 
 
-def _certified_minimum(row: dict) -> bool:
-    return bool(row["converged"] and row["certified"] and row["class"] == "minimum")
+def _certified_minimum(row: dict | None) -> bool:
+    return bool(row and row["converged"] and row["certified"] and row["class"] == "minimum")
 
 
-def judge_step(step: Step, polished: dict, evidence: dict) -> dict:
-    """The first verdict that applies (see the module), with the evidence behind it."""
-    start, end = polished[step.lam_from][1], polished[step.lam_to][1]
-    branch_end = evidence.get("branch_end")
+def _branch_columns(prefix: str, evidence: dict) -> dict:
+    end = evidence.get("branch_end")
+    return {f"{prefix}followed": evidence["followed"],
+            f"{prefix}end_class": end["class"] if end else "",
+            f"{prefix}end_certified": bool(end and end["certified"]),
+            f"{prefix}data_loss_change": evidence.get("branch_data_loss_change", math.nan),
+            f"{prefix}other_on_branch": bool(evidence.get("other_on_branch")),
+            f"{prefix}distance_to_other": end["distance_to_polished"] if end else math.nan}
+
+
+def judge_step(start: dict, end: dict, up: dict, down: dict) -> dict:
+    """The first verdict that applies (see the module), with the evidence behind it: ``start``
+    and ``end`` are the polished points' rows, ``up`` and ``down`` what following the branch
+    from the start up and from the end down found (``NOT_FOLLOWED`` when it was not followed)."""
     row = {"start_class": start["class"], "start_certified": start["certified"],
            "end_class": end["class"], "end_certified": end["certified"],
            "start_predicted_dL_dlambda": start["predicted_dL_dlambda"],
            "polished_mse_change": end["mse"] - start["mse"],
            "polished_data_loss_change": end["data_loss"] - start["data_loss"],
            "drop_reproduced": end["mse"] < start["mse"],  # does the subset problem's polished pair show the drop?
-           "followed": evidence["followed"],
-           "fold_low": evidence.get("fold_low", math.nan), "fold_high": evidence.get("fold_high", math.nan),
-           "fold_evidence": evidence.get("fold_evidence", ""),
-           "bottom_before_fold": evidence.get("bottom_before_fold", math.nan),
-           "branch_end_class": branch_end["class"] if branch_end else "",
-           "branch_end_certified": bool(branch_end and branch_end["certified"]),
-           "branch_data_loss_change": evidence.get("branch_data_loss_change", math.nan),
-           "end_on_branch": bool(evidence.get("end_on_branch")),
-           "end_distance_to_branch": branch_end["distance_to_polished"] if branch_end else math.nan,
-           "jump_kind": "", "lemma_holds": math.nan, "reason": ""}
+           **_branch_columns("up_", up), **_branch_columns("down_", down),
+           "fold_side": "", "fold_low": math.nan, "fold_high": math.nan, "fold_evidence": "",
+           "bottom_before_fold": math.nan, "jump_kind": "", "lemma_holds": math.nan, "reason": ""}
     if start["certified"] and start["class"] == "saddle" and start["predicted_dL_dlambda"] < 0:
         return {**row, "curvature_verdict": "saddle branch"}
+    for side, evidence in (("up from the start", up), ("down from the end", down)):
+        if "fold_low" in evidence:
+            return {**row, "curvature_verdict": "branch jump", "jump_kind": "fold", "fold_side": side,
+                    **{k: evidence[k] for k in ("fold_low", "fold_high", "fold_evidence", "bottom_before_fold")}}
+        if evidence.get("other_on_branch") and _certified_minimum(evidence["branch_end"]):
+            return {**row, "curvature_verdict": "one branch of minima",
+                    "lemma_holds": evidence["branch_data_loss_change"] >= 0}
+    up_end = up.get("branch_end")
+    if _certified_minimum(up_end) and _certified_minimum(end) and end["data_loss"] < up_end["data_loss"]:
+        return {**row, "curvature_verdict": "branch jump", "jump_kind": "switch",
+                "lemma_holds": up["branch_data_loss_change"] >= 0}
+    return {**row, "curvature_verdict": "undecided", "reason": _why_undecided(start, end, up, down)}
+
+
+def _why_undecided(start: dict, end: dict, up: dict, down: dict) -> str:
+    if not _certified_minimum(start) and not _certified_minimum(end):
+        return f"{_why_not_judged('start', start)}; {_why_not_judged('end', end)}"
+    for name, evidence in (("up", up), ("down", down)):
+        if evidence["followed"] and not _certified_minimum(evidence["branch_end"]):
+            return _why_not_judged(f"branch {name}'s end", evidence["branch_end"])
     if not _certified_minimum(start):
-        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("start", start)}
-    if evidence.get("fold_low") is not None:
-        return {**row, "curvature_verdict": "branch jump", "jump_kind": "fold"}
-    if not _certified_minimum(branch_end):
-        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("branch end", branch_end)}
-    if row["end_on_branch"]:
-        return {**row, "curvature_verdict": "one branch of minima",
-                "lemma_holds": row["branch_data_loss_change"] >= 0}
+        return f"{_why_not_judged('start', start)}, and the start is off the end's branch of minima"
     if not _certified_minimum(end):
-        return {**row, "curvature_verdict": "undecided", "reason": _why_not_judged("end", end)}
-    if end["data_loss"] >= branch_end["data_loss"]:
-        return {**row, "curvature_verdict": "undecided",
-                "reason": (f"the polished end point is a minimum off the branch, but its data loss is not below the "
-                           f"branch's ({end['data_loss']:.6g} >= {branch_end['data_loss']:.6g}): the switch lowers nothing")}
-    return {**row, "curvature_verdict": "branch jump", "jump_kind": "switch",
-            "lemma_holds": row["branch_data_loss_change"] >= 0}
+        return f"{_why_not_judged('end', end)}, and the end is off the start's branch of minima"
+    return (f"two branches of minima cross the step: the end is off the start's branch, the start off the end's, "
+            f"and the end's data loss is not below the start branch's ({end['data_loss']:.6g} >= "
+            f"{up['branch_end']['data_loss']:.6g}): the switch lowers nothing")
 
 
 def _why_not_judged(name: str, row: dict) -> str:
@@ -238,12 +279,11 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
     certified = [p for p in results.points if p["certified"]]
     verdicts = [s["curvature_verdict"] for s in results.steps]
     counts = {c: sum(1 for p in certified if p["class"] == c) for c in ("minimum", "saddle", "degenerate")}
-    folds = sum(1 for f in results.folds if f["reason"] == "fold")  # the other rows say why a branch did not start
+    folds = sum(1 for f in results.folds if f["reason"] == "fold")
     return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified), "folds": folds,
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
             "drops_reproduced": sum(bool(s["drop_reproduced"]) for s in results.steps),
             "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS}}
-
 
 
 def settings_from(config) -> Continuation:

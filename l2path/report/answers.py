@@ -60,8 +60,8 @@ def curvature_answer(continuation: dict, steps: pd.DataFrame | None = None) -> s
             f"({classes['minimum']} minima, {classes['saddle']} saddles, {classes['degenerate']} degenerate), "
             f"{_plural(continuation['folds'], 'fold')} located; of the {continuation['nonmonotone_steps']} "
             f"non-monotone ascending steps, {verdicts['saddle_branch']} lie on a saddle branch, "
-            f"{verdicts['branch_jump']} jump between branches of minima (the branch through the start ends at a "
-            f"fold, or the end lies on a lower branch), {verdicts['one_branch_of_minima']} stay on one branch of "
+            f"{verdicts['branch_jump']} jump between branches of minima (the branch through one end meets a fold "
+            f"within the step, or the end lies on a lower branch), {verdicts['one_branch_of_minima']} stay on one branch of "
             f"minima and {continuation['undecided']} are undecided. Polished to critical points, the two ends of "
             f"a step still show the drop in {continuation['drops_reproduced']} of the "
             f"{continuation['nonmonotone_steps']} steps")
@@ -74,7 +74,7 @@ def curvature_answer(continuation: dict, steps: pd.DataFrame | None = None) -> s
 def _step_evidence(row) -> str:
     text = f"seed {row.seed}, λ {row.lambda_from:g} → {row.lambda_to:g}, {row.curvature_verdict}"
     if row.curvature_verdict == "branch jump" and row.jump_kind == "fold":
-        text += f" (fold in λ ∈ ({row.fold_low:.4g}, {row.fold_high:.4g}))"
+        text += f" (fold in λ ∈ ({row.fold_low:.4g}, {row.fold_high:.4g}), following the branch {row.fold_side})"
     elif row.curvature_verdict == "undecided":
         text += f" ({row.reason})"
     return text
