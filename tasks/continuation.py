@@ -14,8 +14,7 @@ from edge import tracking
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
-from l2path.continuation.study import (ContinuationResults, SGDPoint, Step, SubsetProblem, run_seed, settings_from,
-                                       summary)
+from l2path.continuation.study import ContinuationResults, SGDPoint, Step, SubsetProblem, run, settings_from, summary
 from l2path.curvature.hessian import Objective
 from l2path.curvature.landscape import nonmonotone_steps
 from l2path.data.dataset import load_dataset
@@ -73,18 +72,15 @@ def continue_branches(params: Params, stage: StageRun) -> dict:
     results = ContinuationResults()
     torch.set_num_threads(1 if config.workers > 1 else params.runtime.curvature_threads)
 
-    def one_seed(seed: int) -> None:
-        run_seed(subset, chain_points(params, flat, seed, lam_end, device), judged, settings, smallest, results,
-                 log=logger.info)
-
+    points = [p for seed in params.lambda_study.chain_seeds for p in chain_points(params, flat, seed, lam_end, device)]
     # One BLAS thread per worker: OpenBLAS's own threads, two per call, made side-by-side seeds
     # 9x slower on 2 cores (docs/benchmarks.md, "Certified continuation per point").
     with threadpool_limits(1 if config.workers > 1 else None), ThreadPoolExecutor(max_workers=config.workers) as pool:
-        list(pool.map(one_seed, params.lambda_study.chain_seeds))
+        run(subset, points, judged, settings, smallest, results, log=logger.info, map_=pool.map)
     for table, rows in ((paths.continuation_points, results.points), (paths.continuation_branch, results.branch),
                         (paths.continuation_folds, results.folds), (paths.continuation_steps, results.steps)):
         ordered = sorted(rows, key=lambda r: (r["seed"], *(r.get(k, 0) for k in ("lambda", "lambda_from", "lambda_low")),
-                                              r.get("kind", "")))  # the seeds finish in any order
+                                              r.get("kind", ""), r.get("step_from", 0), r.get("direction", "")))  # workers finish in any order
         atomic.write_csv(table, pd.DataFrame(ordered))
     metrics = summary(results, n_sub)
     atomic.write_json(paths.continuation_metrics, metrics)

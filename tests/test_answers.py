@@ -79,7 +79,8 @@ def test_without_the_per_point_hessian_analysis_no_class_counts_are_claimed():
 def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_survives_the_polish():
     metrics = {"n_sub": 1000, "points": 14, "certified_points": 14, "folds": 5, "nonmonotone_steps": 3,
                "undecided": 1, "drops_reproduced": 1, "classes": {"minimum": 11, "saddle": 0, "degenerate": 3},
-               "verdicts": {"saddle_branch": 0, "branch_jump": 2, "one_branch_of_minima": 0, "undecided": 1}}
+               "verdicts": {"saddle_branch": 0, "branch_jump": 2, "one_branch_of_minima": 0, "undecided": 1},
+               "jumps": {"fold": 2, "switch": 0, "switch_lowering": 0}, "escapes": 0, "escapes_lowering": 0}
     steps = pd.DataFrame({"seed": [1, 1, 0], "lambda_from": [0.03125, 0.0625, 0.5], "lambda_to": [0.0625, 0.125, 1.0],
                           "curvature_verdict": ["branch jump", "branch jump", "undecided"],
                           "jump_kind": ["fold", "fold", ""], "fold_low": [0.04419, 0.1, None],
@@ -89,5 +90,10 @@ def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_sur
     text = curvature_answer(metrics, steps)
     assert "14 of 14 points certified (11 minima, 0 saddles, 3 degenerate), 5 folds located" in text
     assert "0 lie on a saddle branch, 2 jump between branches" in text and "1 are undecided" in text
+    assert "(2 at a fold located within the step, 0 where the end is a certified minimum" in text
+    assert "escape" not in text  # no certified saddle, no escape test
+    with_saddles = curvature_answer({**metrics, "escapes": 2, "escapes_lowering": 1}, steps)
+    assert "at 2 certified saddles the escape along negative curvature ended below the unperturbed control " \
+           "polish at 1;" in with_saddles
     assert text.endswith("still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
                          "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start).")

@@ -12,7 +12,7 @@ import torch
 from l2path.continuation.branch import Settings
 from l2path.continuation.corrector import Polish
 from l2path.continuation.study import (NOT_FOLLOWED, Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem,
-                                       judge_step, run_seed, summary)
+                                       escape_columns, judge_step, run, summary)
 
 from test_certificate import LAM_MIN, minimum
 from test_hessian import SIZES, dense_hessian, small_problem
@@ -28,7 +28,7 @@ def results():
     points = [SGDPoint(0, lam, start.clone()) for lam in (0.05, 0.06, 0.08)]
     steps = [Step(0, 0.05, 0.06, -1e-3), Step(0, 0.06, 0.08, -1e-3)]
     out = ContinuationResults()
-    run_seed(subset, points, steps, CONFIG, smallest_change=1e-3, out=out)
+    run(subset, points, steps, CONFIG, smallest_change=1e-3, out=out)
     return subset, out
 
 
@@ -87,15 +87,16 @@ def _reached(data_loss: float, on: bool, change: float) -> dict:
             "other_on_branch": on, "branch_data_loss_change": change}
 
 
-def test_a_lower_minimum_off_a_continuing_branch_is_a_switch_and_an_equal_one_is_undecided():
+def test_a_minimum_off_a_continuing_branch_is_a_switch_that_says_whether_it_lowers_the_loss():
     up = _reached(1.2, on=False, change=0.2)
-    switch = _judge(_row(data_loss=1.0), _row(data_loss=0.9), up)
-    assert switch["curvature_verdict"] == "branch jump" and switch["jump_kind"] == "switch"
-    assert switch["lemma_holds"] and switch["drop_reproduced"]
-    level = _judge(_row(data_loss=1.0), _row(data_loss=1.2), up, _reached(1.0 - 1e-3, on=False, change=0.201))
-    assert level["curvature_verdict"] == "undecided" and "lowers nothing" in level["reason"]
-    assert "two branches of minima" in level["reason"] and not level["drop_reproduced"]
-    assert level["down_followed"] and not level["down_other_on_branch"] and level["down_distance_to_other"] == 3.0
+    lower = _judge(_row(data_loss=1.0), _row(data_loss=0.9), up)
+    assert lower["curvature_verdict"] == "branch jump" and lower["jump_kind"] == "switch"
+    assert lower["switch_lowers"] and lower["lemma_holds"] and lower["drop_reproduced"]
+    level = _judge(_row(data_loss=1.0), _row(data_loss=1.2), up)
+    assert level["jump_kind"] == "switch" and not level["switch_lowers"] and not level["drop_reproduced"]
+    assert level["up_distance_to_other"] == 3.0 and not level["down_followed"]
+    uncertified = _judge(_row(data_loss=1.0), _row("degenerate"), up)
+    assert uncertified["curvature_verdict"] == "undecided" and "off the start's branch" in uncertified["reason"]
 
 
 def test_the_branch_down_from_the_end_decides_a_step_whose_start_is_not_a_certified_minimum():
@@ -118,3 +119,15 @@ def test_the_verdict_needs_a_certified_minimum_and_takes_a_saddle_branch_first()
     assert saddle["curvature_verdict"] == "saddle branch"
     rising = _judge(_row("saddle"), _row("degenerate"), NOT_FOLLOWED)
     assert rising["curvature_verdict"] == "undecided" and "not negative" in rising["reason"]
+
+
+def test_the_escape_runs_at_certified_saddles_only():
+    from test_escape import DoubleWell  # J = 1 at the saddle (0, 0), 1 - (1 - lambda)^2 / 4 at the minima
+
+    problem = DoubleWell(0.2)
+    at_saddle = escape_columns(problem, torch.zeros(2, dtype=torch.float64), _row("saddle"), CONFIG)
+    assert at_saddle["escape_lowers"] and at_saddle["escape_control_objective"] == 1.0
+    assert at_saddle["escape_objective"] == pytest.approx(1 - 0.16, rel=1e-10)
+    uncertified = escape_columns(problem, torch.zeros(2, dtype=torch.float64), _row("saddle", certified=False), CONFIG)
+    assert all(math.isnan(v) for v in uncertified.values())
+    assert all(math.isnan(v) for v in escape_columns(problem, torch.zeros(2), _row("minimum"), CONFIG).values())

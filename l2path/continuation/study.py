@@ -9,7 +9,8 @@ belong to the full training set.
 Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
 
 - **polished points** P(lambda_i): the SGD point of seed s at lambda_i, polished
-  (``corrector.polish``) and certified (``certificate.certify``);
+  (``corrector.polish``) and certified (``certificate.certify``). The points, then the steps,
+  are independent of each other, so ``run`` spreads them over workers whatever their seed;
 - **the branches of a judged step** lambda_k -> lambda_k+1: *up* from P(lambda_k), when it is a
   certified minimum, to lambda_k+1 (``branch.follow``); it ends at a fold, or reaches
   B(lambda_k+1), certified in turn. When that leaves the step undecided and P(lambda_k+1) is a
@@ -27,10 +28,14 @@ Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
                           polished point is on it: the lemma says L cannot fall
                           (``lemma_holds`` checks it);
   *branch jump*, switch   the branch up reaches lambda_k+1 at a certified minimum, and
-                          P(lambda_k+1) is a certified minimum off it with a lower data loss:
-                          SGD moved to another branch of minima, and that lowered the loss;
-  *undecided*             otherwise, with the reason (a point not certified, or two branches of
-                          minima crossing the step whose switch lowers nothing).
+                          P(lambda_k+1) is a certified minimum off it: SGD moved to another
+                          branch of minima (where H is nonsingular the branch through a point
+                          is unique, so a point off it is on another); ``switch_lowers`` says whether the move lowered the
+                          data loss, which is what a drop would need;
+  *undecided*             otherwise, with the reason (a point that is not a certified minimum).
+
+At a certified saddle among the polished points, the escape test (``escape``) says whether
+leaving along negative curvature ends lower than an unperturbed control polish.
 
 ``drop_reproduced`` says whether the polished pair shows the drop at all (the SGD points are
 not critical points, and the subset is not the full training set).
@@ -47,6 +52,7 @@ from ..model.costs import get_cost
 from .branch import Branch, Known, NetworkProblem, Settings, follow, tangent
 from .certificate import certify
 from .corrector import Polish, polish
+from .escape import escape
 
 VERDICTS = ("saddle branch", "branch jump", "one branch of minima", "undecided")
 
@@ -138,35 +144,56 @@ def _branch_rows(seed: int, lam_from: float, direction: str, branch: Branch, rat
 NOT_FOLLOWED = {"followed": False}
 
 
-def run_seed(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], config: Continuation,
-             smallest_change: float, out: ContinuationResults, log=lambda message: None) -> None:
-    """Polished points, the branches through each judged step and its verdict, for one chain
-    seed (see the module)."""
-    points = sorted(points, key=lambda p: p.lam)
-    seed = points[0].seed
-    polished: dict[float, PolishedPoint] = {}
-    for point in points:
-        problem = subset.at(point.lam)
-        result = polish(problem, point.theta, config.branch.polish)
-        described, direction = _describe(problem, subset.mse, result.theta, smallest_change, config)
-        row = {"seed": seed, "lambda": point.lam, "lambda_sub": problem.lam, "kind": "polished",
-               "converged": result.converged, "lbfgs_iterations": result.lbfgs_iterations,
-               "newton_iterations": result.newton_iterations, **described}
-        polished[point.lam] = PolishedPoint(result.theta, row, direction)
-        out.thetas[(seed, point.lam, "polished")] = result.theta.cpu().numpy()
-        out.points.append(row)
-        log(f"seed {seed} lambda {point.lam:g}: polished ||grad J|| {row['grad_norm']:.2e}, {row['class']}, "
-            f"certified {row['certified']}")
-    for step in sorted((s for s in steps if s.seed == seed and s.lam_from in polished and s.lam_to in polished),
-                       key=lambda s: s.lam_from):
-        start, end = polished[step.lam_from], polished[step.lam_to]
-        up = (_follow(subset, step, start, end, "up", config, smallest_change, out, log)
-              if _certified_minimum(start.row) else NOT_FOLLOWED)
-        down = NOT_FOLLOWED
-        if judge_step(start.row, end.row, up, down)["curvature_verdict"] == "undecided" and _certified_minimum(end.row):
-            down = _follow(subset, step, end, start, "down", config, smallest_change, out, log)
-        out.steps.append({"seed": seed, "lambda_from": step.lam_from, "lambda_to": step.lam_to,
-                          "sgd_mse_change": step.change, **judge_step(start.row, end.row, up, down)})
+def run(subset: SubsetProblem, points: list[SGDPoint], steps: list[Step], config: Continuation,
+        smallest_change: float, out: ContinuationResults, log=lambda message: None, map_=map) -> None:
+    """Polish and certify every point, then follow the branches of every judged step whose two
+    ends are among the points and give it its verdict (see the module). ``map_`` runs the
+    independent pieces: a thread pool's ``map`` spreads them over workers, whatever their seed."""
+    keys = [(p.seed, p.lam) for p in points]
+    polished = dict(zip(keys, map_(lambda p: polish_point(subset, p, config, smallest_change, out, log), points)))
+    judged = [s for s in steps if (s.seed, s.lam_from) in polished and (s.seed, s.lam_to) in polished]
+    list(map_(lambda s: judge(subset, s, polished[(s.seed, s.lam_from)], polished[(s.seed, s.lam_to)], config,
+                              smallest_change, out, log), judged))
+
+
+def polish_point(subset: SubsetProblem, point: SGDPoint, config: Continuation, smallest_change: float,
+                 out: ContinuationResults, log) -> PolishedPoint:
+    """The SGD point polished, certified and, at a certified saddle, tested for escape."""
+    problem = subset.at(point.lam)
+    result = polish(problem, point.theta, config.branch.polish)
+    described, direction = _describe(problem, subset.mse, result.theta, smallest_change, config)
+    row = {"seed": point.seed, "lambda": point.lam, "lambda_sub": problem.lam, "kind": "polished",
+           "converged": result.converged, "lbfgs_iterations": result.lbfgs_iterations,
+           "newton_iterations": result.newton_iterations, **described}
+    row.update(escape_columns(problem, result.theta, row, config))
+    out.thetas[(point.seed, point.lam, "polished")] = result.theta.cpu().numpy()
+    out.points.append(row)
+    log(f"seed {point.seed} lambda {point.lam:g}: polished ||grad J|| {row['grad_norm']:.2e}, {row['class']}, "
+        f"certified {row['certified']}")
+    return PolishedPoint(result.theta, row, direction)
+
+
+def escape_columns(problem: NetworkProblem, theta: torch.Tensor, row: dict, config: Continuation) -> dict:
+    """The escape test (``escape``) at a certified saddle; NaN elsewhere."""
+    if not (row["certified"] and row["class"] == "saddle"):
+        return {"escape_alpha": math.nan, "escape_control_objective": math.nan, "escape_objective": math.nan,
+                "escape_lowers": math.nan}
+    result = escape(problem, theta, config.branch.polish, config.branch.eig_tol, config.branch.eig_steps)
+    return {"escape_alpha": result.alpha, "escape_control_objective": result.control_objective,
+            "escape_objective": min(result.objectives), "escape_lowers": result.lowers}
+
+
+def judge(subset: SubsetProblem, step: Step, start: PolishedPoint, end: PolishedPoint, config: Continuation,
+          smallest_change: float, out: ContinuationResults, log) -> None:
+    """Follow the step's branches, up from its start and, where that leaves it undecided, down
+    from its end; append its verdict to ``out.steps``."""
+    up = (_follow(subset, step, start, end, "up", config, smallest_change, out, log)
+          if _certified_minimum(start.row) else NOT_FOLLOWED)
+    down = NOT_FOLLOWED
+    if judge_step(start.row, end.row, up, down)["curvature_verdict"] == "undecided" and _certified_minimum(end.row):
+        down = _follow(subset, step, end, start, "down", config, smallest_change, out, log)
+    out.steps.append({"seed": step.seed, "lambda_from": step.lam_from, "lambda_to": step.lam_to,
+                      "sgd_mse_change": step.change, **judge_step(start.row, end.row, up, down)})
 
 
 def _follow(subset: SubsetProblem, step: Step, origin: PolishedPoint, other: PolishedPoint, direction: str,
@@ -231,7 +258,8 @@ def judge_step(start: dict, end: dict, up: dict, down: dict) -> dict:
            "drop_reproduced": end["mse"] < start["mse"],  # does the subset problem's polished pair show the drop?
            **_branch_columns("up_", up), **_branch_columns("down_", down),
            "fold_side": "", "fold_low": math.nan, "fold_high": math.nan, "fold_evidence": "",
-           "bottom_before_fold": math.nan, "jump_kind": "", "lemma_holds": math.nan, "reason": ""}
+           "bottom_before_fold": math.nan, "jump_kind": "", "switch_lowers": math.nan, "lemma_holds": math.nan,
+           "reason": ""}
     if start["certified"] and start["class"] == "saddle" and start["predicted_dL_dlambda"] < 0:
         return {**row, "curvature_verdict": "saddle branch"}
     for side, evidence in (("up from the start", up), ("down from the end", down)):
@@ -242,8 +270,9 @@ def judge_step(start: dict, end: dict, up: dict, down: dict) -> dict:
             return {**row, "curvature_verdict": "one branch of minima",
                     "lemma_holds": evidence["branch_data_loss_change"] >= 0}
     up_end = up.get("branch_end")
-    if _certified_minimum(up_end) and _certified_minimum(end) and end["data_loss"] < up_end["data_loss"]:
+    if _certified_minimum(up_end) and _certified_minimum(end):  # off the start's branch, which goes on
         return {**row, "curvature_verdict": "branch jump", "jump_kind": "switch",
+                "switch_lowers": end["data_loss"] < up_end["data_loss"],
                 "lemma_holds": up["branch_data_loss_change"] >= 0}
     return {**row, "curvature_verdict": "undecided", "reason": _why_undecided(start, end, up, down)}
 
@@ -256,11 +285,7 @@ def _why_undecided(start: dict, end: dict, up: dict, down: dict) -> str:
             return _why_not_judged(f"branch {name}'s end", evidence["branch_end"])
     if not _certified_minimum(start):
         return f"{_why_not_judged('start', start)}, and the start is off the end's branch of minima"
-    if not _certified_minimum(end):
-        return f"{_why_not_judged('end', end)}, and the end is off the start's branch of minima"
-    return (f"two branches of minima cross the step: the end is off the start's branch, the start off the end's, "
-            f"and the end's data loss is not below the start branch's ({end['data_loss']:.6g} >= "
-            f"{up['branch_end']['data_loss']:.6g}): the switch lowers nothing")
+    return f"{_why_not_judged('end', end)}, and the end is off the start's branch of minima"
 
 
 def _why_not_judged(name: str, row: dict) -> str:
@@ -279,11 +304,16 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
     certified = [p for p in results.points if p["certified"]]
     verdicts = [s["curvature_verdict"] for s in results.steps]
     counts = {c: sum(1 for p in certified if p["class"] == c) for c in ("minimum", "saddle", "degenerate")}
-    folds = sum(1 for f in results.folds if f["reason"] == "fold")
-    return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified), "folds": folds,
+    switches = [s for s in results.steps if s["jump_kind"] == "switch"]
+    escapes = [p for p in results.points if p.get("escape_lowers") in (True, False)]
+    return {"n_sub": n_sub, "points": len(results.points), "certified_points": len(certified),
+            "folds": sum(1 for f in results.folds if f["reason"] == "fold"),
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
             "drops_reproduced": sum(bool(s["drop_reproduced"]) for s in results.steps),
-            "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS}}
+            "escapes": len(escapes), "escapes_lowering": sum(bool(p["escape_lowers"]) for p in escapes),
+            "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS},
+            "jumps": {"fold": sum(1 for s in results.steps if s["jump_kind"] == "fold"), "switch": len(switches),
+                      "switch_lowering": sum(bool(s["switch_lowers"]) for s in switches)}}
 
 
 def settings_from(config) -> Continuation:

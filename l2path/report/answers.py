@@ -58,10 +58,10 @@ def curvature_answer(continuation: dict, steps: pd.DataFrame | None = None) -> s
     text = (f"Certified continuation (J_λ on the first {continuation['n_sub']} training images, λ/n as in the "
             f"study): {continuation['certified_points']} of {continuation['points']} points certified "
             f"({classes['minimum']} minima, {classes['saddle']} saddles, {classes['degenerate']} degenerate), "
-            f"{_plural(continuation['folds'], 'fold')} located; of the {continuation['nonmonotone_steps']} "
+            f"{_plural(continuation['folds'], 'fold')} located{_escapes(continuation)}; of the {continuation['nonmonotone_steps']} "
             f"non-monotone ascending steps, {verdicts['saddle_branch']} lie on a saddle branch, "
-            f"{verdicts['branch_jump']} jump between branches of minima (the branch through one end meets a fold "
-            f"within the step, or the end lies on a lower branch), {verdicts['one_branch_of_minima']} stay on one branch of "
+            f"{verdicts['branch_jump']} jump between branches of minima ({_jumps(continuation)}), "
+            f"{verdicts['one_branch_of_minima']} stay on one branch of "
             f"minima and {continuation['undecided']} are undecided. Polished to critical points, the two ends of "
             f"a step still show the drop in {continuation['drops_reproduced']} of the "
             f"{continuation['nonmonotone_steps']} steps")
@@ -69,6 +69,20 @@ def curvature_answer(continuation: dict, steps: pd.DataFrame | None = None) -> s
     if kept is not None and len(kept):
         text += ": " + "; ".join(_step_evidence(row) for row in kept.itertuples())
     return text + "."
+
+
+def _escapes(continuation: dict) -> str:
+    if not continuation["escapes"]:
+        return ""
+    return (f", and at {_plural(continuation['escapes'], 'certified saddle')} the escape along negative curvature "
+            f"ended below the unperturbed control polish at {continuation['escapes_lowering']}")
+
+
+def _jumps(continuation: dict) -> str:
+    """How the jumps were found: at a fold, or as a switch to another branch of minima."""
+    jumps = continuation["jumps"]
+    return (f"{jumps['fold']} at a fold located within the step, {jumps['switch']} where the end is a certified "
+            f"minimum off the start's continuing branch, {jumps['switch_lowering']} of these with a lower data loss")
 
 
 def _step_evidence(row) -> str:

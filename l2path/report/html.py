@@ -27,7 +27,7 @@ VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "no
                    "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
 CURVATURE_COLUMNS = ["seed", "lambda_from", "lambda_to", "sgd_mse_change", "curvature_verdict", "jump_kind", "reason",
                      "start_class", "end_class", "start_predicted_dL_dlambda", "polished_mse_change",
-                     "drop_reproduced", "fold_side", "fold_low", "fold_high", "fold_evidence", "up_other_on_branch",
+                     "drop_reproduced", "fold_side", "fold_low", "fold_high", "fold_evidence", "switch_lowers", "up_other_on_branch",
                      "up_data_loss_change", "down_other_on_branch", "lemma_holds"]
 HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
                    "bottom_converged", "index_estimate", "trace", "hvps"]
