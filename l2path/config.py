@@ -245,6 +245,10 @@ class Dynamics(Section):
     gradient_batches: int = Field(ge=1)
     small_gradient_ratio: float = Field(gt=0)
     tail_off_fraction: float = Field(gt=0, lt=1)
+    # the per-layer weight variances the question reports after training from the large
+    # initialiser, set beside ours in the report (empty: none)
+    reported_variances: list[float] = Field(default_factory=list)
+    mechanism_images: int = Field(ge=1)  # saturation and the quadratic-cost share on the first this many images
 
     _unique_lists = field_validator("lambdas", "inits", "seeds")(_unique)
 

@@ -70,6 +70,59 @@ def mean_batch_gradient_norms(net: StackedMLP, x: torch.Tensor, y: torch.Tensor,
     return [total / len(batches) for total in sums]
 
 
+@torch.no_grad()
+def gradient_moments(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, m: int,
+                     chunk: int = 10_000) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per layer, the full-batch gradient g = dL/dW, (K, n_out, n_in), and E||g_B||^2, (K,),
+    the expected squared norm of a mini-batch gradient g_B = (1/m) sum_{x in B} dC_x/dW over
+    batches of m samples drawn without replacement (each of an epoch's shuffled batches is one):
+
+        E||g_B||^2 = ||g||^2 + (n - m) / (m (n - 1)) * (S - ||g||^2),   S = (1/n) sum_x ||dC_x/dW||^2,
+
+    the variance of a mean sampled without replacement, exact. dC_x/dW = delta_x a_x^T has
+    rank one, so ||dC_x/dW|| = ||delta_x|| ||a_x||; every sum is taken in float64."""
+    n = len(x)
+    gradients = [torch.zeros_like(w) for w in net.weights]
+    squares = [torch.zeros(net.n_models, dtype=torch.float64) for _ in net.weights]
+    one = torch.tensor(1.0, dtype=net.dtype)
+    for start in range(0, n, chunk):
+        xb, yb = x[start:start + chunk].to(net.dtype), y[start:start + chunk].to(net.dtype)
+        for layer, delta, a_in in backprop(net, xb, yb, cost, one):
+            gradients[layer] += weight_gradient(delta, a_in) / n
+            per_sample = delta.to(torch.float64).square().sum(-1) * a_in.to(torch.float64).square().sum(-1)
+            squares[layer] += per_sample.sum(-1) / n
+    expected = []
+    for g, s in zip(gradients, squares):
+        mean_square = g.to(torch.float64).flatten(1).square().sum(1)
+        expected.append(mean_square + (n - m) / (m * (n - 1)) * (s - mean_square))
+    return gradients, expected
+
+
+SATURATED = math.exp(-4) / (1 + math.exp(-4)) ** 2  # sigma'(4): |z| > 4 exactly where sigma'(z) < this
+
+
+@torch.no_grad()
+def saturation(net: StackedMLP, x: torch.Tensor, y: torch.Tensor,
+               chunk: int = 10_000) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Per layer, its units' mean sigma'(z) = a (1 - a) and the share of |z| > 4 over samples and
+    units, and the mean output error ||a_L - y|| over samples; each (K,), float64. A saturated
+    unit passes back little gradient: layer l's deltas carry sigma'(z_l) (the output layer's
+    do not under the cross-entropy cost, whose delta is a_L - y)."""
+    n = len(x)
+    slopes = [torch.zeros(net.n_models, dtype=torch.float64) for _ in net.weights]
+    saturated = [torch.zeros(net.n_models, dtype=torch.float64) for _ in net.weights]
+    error = torch.zeros(net.n_models, dtype=torch.float64)
+    for start in range(0, n, chunk):
+        xb, yb = x[start:start + chunk].to(net.dtype), y[start:start + chunk].to(net.dtype)
+        activations, _ = net.forward(xb)
+        for layer, a in enumerate(activations[1:]):
+            slope = (a * (1 - a)).to(torch.float64)
+            slopes[layer] += slope.mean(-1).sum(-1) / n
+            saturated[layer] += (slope < SATURATED).to(torch.float64).mean(-1).sum(-1) / n
+        error += (activations[-1].to(torch.float64) - yb.to(torch.float64)).norm(dim=-1).sum(-1) / n
+    return list(zip(slopes, saturated)), error
+
+
 def sampled_batches(seed: int, epoch: int, n: int, m: int, count: int) -> np.ndarray:
     """(count, m) sample indices, drawn without replacement within each batch."""
     rng = np.random.default_rng([seed, GRADIENT_STREAM, epoch])
@@ -77,30 +130,48 @@ def sampled_batches(seed: int, epoch: int, n: int, m: int, count: int) -> np.nda
 
 
 def epoch_records(net: StackedMLP, data: Dataset, cost: Cost, models: list[Model], eta: float,
-                  batches: np.ndarray) -> list[dict[str, float]]:
-    """One record per model: ``train.metrics.evaluate``'s keys plus, per layer, max |w| and the
-    data-gradient, mini-batch-gradient and decay terms of one step and their ratios."""
+                  batches: np.ndarray, mechanism_images: int) -> list[dict[str, float]]:
+    """One record per model: ``train.metrics.evaluate``'s keys plus, per layer, max |w|, the
+    data-gradient, mini-batch-gradient (mean size over ``batches``, and the exact RMS over all
+    batches, ``gradient_moments``) and decay terms of one step and their ratios, the radial
+    ratio under the quadratic cost too, and the saturation of the layer's units; and the
+    output error (``saturation``). The last three are means over the first
+    ``mechanism_images`` training images (each a full pass costs as much as the records'
+    other passes together)."""
     n = len(data.train)
     lam = torch.tensor([model.lam for model in models], dtype=torch.float64)
     records = evaluate(net, data, cost, lam.tolist())
-    full, _ = data_gradients(net, data.train.x, data.train.y, cost)
+    full, squares = gradient_moments(net, data.train.x, data.train.y, cost, batches.shape[1])
     batch = mean_batch_gradient_norms(net, data.train.x, data.train.y, cost, batches)
+    x, y = data.train.x[:mechanism_images], data.train.y[:mechanism_images]
+    quadratic, _ = data_gradients(net, x, y, get_cost("quadratic"))
+    saturations, output_error = saturation(net, x, y)
     for layer, w in enumerate(net.weights):
         name = f"layer{layer + 1}"
         flat = w.to(torch.float64).flatten(1)
         decay = eta * lam / n * flat.norm(dim=1)
         data_term = eta * full[layer].to(torch.float64).flatten(1).norm(dim=1)
         batch_term = eta * batch[layer]
-        # the part of the data term along W: the only part that changes ||W|| to first order
-        radial = eta * (full[layer].to(torch.float64).flatten(1) * flat).sum(1) / flat.norm(dim=1)
         columns = {"max_abs": flat.abs().max(1).values, "data_term": data_term, "batch_term": batch_term,
-                   "decay_term": decay, "ratio": data_term / decay, "batch_ratio": batch_term / decay,
-                   "radial_ratio": radial / decay}
+                   "batch_term_rms": eta * squares[layer].sqrt(), "decay_term": decay, "ratio": data_term / decay,
+                   "batch_ratio": batch_term / decay, "radial_ratio": _radial(full[layer], flat, eta) / decay,
+                   # the same with the quadratic cost's gradient at the same weights: its output delta
+                   # (a - y) sigma'(z) carries the sigma' factor that cross-entropy's lacks
+                   "radial_ratio_quadratic": _radial(quadratic[layer], flat, eta) / decay,
+                   "saturation_mean_dsigma": saturations[layer][0], "saturation_share_z4": saturations[layer][1]}
         for k, record in enumerate(records):
             for key, values in columns.items():
                 value = float(values[k])
                 record[f"{name}_{key}"] = value if math.isfinite(value) else math.nan
+    for k, record in enumerate(records):
+        record["output_error"] = float(output_error[k])
     return records
+
+
+def _radial(gradient: torch.Tensor, flat: torch.Tensor, eta: float) -> torch.Tensor:
+    """eta <dL/dW, W/||W||>, (K,): the part of the data term along W, the only part that changes
+    ||W|| to first order."""
+    return eta * (gradient.to(torch.float64).flatten(1) * flat).sum(1) / flat.norm(dim=1)
 
 
 def _rename_weight_stats(record: dict[str, float]) -> dict[str, float]:
@@ -136,7 +207,8 @@ def run_dynamics(config, data: Dataset, on_epoch: Callable[[Model, dict], None] 
         def record(epoch: int, trained: StackedMLP) -> bool:
             seconds = time.perf_counter() - clock["last"]
             batches = sampled_batches(seed, epoch, n, m, config.gradient_batches)
-            for model, values in zip(models, epoch_records(trained, data, cost, models, config.eta, batches)):
+            for model, values in zip(models, epoch_records(trained, data, cost, models, config.eta, batches,
+                                                                   config.mechanism_images)):
                 row = {"init": model.init, "seed": seed, "lambda": model.lam, "epoch": epoch,
                        "seconds": seconds if epoch else 0.0, **_rename_weight_stats(values)}
                 rows.append(row)
@@ -154,6 +226,24 @@ def run_dynamics(config, data: Dataset, on_epoch: Callable[[Model, dict], None] 
 def theory_factors(eta: float, lam: float, n: int, m: int) -> tuple[float, float]:
     """Per-epoch shrink factor of pure decay: exact (1 - eta*lam/n)^ceil(n/m), and exp(-eta*lam/m)."""
     return (1 - eta * lam / n) ** math.ceil(n / m), math.exp(-eta * lam / m)
+
+
+def second_order_factor(eta: float, lam: float, n: int, m: int, share: np.ndarray, noise: np.ndarray) -> float:
+    """The per-epoch factor of ||W|| to second order, geometric mean over epochs.
+
+    One step W' = d W - eta g_B, d = 1 - eta*lam/n, has, in expectation over the batch,
+
+        E||W'||^2 / ||W||^2 = d^2 - 2 d (eta*lam/n) r + eta^2 E||g_B||^2 / ||W||^2,
+
+    r = eta <g, W/||W||> / ((eta*lam/n) ||W||) the data term's share along W (``share``, per
+    epoch) and eta^2 E||g_B||^2 / ||W||^2 the mini-batch term (``noise``, per epoch). An epoch of
+    ceil(n/m) steps multiplies ||W|| by that to the power ceil(n/m)/2; to first order in eta
+    this is (1 - eta*lam/n)^(ceil(n/m)(1 + r)), the first-order prediction."""
+    if not len(share):
+        return math.nan
+    d = 1 - eta * lam / n
+    per_step = d * d - 2 * d * (eta * lam / n) * np.asarray(share) + np.asarray(noise)
+    return float(np.exp(math.ceil(n / m) / 2 * np.log(per_step).mean()))
 
 
 def _per_seed(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -202,6 +292,11 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                 # d||W|| per step = -(eta*lam/n) ||W|| (1 + radial_ratio): the epoch's share, both ends averaged
                 share = ((signed + signed.shift(1)) / 2).iloc[1:].to_numpy()[small_mask]
                 share_mean = float(share.mean()) if len(share) else math.nan
+                noise = (_per_seed(part, f"{name}_batch_term_rms") / l2) ** 2
+                noise = ((noise + noise.shift(1)) / 2).iloc[1:].to_numpy()[small_mask]
+                second = second_order_factor(config.eta, lam, n, config.batch_size, share, noise)
+                gap = math.log(measured / exact)
+                gap = gap if abs(gap) > 1e-12 else math.nan  # no gap to share out
                 tail = [_tail_off_epoch(shrink[s], exact, config.tail_off_fraction) for s in shrink.columns]
                 tail_rms = [float(rms[s].loc[t - 1]) for s, t in zip(shrink.columns, tail) if not math.isnan(t)]
                 rms_start = float(rms.iloc[0].mean())
@@ -210,6 +305,9 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                     "theory_factor": exact, "theory_factor_exp": approx,
                     "measured_factor": measured, "relative_deviation": measured / exact - 1,
                     "radial_ratio_small": share_mean, "theory_factor_with_gradient": exact ** (1 + share_mean),
+                    "first_order_share_of_gap": share_mean * math.log(exact) / gap,
+                    "second_order_factor": second, "second_order_share_of_gap": math.log(second / exact) / gap,
+                    "second_order_residual": measured / second - 1,
                     "small_epochs": len(small_shrinks), "first_epoch_factor": float(shrink.iloc[0].mean()),
                     "ratio_start": float(ratio.iloc[0].mean()),
                     "batch_ratio_start": float(_per_seed(part, f"{name}_batch_ratio").iloc[0].mean()),
@@ -219,6 +317,11 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                     "outward_epochs": float((signed.iloc[1:] < -1).sum().mean()),
                     "tail_off_epoch": _nan_mean(tail), "tail_off_rms": _nan_mean(tail_rms),
                     "rms_start": rms_start, "rms_end": float(rms.iloc[-1].mean()),
+                    "var_end": float(_per_seed(part, f"{name}_var").iloc[-1].mean()),
+                    "reported_variance": (config.reported_variances[layer] if layer < len(config.reported_variances)
+                                          else math.nan),
+                    # the last epoch's log-shrink as a share of the theory's (1: pure decay)
+                    "shrink_rate_end": float((np.log(shrink.iloc[-1]) / math.log(exact)).mean()),
                     "inv_sqrt_n_weights": 1 / math.sqrt(n_weights), "inv_n_weights": 1 / n_weights,
                     "inv_sqrt_n_in": 1 / math.sqrt(sizes[layer]),
                     "epochs_to_inv_sqrt_n_weights": (math.log(rms_start * math.sqrt(n_weights)) / -math.log(exact)
@@ -228,6 +331,14 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                                                  / _per_seed(control, f"{name}_l2").iloc[0]).mean())
                                           if len(control) else math.nan),
                     "validation_accuracy_end": float(_per_seed(part, "validation_accuracy").iloc[-1].mean()),
+                    "validation_accuracy_end_control": (float(_per_seed(control, "validation_accuracy").iloc[-1].mean())
+                                                        if len(control) else math.nan),
+                    "radial_ratio_quadratic_median": float(np.median(
+                        _per_seed(part, f"{name}_radial_ratio_quadratic").iloc[1:].to_numpy())),
+                    **{f"saturation_{key}_{end}": float(_per_seed(part, f"{name}_saturation_{key}").iloc[at].mean())
+                       for key in ("mean_dsigma", "share_z4") for end, at in (("start", 0), ("end", -1))},
+                    "output_error_start": float(_per_seed(part, "output_error").iloc[0].mean()),
+                    "output_error_end": float(_per_seed(part, "output_error").iloc[-1].mean()),
                 }
                 rows.append(row)
     return pd.DataFrame(rows)

@@ -1,9 +1,11 @@
 """The report's sentences carry the numbers of the tables they are written from."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
-from l2path.report.answers import continuation_answers, curvature_answer
+from l2path.report.answers import continuation_answers, curvature_answer, dynamics_answers
 
 
 def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
@@ -97,3 +99,43 @@ def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_sur
            "polish at 1;" in with_saddles
     assert text.endswith("still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
                          "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start).")
+
+
+def _theory_row(init: str, layer: int, **numbers) -> dict:
+    row = {"init": init, "lambda": 5.0, "layer": layer, "theory_factor": 0.951229, "theory_factor_exp": 0.951229,
+           "measured_factor": 0.953384, "relative_deviation": 2.3e-3, "small_epochs": 60, "radial_ratio_small": -0.1,
+           "theory_factor_with_gradient": 0.9519, "first_order_share_of_gap": 0.31, "second_order_factor": 0.9533,
+           "second_order_share_of_gap": 0.97, "second_order_residual": 1e-4, "first_epoch_factor": 0.95,
+           "ratio_start": 0.5, "ratio_median": 2.0, "radial_ratio_median": 0.05, "radial_ratio_quadratic_median": 0.02,
+           "decay_dominated_epochs": 0.0, "outward_epochs": 0.0, "tail_off_epoch": math.nan, "tail_off_rms": math.nan,
+           "shrink_rate_end": 0.52, "rms_start": 1.0, "rms_end": 0.28, "var_end": 0.078, "reported_variance": 0.08,
+           "inv_sqrt_n_weights": 0.0065, "inv_n_weights": 4.2e-5, "inv_sqrt_n_in": 0.036,
+           "epochs_to_inv_sqrt_n_weights": 100.0, "l2_change": 0.28, "l2_change_control": 1.001,
+           "validation_accuracy_end": 0.9631, "validation_accuracy_end_control": 0.9479,
+           "saturation_mean_dsigma_start": 0.05, "saturation_mean_dsigma_end": 0.15, "saturation_share_z4_start": 0.6,
+           "saturation_share_z4_end": 0.1, "output_error_start": 1.2, "output_error_end": 0.2}
+    return {**row, **numbers}
+
+
+def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
+    theory = pd.DataFrame([
+        _theory_row("large", 1),
+        _theory_row("large", 2, l2_change=1.9, l2_change_control=2.0, radial_ratio_median=-1.6,
+                    radial_ratio_quadratic_median=-0.2, first_epoch_factor=1.2, var_end=3.77, reported_variance=3.6),
+        _theory_row("default", 1, validation_accuracy_end=0.9639), _theory_row("default", 2, validation_accuracy_end=0.9639)])
+    answers = dict(dynamics_answers(theory, epochs=30))
+    a = answers["(a) Are the first epochs dominated by decay? (large N(0,1) init)"]
+    assert a.startswith("Yes for layer 1 (its norm changed ×0.28 with λ = 5 and ×1.001 with λ = 0); no for layer 2")
+    b = answers["(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gradients are small"]
+    assert "(31% of the gap)" in b and "0.953300 to second order (97% of the gap; residual +1.0e-04)" in b
+    c = answers["(c) Does decay tail off near RMS 1/√n_w?"]
+    assert "large layer 1: not below the cut within 30 epochs, but slowing: the last epoch's log-shrink is 52%" in c
+    d = answers["(d) How does this relate to the N(0, 1/n_in) initialisation?"]
+    assert d.startswith("The N(0, 1/n_in) start ends with the best validation accuracy: 96.39%, against 96.31% from "
+                        "the large start with λ = 5 and 94.79% from the large start without decay.")
+    assert "layer 1: 0.078 (the question: 0.08); layer 2: 3.77 (the question: 3.6)" in d
+    why = answers["Why one layer shrinks while another grows"]
+    assert why.startswith("Yes: large layer 2 grows (median r -1.6 under cross-entropy), and with the quadratic "
+                          "cost's σ′ factor the same weights give median r -0.2, so the missing σ′ factor")
+    not_explained = dict(dynamics_answers(theory.assign(radial_ratio_quadratic_median=-1.5), epochs=30))
+    assert not_explained["Why one layer shrinks while another grows"].startswith("No: large layer 2 grows")

@@ -193,7 +193,8 @@ def _fmt(value: float, spec: str = ".3g") -> str:
 
 
 def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]:
-    """Question 2 (a)-(d), Nielsen's weight-decay exercise, one paragraph each."""
+    """Question 2 (a)-(d), Nielsen's weight-decay exercise: each a plain answer with its number
+    first, then the evidence."""
     answers = []
     lam = theory["lambda"].iloc[0]
     rows = theory[theory["lambda"] == lam]
@@ -204,50 +205,97 @@ def dynamics_answers(theory: pd.DataFrame, epochs: int) -> list[tuple[str, str]]
 
     if len(large):
         answers.append(("(a) Are the first epochs dominated by decay? (large N(0,1) init)", (
-            "At the initial weights the full-batch data-gradient term per step is "
-            + per_layer(large, lambda r: f"{r['ratio_start']:.3g}× the decay term") + ". After the first epoch, "
-            + per_layer(large, lambda r: f"the data term stayed below the decay term in {r['decay_dominated_epochs']:.3g}"
-                        f" of {epochs} epochs, median ratio {r['ratio_median']:.3g}, its share along w "
-                        f"{r['radial_ratio_median']:.2g}")
-            + ". Decay dominates where the ratio is below 1, and what changes the norm is the share along w.")))
+            _decay_dominated(large, lam) + " Evidence: at the initial weights the full-batch data-gradient term "
+            "per step is " + per_layer(large, lambda r: f"{r['ratio_start']:.3g}× the decay term") + "; after the "
+            "first epoch " + per_layer(large, lambda r: f"it stayed below the decay term in "
+                                       f"{r['decay_dominated_epochs']:.3g} of {epochs} epochs, its share along w "
+                                       f"median {r['radial_ratio_median']:.2g}")
+            + ". The size of the gradient does not decide it: only its share along w changes the norm.")))
     answers.append(("(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gradients are small", (
         f"Theory: {rows['theory_factor'].iloc[0]:.6f} per epoch (exp form {rows['theory_factor_exp'].iloc[0]:.6f}). "
-        "Measured (geometric mean over epochs where the data term along w is small): "
-        + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
-            f"{r['measured_factor']:.6f} over {int(r['small_epochs'])} seed-epochs "
-            f"(relative deviation {r['relative_deviation']:+.1e}; with the data term's measured share along w, "
-            f"{r['radial_ratio_small']:+.3f}, first-order theory gives {r['theory_factor_with_gradient']:.6f})"
-            if r["small_epochs"] else
-            f"no small-gradient epochs (first-epoch factor {r['first_epoch_factor']:.4f})")
-            for r in rows.to_dict("records")) + ".")))
+        + "; ".join(_shrink_sentence(r) for r in rows.to_dict("records")) + ".")))
     answers.append(("(c) Does decay tail off near RMS 1/√n_w?", (
         f"1/√n_w = {rows['inv_sqrt_n_weights'].iloc[0]:.4g} and 1/n_w = {rows['inv_n_weights'].iloc[0]:.3g} "
         f"for n_w = {round(1 / rows['inv_n_weights'].iloc[0])} weights. "
-        + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + (
-            (f"never in a decay phase: it grew ×{r['first_epoch_factor']:.3g} in the first epoch "
-             f"(RMS {r['rms_start']:.3g} → {r['rms_end']:.3g} over the run)" if r["first_epoch_factor"] >= 1 else
-             f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g} "
-             f"({r['tail_off_rms'] * math.sqrt(1 / r['inv_n_weights']):.3g}× 1/√n_w, "
-             f"{r['tail_off_rms'] / r['inv_sqrt_n_in']:.3g}× 1/√n_in)")
-            if not math.isnan(r["tail_off_epoch"]) else
-            f"no tail-off within {epochs} epochs (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; pure decay would "
-            f"need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to bring it to 1/√n_w)")
-            for r in rows.to_dict("records")) + ".")))
+        + "; ".join(f"{r['init']} layer {int(r['layer'])}: " + _tail_sentence(r, epochs)
+                    for r in rows.to_dict("records")) + ".")))
     if len(large) and len(default):
         answers.append(("(d) How does this relate to the N(0, 1/n_in) initialisation?", (
-            "The default initialiser starts each layer at RMS 1/√n_in ("
+            f"The N(0, 1/n_in) start ends with the best validation accuracy: "
+            f"{default['validation_accuracy_end'].iloc[0]:.2%}, against {large['validation_accuracy_end'].iloc[0]:.2%} "
+            f"from the large start with λ = {lam:g} and {_fmt(large['validation_accuracy_end_control'].iloc[0], '.2%')}"
+            f" from the large start without decay. The default initialiser starts each layer at RMS 1/√n_in ("
             + per_layer(default, lambda r: f"{r['inv_sqrt_n_in']:.3g}") + "), where the data term outweighs decay "
             "from the start (" + per_layer(default, lambda r: f"ratio {r['ratio_start']:.3g}") + "). After "
             f"{epochs} epochs the RMS weights are "
             + per_layer(large, lambda r: f"large {r['rms_end']:.3g}") + " vs "
-            + per_layer(default, lambda r: f"default {r['rms_end']:.3g}") + "; validation accuracy "
-            f"{large['validation_accuracy_end'].iloc[0]:.2%} (large) vs {default['validation_accuracy_end'].iloc[0]:.2%} "
-            "(default).")))
-    answers.append(("Why one layer shrinks while another grows", (
-        "Per step, ‖W‖ changes by −(ηλ/n)‖W‖(1 + r), r being the data term's share along w relative to the "
-        "decay term: a layer shrinks while r > −1 and grows while the gradient pushes outward harder than decay "
-        "pulls in (r < −1). Over the run, ‖W‖ changed by a factor "
-        + "; ".join(f"{r['init']} layer {int(r['layer'])}: {r['l2_change']:.3g} (λ = 0 control "
-                    f"{_fmt(r['l2_change_control'])}; r < −1 in {r['outward_epochs']:.3g} of {epochs} epochs, "
-                    f"median r {r['radial_ratio_median']:+.2g})" for r in rows.to_dict("records")) + ".")))
+            + per_layer(default, lambda r: f"default {r['rms_end']:.3g}") + "; the weight variances from the large "
+            "start are " + per_layer(large, lambda r: f"{r['var_end']:.3g} (the question: "
+                                     f"{_fmt(r['reported_variance'])})") + ".")))
+    answers.append(("Why one layer shrinks while another grows", _mechanism(rows, epochs)))
     return answers
+
+
+def _decay_dominated(large: pd.DataFrame, lam: float) -> str:
+    """Yes for a layer whose norm barely moves without decay: its norm dynamics are decay's."""
+    def verdict(r) -> str:
+        decayed, control = math.log(r["l2_change"]), math.log(r["l2_change_control"])
+        answer = "yes" if abs(control) < 0.1 * abs(decayed) else "no"
+        return (f"{answer} for layer {int(r['layer'])} (its norm changed ×{r['l2_change']:.3g} with λ = {lam:g} "
+                f"and ×{r['l2_change_control']:.4g} with λ = 0)")
+    return "; ".join(verdict(r) for r in large.to_dict("records")).capitalize() + "."
+
+
+def _shrink_sentence(r: dict) -> str:
+    if not r["small_epochs"]:
+        return (f"{r['init']} layer {int(r['layer'])}: no small-gradient epochs (first-epoch factor "
+                f"{r['first_epoch_factor']:.4f})")
+    return (f"{r['init']} layer {int(r['layer'])}: measured {r['measured_factor']:.6f} over {int(r['small_epochs'])} "
+            f"seed-epochs (relative deviation {r['relative_deviation']:+.1e}); the data term's share along w "
+            f"({r['radial_ratio_small']:+.3f}) gives {r['theory_factor_with_gradient']:.6f} to first order "
+            f"({_share(r['first_order_share_of_gap'])} of the gap), and with the mini-batch term "
+            f"η²E‖g_B‖²/‖W‖² {r['second_order_factor']:.6f} to second order ({_share(r['second_order_share_of_gap'])} "
+            f"of the gap; residual {r['second_order_residual']:+.1e})")
+
+
+def _share(value: float) -> str:
+    return "none" if math.isnan(value) else f"{value:.0%}"
+
+
+def _tail_sentence(r: dict, epochs: int) -> str:
+    if r["first_epoch_factor"] >= 1:
+        return (f"never in a decay phase: it grew ×{r['first_epoch_factor']:.3g} in the first epoch "
+                f"(RMS {r['rms_start']:.3g} → {r['rms_end']:.3g} over the run)")
+    if not math.isnan(r["tail_off_epoch"]):
+        return (f"tails off at epoch {r['tail_off_epoch']:.3g} with RMS {r['tail_off_rms']:.3g} "
+                f"({r['tail_off_rms'] * math.sqrt(1 / r['inv_n_weights']):.3g}× 1/√n_w, "
+                f"{r['tail_off_rms'] / r['inv_sqrt_n_in']:.3g}× 1/√n_in)")
+    return (f"not below the cut within {epochs} epochs, but slowing: the last epoch's log-shrink is "
+            f"{r['shrink_rate_end']:.0%} of the theory's (RMS {r['rms_start']:.3g} → {r['rms_end']:.3g}; pure decay "
+            f"would need {r['epochs_to_inv_sqrt_n_weights']:.0f} epochs to bring it to 1/√n_w)")
+
+
+def _mechanism(rows: pd.DataFrame, epochs: int) -> str:
+    """r < -1 grows a layer. Under cross-entropy the output delta is a - y, with no sigma'(z)
+    factor; the quadratic cost's delta (a - y) sigma'(z) at the same weights says whether that
+    missing factor is what pushes the growing layer outward."""
+    growing = [r for r in rows.to_dict("records") if r["radial_ratio_median"] < -1]
+    if growing:
+        explained = all(r["radial_ratio_quadratic_median"] > -1 for r in growing)
+        answer = ("Yes: " if explained else "No: ") + "; ".join(
+            f"{r['init']} layer {int(r['layer'])} grows (median r {r['radial_ratio_median']:+.2g} under cross-entropy), "
+            f"and with the quadratic cost's σ′ factor the same weights give median r "
+            f"{r['radial_ratio_quadratic_median']:+.2g}" for r in growing) + (
+            ", so the missing σ′ factor of the cross-entropy output is what pushes it outward. " if explained else
+            ", so the missing σ′ factor does not explain the growth alone. ")
+    else:
+        answer = "No layer grows (median r ≥ −1 everywhere). "
+    return (
+        answer + "Per step, ‖W‖ changes by −(ηλ/n)‖W‖(1 + r), r being the data term's share along w relative to "
+        "the decay term: a layer grows while r < −1. Over the run, ‖W‖ changed by a factor "
+        + "; ".join(f"{r['init']} layer {int(r['layer'])}: {r['l2_change']:.3g} (λ = 0 control "
+                    f"{_fmt(r['l2_change_control'])}; r < −1 in {r['outward_epochs']:.3g} of {epochs} epochs; "
+                    f"mean σ′(z) of its units {r['saturation_mean_dsigma_start']:.3g} → "
+                    f"{r['saturation_mean_dsigma_end']:.3g}, share with |z| > 4 {r['saturation_share_z4_start']:.0%} → "
+                    f"{r['saturation_share_z4_end']:.0%}; output error ‖a − y‖ {r['output_error_start']:.3g} → "
+                    f"{r['output_error_end']:.3g})" for r in rows.to_dict("records")) + ".")

@@ -20,7 +20,10 @@ from . import figures
 from .answers import LEMMA, continuation_answers, curvature_answer, dynamics_answers, opening_answer
 
 THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
-                  "radial_ratio_small", "theory_factor_with_gradient", "outward_epochs",
+                  "radial_ratio_small", "theory_factor_with_gradient", "first_order_share_of_gap",
+                  "second_order_factor", "second_order_share_of_gap", "second_order_residual", "outward_epochs",
+                  "radial_ratio_quadratic_median", "saturation_share_z4_end", "shrink_rate_end", "var_end",
+                  "reported_variance", "validation_accuracy_end", "validation_accuracy_end_control",
                   "ratio_start", "ratio_median", "radial_ratio_median", "tail_off_epoch", "tail_off_rms",
                   "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
 VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "noise_sd", "z", "beyond_noise",
