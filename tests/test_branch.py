@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse.linalg
 import torch
 
-from l2path.continuation.branch import NetworkProblem, Settings, follow
+from l2path.continuation.branch import NetworkProblem, Settings, follow, segment_barrier
 from l2path.continuation.corrector import Polish
 
 from test_certificate import LAM_MIN, minimum
@@ -164,3 +164,16 @@ def test_a_small_network_branch_of_minima_is_followed_and_certified_by_eigvalsh(
     for point in branch.points[1:]:  # the secant of L against the tangent's slope: equal to first order in the step
         assert point.realised_slope == pytest.approx(point.predicted_slope, rel=0.05)
         assert point.predicted_slope > 0
+        assert point.barrier == 0 and point.same_branch  # no basin crossed between consecutive points
+
+
+def test_the_barrier_between_the_two_minima_of_the_quartic_is_its_maximum_above_them():
+    problem = Quartic(0.05)
+    low, middle, high = problem.roots()  # minimum, maximum, minimum
+    value = lambda t: float(problem.value(torch.tensor([t], dtype=torch.float64)))
+    exact = value(middle) - max(value(low), value(high))
+    ends = torch.tensor([high], dtype=torch.float64), torch.tensor([low], dtype=torch.float64)
+    assert 0 < segment_barrier(problem, *ends) <= exact
+    assert segment_barrier(problem, *ends, samples=2001) == pytest.approx(exact, rel=1e-5)
+    near = torch.tensor([high * 0.9], dtype=torch.float64)  # inside the basin of the positive minimum
+    assert segment_barrier(problem, near, ends[0]) == 0.0

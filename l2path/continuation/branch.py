@@ -21,7 +21,8 @@ ends: a fold lies between lambda and lambda e^(+-min_step), located to within th
 there, if it converged far from the prediction, is the point the branch jumps to.
 
 Every accepted step records the predicted and the realised dL/dlambda (the lemma, checked),
-the bottom Ritz value with its residual and the distance from the prediction.
+the bottom Ritz value with its residual, the distance from the prediction, and the barrier
+of J_lambda' on the segment from the previous point (none: the same branch, no basin crossed).
 """
 from __future__ import annotations
 
@@ -74,6 +75,12 @@ class BranchPoint:
     predicted_slope: float   # dL/dlambda from the tangent at the previous point
     realised_slope: float    # (L' - L) / (lambda' - lambda)
     jump: float              # ||theta - theta_pred||
+    barrier: float = math.nan  # J_lambda' on the segment from the previous point: its rise above the ends
+
+    @property
+    def same_branch(self) -> bool:
+        """No barrier between this point and the previous one (rounding aside)."""
+        return not self.barrier > 0
 
 
 @dataclass
@@ -96,6 +103,14 @@ def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: f
 def bottom_pair(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[float, float]:
     pairs = lanczos_extreme(problem.operator(theta), 1, "SA", settings.eig_tol, settings.eig_steps)
     return float(pairs.values[0]), float(pairs.residuals[0])
+
+
+def segment_barrier(problem: Problem, start: torch.Tensor, end: torch.Tensor, samples: int = 11) -> float:
+    """max J on the segment (1 - t) start + t end, t on ``samples`` equally spaced points,
+    above the larger of its two ends; 0 when J stays below the ends, up to rounding (1e-12 |J|)."""
+    values = [float(problem.value((1 - t) * start + t * end)) for t in np.linspace(0.0, 1.0, samples)]
+    rise = max(values[1:-1], default=-math.inf) - max(values[0], values[-1])
+    return rise if rise > 1e-12 * max(abs(v) for v in values) else 0.0
 
 
 def tangent(problem: Problem, theta: torch.Tensor, settings: "Settings") -> tuple[torch.Tensor, float]:
@@ -163,7 +178,8 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
         new_theta, new_norm, jump, bottom, residual = accepted
         new_loss = float(target.data_loss(new_theta))
         branch.points.append(BranchPoint(target.lam, new_theta.cpu().numpy(), new_loss, new_norm, bottom, residual,
-                                         slope, (new_loss - loss) / (target.lam - problem.lam), jump))
+                                         slope, (new_loss - loss) / (target.lam - problem.lam), jump,
+                                         segment_barrier(target, theta, new_theta)))
         problem, theta, loss = target, new_theta, new_loss
         h = min(step, 2 * h)
         if remaining() > 1e-12:

@@ -138,7 +138,8 @@ def _branch_rows(seed: int, lam_from: float, direction: str, branch: Branch, rat
     return [{"seed": seed, "step_from": lam_from, "direction": direction, "lambda": p.lam / ratio, "lambda_sub": p.lam,
              "data_loss": p.data_loss, "grad_norm": p.grad_norm, "bottom": p.bottom,
              "bottom_residual": p.bottom_residual, "predicted_dL_dlambda_sub": p.predicted_slope,
-             "realised_dL_dlambda_sub": p.realised_slope, "jump": p.jump} for p in branch.points]
+             "realised_dL_dlambda_sub": p.realised_slope, "jump": p.jump, "barrier": p.barrier,
+             "same_branch": p.same_branch} for p in branch.points]
 
 
 NOT_FOLLOWED = {"followed": False}
@@ -311,6 +312,8 @@ def summary(results: ContinuationResults, n_sub: int) -> dict:
             "nonmonotone_steps": len(results.steps), "undecided": verdicts.count("undecided"),
             "drops_reproduced": sum(bool(s["drop_reproduced"]) for s in results.steps),
             "escapes": len(escapes), "escapes_lowering": sum(bool(p["escape_lowers"]) for p in escapes),
+            "branch_steps": sum(1 for b in results.branch if not math.isnan(b["barrier"])),
+            "branch_steps_across_a_barrier": sum(1 for b in results.branch if b["barrier"] > 0),
             "classes": counts, "verdicts": {v.replace(" ", "_"): verdicts.count(v) for v in VERDICTS},
             "jumps": {"fold": sum(1 for s in results.steps if s["jump_kind"] == "fold"), "switch": len(switches),
                       "switch_lowering": sum(bool(s["switch_lowers"]) for s in switches)}}
