@@ -231,24 +231,49 @@ class Continuation(Section):
         return self
 
 
+class DynamicsSetting(Section):
+    """A further (eta, lambdas, epochs) setting of the dynamics stage, every initialiser in it."""
+
+    eta: float = Field(gt=0)
+    lambdas: list[float] = Field(min_length=1)
+    epochs: int = Field(ge=1)
+    seeds: list[int] | None = None  # None: the stage's seeds
+
+    _unique_lists = field_validator("lambdas", "seeds")(_unique)
+
+    @field_validator("lambdas")
+    @classmethod
+    def _decayed(cls, lambdas: list[float]) -> list[float]:
+        if any(lam <= 0 for lam in lambdas):
+            raise ValueError("the lambdas of a further setting must be > 0 (the control is the main setting's)")
+        return lambdas
+
+
 class Dynamics(Section):
-    """Nielsen's weight-decay exercise (l2path.dynamics): one stack per seed, every
-    (initialiser, lambda) pair trained on that seed's mini-batch order."""
+    """Nielsen's weight-decay exercise (l2path.dynamics): the question's setting (eta,
+    lambdas, epochs; the lambda = 0 control stops at ``question_epochs``), the book's
+    setting and a lambda sweep; one stack per seed holds every model of that seed."""
 
     model: ModelSpec
     eta: float = Field(gt=0)
     lambdas: list[float] = Field(min_length=1)
     batch_size: int = Field(ge=1)
     epochs: int = Field(ge=1)
+    question_epochs: int = Field(ge=1)  # the question's figures are read after this many epochs
     inits: list[Initialiser] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
-    gradient_batches: int = Field(ge=1)
+    book: DynamicsSetting | None = None
+    sweep: DynamicsSetting | None = None
     small_gradient_ratio: float = Field(gt=0)
     tail_off_fraction: float = Field(gt=0, lt=1)
+    trend_epochs: int = Field(ge=1)  # the per-epoch shrink rate's trend: a centred moving mean over this many epochs
+    level_off_rate: float = Field(gt=0, lt=1)  # levelled off: |trend of the last epochs| < this share of the decay rate
+    gradient_every: int = Field(ge=1)  # beyond the question's epochs, the full record every this many epochs
+    workers: int = Field(ge=1)  # processes training stacks side by side (one torch thread each)
     # the per-layer weight variances the question reports after training from the large
     # initialiser, set beside ours in the report (empty: none)
     reported_variances: list[float] = Field(default_factory=list)
-    mechanism_images: int = Field(ge=1)  # saturation and the quadratic-cost share on the first this many images
+    mechanism_images: int = Field(ge=1)  # the quadratic-cost share on the first this many images
 
     _unique_lists = field_validator("lambdas", "inits", "seeds")(_unique)
 
@@ -261,6 +286,12 @@ class Dynamics(Section):
             raise ValueError("at least one lambda must be > 0 (0 is only the control)")
         return lambdas
     _seeds = field_validator("seeds")(_non_negative_seeds)
+
+    @model_validator(mode="after")
+    def _question_within_run(self) -> "Dynamics":
+        if self.question_epochs > self.epochs:
+            raise ValueError(f"question_epochs ({self.question_epochs}) must be <= epochs ({self.epochs})")
+        return self
 
 
 class Report(Section):

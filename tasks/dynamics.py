@@ -15,30 +15,42 @@ from l2path import atomic
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.data.split import file_md5
-from l2path.dynamics import Model, metrics, plot_tables, run_dynamics, theory_table
+from l2path.dynamics.plan import Model
+from l2path.dynamics.tables import PLOT_NAMES, metrics, plot_tables
+from l2path.dynamics.theory import theory_table
+from l2path.dynamics.training import run_dynamics
 from l2path.model.checkpoint import save_model
 from l2path.model.network import DTYPES
 
-PLOT_NAMES = ("rms", "ratio", "accuracy")  # plots/dynamics/<name>.csv, declared in dvc.yaml
 
 
 def model_key(model: Model) -> str:
-    return f"{model.init}_seed{model.seed}_lambda{model.lam:g}"
+    return f"{model.init}_seed{model.seed}_eta{model.eta:g}_lambda{model.lam:g}"
 
 
 def log_model_run(params: Params, stage: StageRun, model: Model, history: list[dict], checkpoint: Path,
                   data_md5: str) -> None:
     """A child run of the stage run: one model's per-epoch metrics and final weights."""
-    logged = {"init": model.init, "seed": model.seed, "lambda": model.lam,
+    logged = {"init": model.init, "seed": model.seed, "eta": model.eta, "lambda": model.lam,
+              "epochs": len(history) - 1,
               **{f"dynamics.{k}": v for k, v in params.dynamics.model_dump().items()
-                 if k not in ("inits", "seeds", "lambdas")}}
+                 if k not in ("inits", "seeds", "lambdas", "eta", "epochs", "book", "sweep")}}
     run_tags = {**stage.child_tags("model"), "l2path.model": model_key(model), "l2path.data_md5": data_md5}
     with tracking.stage_run(params.study.name, f"dynamics {model_key(model)}", logged, run_tags,
                             parent_run_id=stage.run_id) as run_id:
         numeric = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)
-                    and k not in ("seed", "lambda")} for row in history]
+                    and k not in ("seed", "eta", "lambda")} for row in history]
         tracking.log_history(run_id, numeric)
         tracking.log_artifact(run_id, checkpoint, "checkpoint")
+
+
+def _flat(numbers: dict, prefix: str = ""):
+    """(dotted key, number) for every numeric leaf of the nested metrics (flags as 0/1)."""
+    for key, value in numbers.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            yield f"{prefix}{key}", float(value)
 
 
 @task(name="weight-decay-dynamics", cache_policy=NO_CACHE)
@@ -52,18 +64,19 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     layers = range(1, len(config.model.sizes))
 
     def progress(model: Model, row: dict) -> None:
-        if model.init == config.inits[0] and model.lam == config.lambdas[0]:
+        if model.init == config.inits[0] and model.eta == config.eta and model.lam == config.lambdas[0]:
             logger.info("seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed,
                         config.seeds.index(model.seed) + 1, len(config.seeds), row["epoch"], config.epochs,
                         model.init, [round(row[f"layer{l}_rms"], 4) for l in layers],
-                        [round(row[f"layer{l}_ratio"], 3) for l in layers], row["seconds"])
+                        [round(row.get(f"layer{l}_ratio", math.nan), 3) for l in layers], row["seconds"])
 
     result = run_dynamics(config, data, on_epoch=progress)
     theory = theory_table(result.epochs, config, len(data.train))
     atomic.write_csv(paths.dynamics_epochs, result.epochs)
     atomic.write_csv(paths.dynamics_theory, theory)
-    for name, table in plot_tables(result.epochs, theory, config).items():
-        atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", table)
+    tables = plot_tables(result.epochs, theory, config)
+    for name in PLOT_NAMES:
+        atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", tables[name])
     numbers = metrics(theory)
     atomic.write_json(paths.dynamics_metrics, numbers)
 
@@ -72,16 +85,14 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     data_md5 = file_md5(paths.prepared)
     for model, net in result.final.items():
         checkpoint = models_dir / f"{model_key(model)}.pt"
-        save_model(net, 0, checkpoint, meta={"init": model.init, "seed": model.seed, "lambda": model.lam,
-                                             "eta": config.eta, "epochs": config.epochs})
         history = result.epochs[(result.epochs["init"] == model.init) & (result.epochs["seed"] == model.seed)
+                                & (result.epochs["eta"] == model.eta)
                                 & (result.epochs["lambda"] == model.lam)].to_dict("records")
+        save_model(net, 0, checkpoint, meta={"init": model.init, "seed": model.seed, "lambda": model.lam,
+                                             "eta": model.eta, "epochs": len(history) - 1})
         log_model_run(params, stage, model, history, checkpoint, data_md5)
-    tracking.log_metrics(stage.run_id, {f"{init}.{lam}.{layer}.{key}": value
-                                        for init, by_lam in numbers.items() for lam, by_layer in by_lam.items()
-                                        for layer, values in by_layer.items() for key, value in values.items()
-                                        if isinstance(value, (int, float))})
+    tracking.log_metrics(stage.run_id, dict(_flat(numbers)))
     for row in theory.to_dict("records"):
-        logger.info("%s init, lambda %g, layer %d: measured factor %.6f per epoch against theory %.6f",
-                    row["init"], row["lambda"], row["layer"], row["measured_factor"], row["theory_factor"])
+        logger.info("%s init, eta %g, lambda %g, layer %d: measured factor %.6f per epoch against theory %.6f",
+                    row["init"], row["eta"], row["lambda"], row["layer"], row["measured_factor"], row["theory_factor"])
     return numbers

@@ -16,6 +16,7 @@ from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.data.split import file_md5
+from l2path.dynamics.tables import PLOT_NAMES
 from l2path.report.html import Report, ReportInputs, build_report
 from l2path.study.results import read_results, results_frame
 
@@ -81,7 +82,7 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         curvature_steps=read_table(paths.continuation_steps),
         hessian=hessian, saddle_steps=read_table(paths.saddle_steps), escapes=read_table(paths.escapes),
         interpolation=read_table(paths.interpolation), spectra=pick_spectra(params, hessian),
-        dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in ("rms", "ratio", "accuracy")
+        dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in PLOT_NAMES
                         if (plots_dir / f"{name}.csv").exists()},
         theory=read_table(paths.dynamics_theory), dynamics_config=params.dynamics,
         provenance=provenance(params), links=mlflow_links(params, stage))

@@ -30,7 +30,8 @@ PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds"
                   "continuation.newton_iterations": 30, "continuation.cg_iterations": 200,
                   "continuation.eig_steps": 100, "continuation.workers": 1,
                   "dynamics.model.n_train": 1000, "dynamics.epochs": 2, "dynamics.seeds": [0],
-                  "dynamics.gradient_batches": 5}
+                  "dynamics.question_epochs": 1, "dynamics.book": None,
+                  "dynamics.sweep": {"eta": 0.5, "epochs": 2, "lambdas": [1.0, 5.0], "seeds": [0]}}
 
 
 def small_config(**changes) -> LambdaStudy:

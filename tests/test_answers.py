@@ -5,7 +5,11 @@ import math
 
 import pandas as pd
 
-from l2path.report.answers import continuation_answers, curvature_answer, dynamics_answers
+from l2path.config import load_params
+from l2path.report.answers import continuation_answers, curvature_answer
+from l2path.report.decay_answers import dynamics_answers
+
+from conftest import REPO
 
 
 def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
@@ -102,40 +106,70 @@ def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_sur
 
 
 def _theory_row(init: str, layer: int, **numbers) -> dict:
-    row = {"init": init, "lambda": 5.0, "layer": layer, "theory_factor": 0.951229, "theory_factor_exp": 0.951229,
+    row = {"eta": 0.1, "init": init, "lambda": 5.0, "layer": layer, "epochs": 100, "seeds": 3, "question_epoch": 30,
+           "theory_factor": 0.951229, "theory_factor_exp": 0.951229,
            "measured_factor": 0.953384, "relative_deviation": 2.3e-3, "small_epochs": 60, "radial_ratio_small": -0.1,
            "theory_factor_with_gradient": 0.9519, "first_order_share_of_gap": 0.31, "second_order_factor": 0.9533,
            "second_order_share_of_gap": 0.97, "second_order_residual": 1e-4, "first_epoch_factor": 0.95,
            "ratio_start": 0.5, "ratio_median": 2.0, "radial_ratio_median": 0.05, "radial_ratio_quadratic_median": 0.02,
-           "decay_dominated_epochs": 0.0, "outward_epochs": 0.0, "tail_off_epoch": math.nan, "tail_off_rms": math.nan,
-           "shrink_rate_end": 0.52, "rms_start": 1.0, "rms_end": 0.28, "var_end": 0.078, "reported_variance": 0.08,
+           "decay_dominated_epochs": 0.0, "outward_epochs": 0.0, "tail_off_epoch": 41.2, "tail_off_epoch_min": 40.1,
+           "tail_off_epoch_max": 42.5, "tail_off_rms": 0.21, "tail_off_rms_min": 0.2, "tail_off_rms_max": 0.22,
+           "tail_off_seeds": 3, "equilibrium_rms": 0.2, "equilibrium_rate": 0.01, "equilibrium_levelled": True,
+           "equilibrium_radial_ratio": -0.98, "equilibrium_balance_radial_ratio": -0.97,
+           "shrink_rate_end": 0.05, "rms_start": 1.0, "rms_end": 0.2, "var_question": 0.078, "reported_variance": 0.08,
            "inv_sqrt_n_weights": 0.0065, "inv_n_weights": 4.2e-5, "inv_sqrt_n_in": 0.036,
-           "epochs_to_inv_sqrt_n_weights": 100.0, "l2_change": 0.28, "l2_change_control": 1.001,
-           "validation_accuracy_end": 0.9631, "validation_accuracy_end_control": 0.9479,
+           "epochs_to_inv_sqrt_n_weights": 100.0, "l2_change_question": 0.28, "l2_change_question_control": 1.001,
+           "validation_accuracy_question": 0.9631, "validation_accuracy_question_control": 0.9479,
            "saturation_mean_dsigma_start": 0.05, "saturation_mean_dsigma_end": 0.15, "saturation_share_z4_start": 0.6,
            "saturation_share_z4_end": 0.1, "output_error_start": 1.2, "output_error_end": 0.2}
     return {**row, **numbers}
 
 
-def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
-    theory = pd.DataFrame([
+def _theory() -> pd.DataFrame:
+    """The question's rows (eta = 0.1), the book's large layer 1 (eta = 0.5, no tail-off within
+    its 30 epochs) and a sweep of large layer 1 over lambda = 1, 2, 5 with RMS 0.4 lambda^(-1/2)."""
+    sweep = [_theory_row("large", 1, eta=0.5, epochs=40, seeds=1, equilibrium_rms=0.4 * lam ** -0.5, **{"lambda": lam})
+             for lam in (1.0, 2.0)]
+    return pd.DataFrame([
         _theory_row("large", 1),
-        _theory_row("large", 2, l2_change=1.9, l2_change_control=2.0, radial_ratio_median=-1.6,
-                    radial_ratio_quadratic_median=-0.2, first_epoch_factor=1.2, var_end=3.77, reported_variance=3.6),
-        _theory_row("default", 1, validation_accuracy_end=0.9639), _theory_row("default", 2, validation_accuracy_end=0.9639)])
-    answers = dict(dynamics_answers(theory, epochs=30))
+        _theory_row("large", 2, l2_change_question=1.9, l2_change_question_control=2.0, radial_ratio_median=-1.6,
+                    radial_ratio_quadratic_median=-0.2, first_epoch_factor=1.2, var_question=3.77,
+                    reported_variance=3.6, tail_off_seeds=0, equilibrium_levelled=False),
+        _theory_row("default", 1, validation_accuracy_question=0.9639),
+        _theory_row("default", 2, validation_accuracy_question=0.9639),
+        _theory_row("large", 1, eta=0.5, epochs=40, tail_off_seeds=0, shrink_rate_end=0.6, rms_end=0.3,
+                    equilibrium_rms=0.4 * 5 ** -0.5),
+        *sweep])
+
+
+def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
+    config = load_params(REPO / "params.yaml").dynamics
+    theory = _theory()
+    answers = dict(dynamics_answers(theory, config))
     a = answers["(a) Are the first epochs dominated by decay? (large N(0,1) init)"]
-    assert a.startswith("Yes for layer 1 (its norm changed ×0.28 with λ = 5 and ×1.001 with λ = 0); no for layer 2")
+    assert a.startswith("Yes for layer 1 (over 30 epochs its norm changed ×0.28 with λ = 5 and ×1.001 with λ = 0); "
+                        "no for layer 2")
     b = answers["(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gradients are small"]
     assert "(31% of the gap)" in b and "0.953300 to second order (97% of the gap; residual +1.0e-04)" in b
     c = answers["(c) Does decay tail off near RMS 1/√n_w?"]
-    assert "large layer 1: not below the cut within 30 epochs, but slowing: the last epoch's log-shrink is 52%" in c
+    assert c.startswith("No: at η = 0.1 layer 1 tails off at RMS 0.21, 32.3× 1/√n_w. ")
+    assert "η = 0.1, 100 epochs, layer 1: at epoch 41.2 with RMS 0.21 (seeds 40.1–42.5, RMS 0.2–0.22)" in c
+    assert "η = 0.5, 40 epochs, layer 1: not below 50% (the last epoch's log-shrink is 60% of the theory's" in c
+    assert "layer 2 never decays: it grew ×1.2 in the first epoch" in c
     d = answers["(d) How does this relate to the N(0, 1/n_in) initialisation?"]
-    assert d.startswith("The N(0, 1/n_in) start ends with the best validation accuracy: 96.39%, against 96.31% from "
-                        "the large start with λ = 5 and 94.79% from the large start without decay.")
+    assert d.startswith("The N(0, 1/n_in) start ends with the best validation accuracy after 30 epochs: 96.39%, "
+                        "against 96.31% from the large start with λ = 5 and 94.79% from the large start without decay.")
     assert "layer 1: 0.078 (the question: 0.08); layer 2: 3.77 (the question: 3.6)" in d
+    e = answers["(e) At what scale does each layer level off, and does it depend on λ?"]
+    assert e.startswith("Yes, it depends on λ, as the balance predicts and a fixed 1/√n_w scale does not: large layer 1: "
+                        "RMS ∝ λ^-0.50 ± 0.00 over λ = 1, 2, 5")
+    assert ("RMS at the end for λ = 1, 2, 5: large layer 1: 0.4, 0.283, 0.179 (27.5–61.5× 1/√n_w, "
+            "4.97–11.1× 1/√n_in; r minus the balance's r from -0.01 to -0.01)") in e
     why = answers["Why one layer shrinks while another grows"]
     assert why.startswith("Yes: large layer 2 grows (median r -1.6 under cross-entropy), and with the quadratic "
                           "cost's σ′ factor the same weights give median r -0.2, so the missing σ′ factor")
-    not_explained = dict(dynamics_answers(theory.assign(radial_ratio_quadratic_median=-1.5), epochs=30))
+    not_explained = dict(dynamics_answers(theory.assign(radial_ratio_quadratic_median=-1.5), config))
     assert not_explained["Why one layer shrinks while another grows"].startswith("No: large layer 2 grows")
+    flat = theory.assign(equilibrium_rms=0.2)
+    assert dict(dynamics_answers(flat, config))["(e) At what scale does each layer level off, and does it depend on λ?"] \
+        .startswith("No, the scale barely moves with λ")

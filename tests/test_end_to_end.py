@@ -51,7 +51,7 @@ def test_dvc_outputs_and_status(repro):
                  "results/continuation_branch.csv", "results/continuation_steps.csv", "metrics/continuation.json",
                  "results/dynamics.csv",
                  "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
-                 "models/dynamics/large_seed0_lambda5.pt", "reports/index.html", "reports/summary.md",
+                 "models/dynamics/large_seed0_eta0.1_lambda5.pt", "reports/index.html", "reports/summary.md",
                  "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json",
                  *(f"lineage/{stage}.json" for stage in STAGES)]:
         assert (root / path).is_file(), path
@@ -81,9 +81,12 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     runs = {r.data.tags["l2path.stage"]: r for r in all_runs if "." not in r.data.tags["l2path.stage"]}
     assert set(runs) == set(STAGES)
     models = [r for r in all_runs if r.data.tags["l2path.stage"] == "dynamics.model"]
-    assert len(models) == 2 * 2  # both initialisers at lambda = 5 and 0, one seed
+    assert len(models) == 2 * 2 + 2 * 2  # both initialisers at eta = 0.1, lambda = 5 and 0, and the sweep's two
     assert {r.data.tags["mlflow.parentRunId"] for r in models} == {runs["dynamics"].info.run_id}
-    assert [m.step for m in client.get_metric_history(models[0].info.run_id, "layer1_rms")] == [0, 1, 2]
+    by_name = {r.data.tags["l2path.model"]: r.info.run_id for r in models}
+    assert [m.step for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda5"], "layer1_rms")] == [0, 1, 2]
+    # the lambda = 0 control stops at the question's epoch
+    assert [m.step for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda0"], "layer1_rms")] == [0, 1]
     study_artifacts = {a.path for a in client.list_artifacts(runs["study"].info.run_id, "report")}
     assert {"report/index.html", "report/summary.md", "report/figures"} <= study_artifacts
     points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]

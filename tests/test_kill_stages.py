@@ -25,12 +25,13 @@ from study_setup import write_synthetic_split
 from test_study_flow import SMALL_STUDY
 
 SMALL = {"train.model.n_train": 300, "train.epochs": 6, "train.model.dtype": "float64",
-         "dynamics.model.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1], "dynamics.gradient_batches": 5}
+         "dynamics.model.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1],
+         "dynamics.question_epochs": 3, "dynamics.book": None, "dynamics.sweep": None}
 # what the stage prints once it is under way, and what it writes
 STAGES = {
     "train": ("epoch 2/", ["plots/train_epochs.csv"], ["models/train/model.pt"]),
     "dynamics": ("(1/2) epoch 2/", ["results/dynamics.csv", "results/dynamics_theory.csv"],
-                 [f"models/dynamics/{init}_seed{seed}_lambda{lam}.pt" for init in ("large", "default")
+                 [f"models/dynamics/{init}_seed{seed}_eta0.1_lambda{lam}.pt" for init in ("large", "default")
                   for seed in (0, 1) for lam in ("5", "0")]),
 }
 
@@ -38,7 +39,7 @@ STAGES = {
 # hessian and report run after this small study: curvature of its 5 ascending points
 AFTER_STUDY = {**SMALL_STUDY, **SMALL, "hessian.select": "all", "hessian.n_train": 200, "hessian.k": 2,
                "hessian.lanczos_steps": 20, "hessian.slq_steps": 10, "hessian.trace_probes": 4,
-               "dynamics.epochs": 2, "dynamics.seeds": [0],
+               "dynamics.epochs": 2, "dynamics.question_epochs": 2, "dynamics.seeds": [0],
                "continuation.n_sub": 200, "continuation.lbfgs_iterations": 300, "continuation.newton_iterations": 30,
                "continuation.cg_iterations": 200, "continuation.eig_steps": 100, "continuation.workers": 1}
 LATE_STAGES = {

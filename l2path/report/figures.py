@@ -167,7 +167,7 @@ def interpolation_figure(interpolation: pd.DataFrame, max_steps: int = 6) -> Fig
     return figure
 
 
-def dynamics_figure(rms: pd.DataFrame, ratio: pd.DataFrame, inits: list[str], lam: float,
+def dynamics_figure(rms: pd.DataFrame, ratio: pd.DataFrame, inits: list[str], eta: float, lam: float,
                     layers: list[str]) -> Figure:
     """Per layer: RMS weight against epoch for each initialiser at ``lam`` (solid), its pure-decay
     theory (dashed) and the lambda = 0 control (dotted) where present; below, the ratio of the
@@ -178,10 +178,10 @@ def dynamics_figure(rms: pd.DataFrame, ratio: pd.DataFrame, inits: list[str], la
         top, bottom = axes[0, column], axes[1, column]
         for init in inits:
             colour = INIT_COLOURS.get(init, "grey")
-            tag = f"{init}_lambda{lam:g}_{layer}"
+            tag = f"{init}_eta{eta:g}_lambda{lam:g}_{layer}"
             top.plot(rms["epoch"], rms[tag], color=colour, label=f"{init} init, λ = {lam:g}")
             top.plot(rms["epoch"], rms[f"{tag}_theory"], color=colour, ls="--", label=f"{init}: pure decay (theory)")
-            control = f"{init}_lambda0_{layer}"
+            control = f"{init}_eta{eta:g}_lambda0_{layer}"
             if control in rms:
                 top.plot(rms["epoch"], rms[control], color=colour, ls=":", label=f"{init}: λ = 0 control")
             bottom.plot(ratio["epoch"], ratio[tag], color=colour, label=f"{init} init")
@@ -195,5 +195,46 @@ def dynamics_figure(rms: pd.DataFrame, ratio: pd.DataFrame, inits: list[str], la
             ax.grid(alpha=0.3)
         top.legend(fontsize=7)
         bottom.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def tail_off_figure(rates: pd.DataFrame, fraction: float, layers: list[str]) -> Figure:
+    """Per layer, for every ``<init>_eta<eta>_lambda<lambda>_<layer>_rate_*`` group of the table
+    (``dynamics.tables``): the seed mean of each epoch's rate, the band over seeds, the trend,
+    and the cut ``fraction``."""
+    figure = new_figure(figsize=(5.5 * len(layers), 3.8))
+    axes = figure.subplots(1, len(layers), squeeze=False)[0]
+    for ax, layer in zip(axes, layers):
+        groups = sorted({c[:-len("_rate_mean")] for c in rates.columns if c.endswith(f"{layer}_rate_mean")})
+        for index, group in enumerate(groups):
+            colour = f"C{index}"
+            label = group[:-len(layer) - 1].replace("_eta", ", η = ").replace("_lambda", ", λ = ")
+            ax.fill_between(rates["epoch"], rates[f"{group}_rate_min"], rates[f"{group}_rate_max"], color=colour,
+                            alpha=0.2, lw=0)
+            ax.plot(rates["epoch"], rates[f"{group}_rate_mean"], color=colour, lw=0.8, label=label)
+            ax.plot(rates["epoch"], rates[f"{group}_rate_trend"], color=colour, lw=1.8, ls="--")
+        ax.axhline(fraction, color="black", lw=0.8, ls=":", label=f"cut {fraction:g}")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylim(-1, 1.5)
+        _label(ax, "epoch", "log-shrink / pure decay's", f"{layer}: shrink rate relative to theory")
+    figure.tight_layout()
+    return figure
+
+
+def equilibrium_figure(level: pd.DataFrame, inits: list[str], layers: list[str]) -> Figure:
+    """Per layer, the RMS at the end of the sweep against lambda (log-log) for each
+    initialiser, with the reference 1/sqrt(n_w)."""
+    figure = new_figure(figsize=(5.5 * len(layers), 3.8))
+    axes = figure.subplots(1, len(layers), squeeze=False)[0]
+    for ax, layer in zip(axes, layers):
+        for init in inits:
+            column = f"{init}_{layer}"
+            if column in level:
+                ax.plot(level["lambda"], level[column], "o-", color=INIT_COLOURS.get(init, "grey"), label=f"{init} init")
+        ax.plot(level["lambda"], level["inv_sqrt_n_weights"], color="black", ls=":", label="1/√n_w")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _label(ax, "λ", "RMS weight at the end", f"{layer}: level-off scale")
     figure.tight_layout()
     return figure

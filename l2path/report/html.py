@@ -17,15 +17,19 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import figures
-from .answers import LEMMA, continuation_answers, curvature_answer, dynamics_answers, opening_answer
+from .answers import LEMMA, continuation_answers, curvature_answer, opening_answer
+from .decay_answers import dynamics_answers
+from ..dynamics.equilibrium import slopes
 
-THEORY_COLUMNS = ["init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation", "small_epochs",
-                  "radial_ratio_small", "theory_factor_with_gradient", "first_order_share_of_gap",
+THEORY_COLUMNS = ["eta", "init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation",
+                  "small_epochs", "radial_ratio_small", "theory_factor_with_gradient", "first_order_share_of_gap",
                   "second_order_factor", "second_order_share_of_gap", "second_order_residual", "outward_epochs",
-                  "radial_ratio_quadratic_median", "saturation_share_z4_end", "shrink_rate_end", "var_end",
-                  "reported_variance", "validation_accuracy_end", "validation_accuracy_end_control",
-                  "ratio_start", "ratio_median", "radial_ratio_median", "tail_off_epoch", "tail_off_rms",
-                  "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in", "l2_change", "l2_change_control"]
+                  "radial_ratio_quadratic_median", "saturation_share_z4_end", "shrink_rate_end", "tail_off_epoch",
+                  "tail_off_epoch_min", "tail_off_epoch_max", "tail_off_rms", "equilibrium_rms", "equilibrium_levelled",
+                  "equilibrium_radial_ratio", "equilibrium_balance_radial_ratio", "var_question", "reported_variance",
+                  "validation_accuracy_question", "validation_accuracy_question_control", "ratio_start",
+                  "ratio_median", "radial_ratio_median", "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in",
+                  "l2_change_question", "l2_change_question_control"]
 VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "noise_sd", "z", "beyond_noise",
                    "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
 CURVATURE_COLUMNS = ["seed", "lambda_from", "lambda_to", "sgd_mse_change", "curvature_verdict", "jump_kind", "reason",
@@ -87,14 +91,25 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
                                      "barrier).", figures.png(figures.interpolation_figure(inputs.interpolation)))
     if inputs.theory is not None and len(inputs.theory):
         config = inputs.dynamics_config
-        lam = float(inputs.theory["lambda"].iloc[0])
+        lam = next(value for value in config.lambdas if value > 0)
         layers = [f"layer{layer}" for layer in range(1, len(config.model.sizes))]
         made["dynamics.png"] = (f"RMS weight per layer and initialiser (η = {config.eta:g}, λ = {lam:g}, "
                                 f"m = {config.batch_size}), against pure decay and the λ = 0 control; below, the "
                                 "data-gradient term over the decay term.",
                                 figures.png(figures.dynamics_figure(inputs.dynamics_plots["rms"],
                                                                     inputs.dynamics_plots["ratio"],
-                                                                    list(config.inits), lam, layers)))
+                                                                    list(config.inits), config.eta, lam, layers)))
+        rates = inputs.dynamics_plots.get("tail_off")
+        if rates is not None and len(rates.columns) > 1:
+            made["tail_off.png"] = (f"Each epoch's log-shrink as a share of pure decay's (1: pure decay, 0: level), "
+                                    f"large init, λ = {lam:g}: seed mean, band over seeds, "
+                                    f"{config.trend_epochs}-epoch trend and the {config.tail_off_fraction:.0%} cut.",
+                                    figures.png(figures.tail_off_figure(rates, config.tail_off_fraction, layers)))
+        level = inputs.dynamics_plots.get("equilibrium")
+        if config.sweep is not None and level is not None and len(level):
+            made["equilibrium.png"] = (f"RMS weight at the end of the λ sweep (η = {config.sweep.eta:g}, "
+                                       f"{config.sweep.epochs} epochs) per layer and initialiser, against 1/√n_w.",
+                                       figures.png(figures.equilibrium_figure(level, list(config.inits), layers)))
     return made
 
 
@@ -124,10 +139,17 @@ def key_numbers(inputs: ReportInputs) -> dict:
     if inputs.saddle_steps is not None:
         numbers["nonmonotone_from_saddle"] = int((inputs.saddle_steps["start_class"] == "saddle").sum())
     if inputs.theory is not None:
-        for row in inputs.theory.to_dict("records"):
+        config = inputs.dynamics_config
+        main = inputs.theory[inputs.theory["eta"] == config.eta]
+        for row in main[main["lambda"] == next(v for v in config.lambdas if v > 0)].to_dict("records"):
             tag = f"{row['init']}_layer{row['layer']}"
             numbers[f"decay_{tag}_measured_factor"] = _number(row["measured_factor"])
-            numbers[f"decay_{tag}_l2_change"] = _number(row["l2_change"])
+            numbers[f"decay_{tag}_second_order_residual"] = _number(row["second_order_residual"])
+            numbers[f"decay_{tag}_l2_change_question"] = _number(row["l2_change_question"])
+            numbers[f"decay_{tag}_tail_off_rms"] = _number(row["tail_off_rms"])
+        for fit in slopes(inputs.theory).to_dict("records"):
+            numbers[f"equilibrium_eta{fit['eta']:g}_{fit['init']}_layer{fit['layer']}_slope"] = _number(
+                fit["equilibrium_slope"])
     return numbers
 
 
@@ -164,7 +186,7 @@ def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
     q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps,
                               inputs.interpolation)
-    q2 = dynamics_answers(inputs.theory, inputs.dynamics_config.epochs) if inputs.theory is not None else []
+    q2 = dynamics_answers(inputs.theory, inputs.dynamics_config) if inputs.theory is not None else []
 
     def figs(*names: str) -> str:
         return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)

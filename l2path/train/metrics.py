@@ -23,17 +23,28 @@ def split_losses(net: StackedMLP, split: Split, cost: Cost, chunk: int = 10_000)
 
     The split is cast chunk by chunk to the network's dtype (a float64 net is evaluated in float64).
     """
-    totals = {"loss": 0.0, "mse": 0.0, "correct": 0.0}
+    totals = LossSums()
     for start in range(0, len(split), chunk):
         x, y = split.x[start:start + chunk].to(net.dtype), split.y[start:start + chunk].to(net.dtype)
         activations, z = net.forward(x)
-        a = activations[-1]
-        totals["loss"] = totals["loss"] + cost.per_sample(z, a, y).to(torch.float64).sum(1)
-        totals["mse"] = totals["mse"] + 0.5 * (a - y).to(torch.float64).square().sum((1, 2))
-        hits = a.argmax(-1) == split.labels[start:start + chunk]
-        totals["correct"] = totals["correct"] + hits.to(torch.float64).sum(1)
-    count = len(split)
-    return {"loss": totals["loss"] / count, "mse": totals["mse"] / count, "accuracy": totals["correct"] / count}
+        totals.add(cost, z, activations[-1], y, split.labels[start:start + chunk])
+    return totals.means(len(split))
+
+
+class LossSums:
+    """Running float64 sums of the cost, the MSE and the correct answers over chunks, (K,) each."""
+
+    def __init__(self) -> None:
+        self.loss = self.mse = self.correct = 0.0
+
+    def add(self, cost: Cost, z: torch.Tensor, a: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> None:
+        """z, a: the output layer's pre-activations and activations, (K, c, n_out); y (c, n_out)."""
+        self.loss = self.loss + cost.per_sample(z, a, y).to(torch.float64).sum(1)
+        self.mse = self.mse + 0.5 * (a - y).to(torch.float64).square().sum((1, 2))
+        self.correct = self.correct + (a.argmax(-1) == labels).to(torch.float64).sum(1)
+
+    def means(self, count: int) -> dict[str, torch.Tensor]:
+        return {"loss": self.loss / count, "mse": self.mse / count, "accuracy": self.correct / count}
 
 
 @torch.no_grad()
@@ -87,11 +98,13 @@ def layer_statistics(net: StackedMLP) -> dict[str, torch.Tensor]:
     return stats
 
 
-def evaluate(net: StackedMLP, data: Dataset, cost: Cost, lam: list[float]) -> list[dict[str, float]]:
+def evaluate(net: StackedMLP, data: Dataset, cost: Cost, lam: list[float],
+             train: dict[str, torch.Tensor] | None = None) -> list[dict[str, float]]:
     """One record per model: objective, data_loss, train/validation/test MSE and accuracy,
-    weight_l2 (whole network) and the per-layer statistics."""
+    weight_l2 (whole network) and the per-layer statistics. ``train``: the training split's
+    ``split_losses`` where the caller has them already."""
     n = len(data.train)
-    train = split_losses(net, data.train, cost)
+    train = split_losses(net, data.train, cost) if train is None else train
     validation = split_losses(net, data.validation, cost)
     test = split_losses(net, data.test, cost)
     squares = weight_penalty(net)

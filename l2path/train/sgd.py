@@ -88,7 +88,13 @@ def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, sc
     With ``scales`` ((K, 1, 1) per layer) the weights are scales[l] * net.weights[l].
     """
     activations, _ = net.forward(xb, scales)
-    delta = cost.delta(activations[-1], yb) * scale
+    yield from backward(net, activations, cost.delta(activations[-1], yb) * scale, scales)
+
+
+def backward(net: StackedMLP, activations: list[torch.Tensor], delta: torch.Tensor,
+             scales: list[torch.Tensor] | None = None):
+    """``backprop`` from given activations (``net.forward``'s) and the output layer's delta:
+    yields ``(layer, delta, a_in)`` with delta_{l-1} = (W_l^T delta_l) * sigma'(z_{l-1})."""
     for layer in reversed(range(len(net.weights))):
         a_in = activations[layer]
         next_delta = None
