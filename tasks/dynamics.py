@@ -92,7 +92,7 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
                                              "eta": model.eta, "epochs": len(history) - 1})
         log_model_run(params, stage, model, history, checkpoint, data_md5)
     tracking.log_metrics(stage.run_id, dict(_flat(numbers)))
-    for row in theory.to_dict("records"):
+    for row in theory[theory["measured_factor"].notna()].to_dict("records"):
         logger.info("%s init, eta %g, lambda %g, layer %d: measured factor %.6f per epoch against theory %.6f",
                     row["init"], row["eta"], row["lambda"], row["layer"], row["measured_factor"], row["theory_factor"])
     return numbers

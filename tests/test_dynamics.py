@@ -285,3 +285,5 @@ def test_stacks_in_worker_processes_give_the_same_table_and_weights():
     decayed = alone.epochs[(alone.epochs["eta"] == 0.5) & (alone.epochs["lambda"] == 5.0)]
     light = decayed.groupby("epoch")["layer1_radial_ratio"].apply(lambda v: v.isna().all())
     assert light.to_dict() == {0: False, 1: False, 2: True, 3: False, 4: False}  # epoch 2: weights only
+    control = alone.epochs[alone.epochs["lambda"] == 0.0]
+    assert control.groupby("epoch")["train_accuracy"].apply(lambda v: v.isna().all()).to_dict() == {0: False, 1: True}

@@ -46,7 +46,11 @@ def fully_recorded(config, model: Model, epoch: int, last: int) -> bool:
     """Whether ``epoch`` of a model that runs ``last`` epochs gets the full record (the pass over
     the training split: its losses, the gradient terms, saturation) or only the weight record:
     the question's setting in its first ``question_epochs`` epochs, every model at epoch 0,
-    every ``gradient_every``-th epoch and in its last ``trend_epochs`` epochs."""
+    every ``gradient_every``-th epoch and in its last ``trend_epochs`` epochs. A lambda = 0
+    control has no decay term to set its gradient terms against: the weight record always,
+    but at epoch 0."""
+    if model.lam == 0:
+        return epoch == 0
     if epoch == 0 or epoch % config.gradient_every == 0 or epoch > last - config.trend_epochs:
         return True
     return model.eta == config.eta and epoch <= config.question_epochs

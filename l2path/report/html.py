@@ -102,7 +102,7 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
         rates = inputs.dynamics_plots.get("tail_off")
         if rates is not None and len(rates.columns) > 1:
             made["tail_off.png"] = (f"Each epoch's log-shrink as a share of pure decay's (1: pure decay, 0: level), "
-                                    f"large init, λ = {lam:g}: seed mean, band over seeds, "
+                                    f"per initialiser and η at λ = {lam:g}: seed mean, band over seeds, "
                                     f"{config.trend_epochs}-epoch trend and the {config.tail_off_fraction:.0%} cut.",
                                     figures.png(figures.tail_off_figure(rates, config.tail_off_fraction, layers)))
         level = inputs.dynamics_plots.get("equilibrium")
