@@ -161,8 +161,8 @@ def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
                         "against 96.31% from the large start with λ = 5 and 94.79% from the large start without decay.")
     assert "layer 1: 0.078 (the question: 0.08); layer 2: 3.77 (the question: 3.6)" in d
     e = answers["(e) At what scale does each layer level off, and does it depend on λ?"]
-    assert e.startswith("Yes, it depends on λ, as the balance predicts and a fixed 1/√n_w scale does not: large layer 1: "
-                        "RMS ∝ λ^-0.50 ± 0.00 over λ = 1, 2, 5")
+    assert e.startswith("Yes, it depends on λ, which a fixed 1/√n_w scale (slope 0) does not allow and the balance "
+                        "(λ/n)W = −∂L/∂W along W does: large layer 1: RMS ∝ λ^-0.50 ± 0.00 over λ = 1, 2, 5")
     assert ("RMS at the end for λ = 1, 2, 5: large layer 1: 0.4, 0.283, 0.179 (27.5–61.5× 1/√n_w, "
             "4.97–11.1× 1/√n_in; r minus the balance's r from -0.01 to -0.01)") in e
     why = answers["Why one layer shrinks while another grows"]

@@ -153,7 +153,8 @@ def _level_off_answer(theory: pd.DataFrame, config) -> str:
                 f"(levelled: the last {config.trend_epochs} epochs' shrink within "
                 f"{config.level_off_rate:.0%} of the decay rate of zero).")
     moves = [f for f in fits.to_dict("records") if abs(f["equilibrium_slope"]) > 0.05]
-    plain = ("Yes, it depends on λ, as the balance predicts and a fixed 1/√n_w scale does not: " if moves else
+    plain = ("Yes, it depends on λ, which a fixed 1/√n_w scale (slope 0) does not allow and the balance "
+             "(λ/n)W = −∂L/∂W along W does: " if moves else
              "No, the scale barely moves with λ, as a fixed scale predicts: ")
     plain += "; ".join(f"{f['init']} layer {f['layer']}: RMS ∝ λ^{f['equilibrium_slope']:+.2f}"
                        + (f" ± {f['equilibrium_slope_se']:.2f}" if not math.isnan(f["equilibrium_slope_se"]) else "")
