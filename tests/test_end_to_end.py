@@ -231,3 +231,26 @@ def test_report_loads_in_headless_chromium_without_errors(repro, browser):
     browser.set_window_size(1200, min(height + 100, 12000))
     SCREENSHOTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "report.png"))
+
+
+@pytest.mark.integration
+def test_dvc_push_then_pull_in_a_fresh_clone_restores_the_study_without_rerunning(repro, tmp_path):
+    """The default remote pointed at a temporary directory: push every output of the repro,
+    clone the repo, pull, and the clone has the outputs with nothing left to run."""
+    root, env = repro
+    remote = tmp_path / "remote"
+    run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)], root, env)
+    run([sys.executable, "-m", "dvc", "push"], root, env)
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "repro")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    assert not (clone / "models/train/model.pt").exists()
+    run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)], clone, env)
+    run([sys.executable, "-m", "dvc", "pull"], clone, env)
+    for path in ("data/prepared/mnist.npz", "models/train/model.pt", "models/dynamics/large_seed0_eta0.1_lambda5.pt",
+                 "results/study.csv", "results/dynamics_theory.csv", "reports/index.html", "lineage/report.json"):
+        assert (clone / path).read_bytes() == (root / path).read_bytes(), path
+    assert "up to date" in run([sys.executable, "-m", "dvc", "status"], clone, env)
+    dry = run([sys.executable, "-m", "dvc", "repro", "--dry"], clone, env)
+    assert "Running stage" not in dry and "up to date" in dry, dry
