@@ -9,6 +9,7 @@ The execution id groups the stage runs of one pipeline execution:
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import subprocess
 from pathlib import Path
@@ -99,17 +100,31 @@ def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str
     stage is the part before the dot.
     """
     commit = git_commit(root)
+    pipeline_stage = stage.split(".")[0]
     tags = {
         "l2path.stage": stage,
         "l2path.execution_id": execution,
         "git.commit": commit or "unknown",
         "git.dirty": str(git_dirty(root)).lower(),
         "dvc.stage": os.environ.get("DVC_STAGE", ""),
-        "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
-        "dvc.exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
         "prefect.flow_run_id": str(flow_run_id or ""),
-        **dvc_dep_tags(root, stage.split(".")[0]),
+        # the UI's Source and User columns
+        "mlflow.source.name": f"flows/{pipeline_stage}.py",
+        "mlflow.source.type": "PROJECT" if os.environ.get("DVC_STAGE") else "LOCAL",
+        "mlflow.user": _user(),
+        **dvc_dep_tags(root, pipeline_stage),
     }
+    # only inside `dvc exp run`: an empty experiment name would read as "an experiment named ''"
+    tags.update({tag: os.environ[variable] for tag, variable in (("dvc.exp_name", "DVC_EXP_NAME"),
+                                                                  ("dvc.exp_baseline_rev", "DVC_EXP_BASELINE_REV"))
+                 if os.environ.get(variable)})
     if commit:
         tags["mlflow.source.git.commit"] = commit
     return tags
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return str(os.getuid())

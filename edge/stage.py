@@ -2,26 +2,34 @@
 
 ``open_stage`` is what every stage does around its work:
 
-1. telemetry off; the stage's deps, params and outputs read from dvc.yaml (``dvcfile``);
+1. telemetry off, log lines cut short; the stage's deps, params and outputs read from
+   dvc.yaml (``dvcfile``);
 2. before any work: inputs written by earlier stages must exist, every output's directory
    must take a file, and a configured tracking server must answer;
 3. the stage's MLflow run is opened with lineage tags (``lineage``), the stage's DVC params
    as MLflow params, the prepared data as a dataset input where the stage reads it, and
-   ``l2path.upstream.<stage>`` tags naming the runs of the upstream stages as their
-   lineage files record them (``lineage/<stage>.json``, declared DVC dependencies);
-4. on success the stage's own lineage file is written (its run id and execution id: the
-   stage's downstream reads it from there, never "the latest run"), then its file outputs
-   are logged as artifacts. A failed stage ends its run FAILED, with the error recorded.
+   ``l2path.upstream.<stage>`` tags naming the runs that wrote its inputs (found by the
+   md5 of the files it reads, ``_upstream``); its URL is the stage's first log line;
+4. on success the stage's own lineage file is written (its run id and execution id), its
+   file outputs are logged as artifacts and their md5s as ``dvc.out.<path>`` tags, and its
+   wall time (``stage_seconds``, plus what the task put in ``StageRun.timings``) goes to the
+   run and to ``timings/<stage>.json``. Neither lineage nor timings files are DVC outputs:
+   both change on every run, and dvc.lock must not. A failed stage ends its run FAILED,
+   with the error recorded.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run
 
 from l2path import atomic
@@ -29,9 +37,9 @@ from l2path.atomic import OutputWriteError
 from l2path.config import Params
 from l2path.data.split import file_md5
 
-from . import lineage, tracking
+from . import lineage, timings, tracking
 from .dvcfile import StageFiles, producers, stage_files
-from .environment import quiet_telemetry
+from .environment import quiet_telemetry, short_log_lines
 from .project import project_root
 
 ARTIFACT_LIMIT_BYTES = 20 * 2**20  # larger outputs (the prepared data) stay in DVC's cache only
@@ -77,6 +85,7 @@ class StageRun:
     execution_id: str
     tags: dict[str, str]
     upstream: dict[str, LineageRecord] = field(default_factory=dict)
+    timings: dict[str, object] = field(default_factory=dict)  # wall times the task measured (edge.timings)
 
     def child_tags(self, kind: str) -> dict[str, str]:
         """Lineage tags of a child run (``study.point``, ``hessian.point``, ``dynamics.model``)."""
@@ -84,12 +93,9 @@ class StageRun:
 
 
 def require_inputs(files: StageFiles, params: Params) -> None:
-    """Inputs that earlier stages write must exist (lineage files excepted: a stage run by
-    hand on hand-made inputs has no upstream run to name)."""
+    """Inputs that earlier stages write must exist."""
     root, writers = project_root(), producers(params, project_root())
-    lineage_dir = Path(params.paths.lineage_dir)
-    missing = {dep: writers[dep] for dep in files.deps
-               if dep in writers and Path(dep).parent != lineage_dir and not (root / dep).exists()}
+    missing = {dep: writers[dep] for dep in files.deps if dep in writers and not (root / dep).exists()}
     if missing:
         stages = sorted(set(missing.values()))
         raise MissingInputError(f"missing input(s) {sorted(missing)}: run the {', '.join(stages)} stage(s) first "
@@ -133,10 +139,47 @@ def stage_params(params: Params, keys: tuple[str, ...]) -> dict[str, object]:
     return flat
 
 
-def _upstream(files: StageFiles, params: Params) -> dict[str, LineageRecord]:
-    lineage_dir = Path(params.paths.lineage_dir)
-    stages = [Path(dep).stem for dep in files.deps if Path(dep).parent == lineage_dir]
-    return {stage: record for stage in stages if (record := read_lineage(params, stage)) is not None}
+def _upstream(stage: str, files: StageFiles, params: Params) -> dict[str, LineageRecord]:
+    """The runs that wrote this stage's inputs: for each stage that writes one of its deps
+    (dvc.yaml's graph), the run whose ``dvc.out.<path>`` tag holds the md5 that file has
+    now. That is the run its lineage file names when the file is still that run's output;
+    otherwise (outputs checked out from another experiment, a lineage file from another
+    run) the store is searched by content. An input no run of this store wrote (outputs
+    pulled from a DVC remote into a fresh clone) has no upstream run."""
+    root, writers = project_root(), producers(params, project_root())
+    read_from: dict[str, str] = {}
+    for dep in files.deps:
+        if writers.get(dep, stage) != stage and (root / dep).is_file():
+            read_from.setdefault(writers[dep], dep)
+    found = {}
+    for name, path in read_from.items():
+        md5 = file_md5(root / path)
+        record = read_lineage(params, name)
+        if record is not None and tracking.run_wrote(record.run_id, path, md5):
+            found[name] = record
+        elif (run := tracking.run_that_wrote(params.study.name, name, path, md5)) is not None:
+            found[name] = LineageRecord(name, run.info.run_id, run.info.experiment_id, run.info.run_name,
+                                        run.data.tags.get("l2path.execution_id", ""))
+    return found
+
+
+def output_tags(outputs: tuple[str, ...]) -> dict[str, str]:
+    """``dvc.out.<path>``: the md5 of each file output (as DVC computes a file's). A later
+    reader of that file finds the runs that wrote it by content, the same on every re-run,
+    where a run id would change (``tasks.report.mlflow_links``)."""
+    return {f"dvc.out.{output}": file_md5(project_root() / output) for output in outputs
+            if (project_root() / output).is_file()}
+
+
+def _announce(params: Params, stage: str, run_id: str, experiment: str) -> None:
+    """The run's URL (or id, with no UI configured) as the stage's first log line."""
+    ui = params.report.mlflow_ui
+    where = tracking.run_url(ui, experiment, run_id) if ui else f"run {run_id} in {tracking.tracking_uri()}"
+    try:
+        logger = get_run_logger()
+    except MissingContextError:  # called outside a Prefect flow (tests, a notebook)
+        logger = logging.getLogger(__name__)
+    logger.info("stage %s: MLflow %s", stage, where)
 
 
 def _log_outputs(run_id: str, outputs: tuple[str, ...]) -> None:
@@ -153,18 +196,21 @@ def open_stage(params: Params, stage: str, execution_id: str | None = None,
                run_name: str | None = None) -> Iterator[StageRun]:
     """Check, open the stage's MLflow run, yield the open stage; record its lineage on success."""
     quiet_telemetry()
+    short_log_lines()
     files = stage_files(stage, params, project_root())
     require_inputs(files, params)
     require_writable(files.outputs)
     tracking.require_reachable()
     prefect_run = flow_run.id
     execution = lineage.execution_id(execution_id, prefect_run)
-    upstream = _upstream(files, params)
+    upstream = _upstream(stage, files, params)
     tags = {**lineage.lineage_tags(project_root(), stage, prefect_run, execution),
             **{f"l2path.upstream.{name}": record.run_id for name, record in upstream.items()}}
     name = run_name or stage
+    clock = time.perf_counter()
     with tracking.stage_run(params.study.name, name, stage_params(params, files.params), tags) as run_id:
         run = StageRun(params, stage, run_id, tracking.experiment_of(run_id), name, execution, tags, upstream)
+        _announce(params, stage, run_id, run.experiment_id)
         if params.paths.prepared in files.deps:
             tracking.log_dataset(run_id, params.paths.prepared, "mnist-nielsen-split",
                                  digest=file_md5(params.paths.prepared), context="training")
@@ -172,3 +218,8 @@ def open_stage(params: Params, stage: str, execution_id: str | None = None,
         record = LineageRecord(stage, run_id, run.experiment_id, name, execution)
         atomic.write_json(lineage_path(params, stage), asdict(record))
         _log_outputs(run_id, files.outputs)
+        tracking.set_tags(run_id, output_tags(files.outputs))
+        tracking.describe_children(run_id, run.experiment_id)
+        seconds = time.perf_counter() - clock
+        tracking.log_metrics(run_id, {"stage_seconds": seconds})
+        timings.write(stage, run_id, seconds, run.timings)

@@ -56,6 +56,7 @@ class Paths(Section):
     dynamics_metrics: str
     report_dir: str
     report_metrics: str
+    headline_metrics: str
     lineage_dir: str
 
 
@@ -295,9 +296,11 @@ class Dynamics(Section):
 
 
 class Report(Section):
-    """What the report links to and how many spectra it draws."""
+    """What the report links to and how many spectra it draws. ``mlflow_ui``: where ``mlflow
+    ui`` serves the store (the report's links, the run URL each stage prints); None: no links,
+    the report and the terminal name the runs instead."""
 
-    mlflow_ui: str = Field(min_length=1)
+    mlflow_ui: str | None = Field(default=None, min_length=1)
     densities: int = Field(ge=0)
 
 

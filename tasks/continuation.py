@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from threadpoolctl import threadpool_limits
 
 from edge import tracking
+from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
@@ -75,8 +76,13 @@ def continue_branches(params: Params, stage: StageRun) -> dict:
     points = [p for seed in params.lambda_study.chain_seeds for p in chain_points(params, flat, seed, lam_end, device)]
     # One BLAS thread per worker: OpenBLAS's own threads, two per call, made side-by-side seeds
     # 9x slower on 2 cores (docs/benchmarks.md, "Certified continuation per point").
-    with threadpool_limits(1 if config.workers > 1 else None), ThreadPoolExecutor(max_workers=config.workers) as pool:
-        run(subset, points, judged, settings, smallest, results, log=logger.info, map_=pool.map)
+    with threadpool_limits(1 if config.workers > 1 else None), ThreadPoolExecutor(max_workers=config.workers) as pool, \
+            progress(f"continuation: {len(points)} points, {len(judged)} steps", len(points) + len(judged), "items",
+                     "continuation-items") as bar:
+        def counted(work, items):  # each polished point and each judged step advances the bar
+            return pool.map(lambda item: (work(item), bar.advance())[0], items)
+
+        run(subset, points, judged, settings, smallest, results, log=logger.info, map_=counted)
     for table, rows in ((paths.continuation_points, results.points), (paths.continuation_branch, results.branch),
                         (paths.continuation_folds, results.folds), (paths.continuation_steps, results.steps)):
         ordered = sorted(rows, key=lambda r: (r["seed"], *(r.get(k, 0) for k in ("lambda", "lambda_from", "lambda_low")),

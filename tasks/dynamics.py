@@ -10,12 +10,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from edge import tracking
+from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.data.split import file_md5
-from l2path.dynamics.plan import Model
+from l2path.dynamics.plan import Model, model_epochs
 from l2path.dynamics.tables import PLOT_NAMES, metrics, plot_tables
 from l2path.dynamics.theory import theory_table
 from l2path.dynamics.training import run_dynamics
@@ -40,8 +41,11 @@ def log_model_run(params: Params, stage: StageRun, model: Model, history: list[d
                             parent_run_id=stage.run_id) as run_id:
         numeric = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)
                     and k not in ("seed", "eta", "lambda")} for row in history]
-        tracking.log_history(run_id, numeric)
         tracking.log_artifact(run_id, checkpoint, "checkpoint")
+        with tracking.logged_model(run_id, f"dynamics-{model_key(model)}", checkpoint,
+                                   {"init": model.init, "seed": model.seed, "eta": model.eta, "lambda": model.lam,
+                                    "epochs": len(history) - 1}) as model_id:
+            tracking.log_history(run_id, numeric, model_id=model_id)
 
 
 def _flat(numbers: dict, prefix: str = ""):
@@ -63,16 +67,22 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     logger = get_run_logger()
     layers = range(1, len(config.model.sizes))
 
-    def progress(model: Model, row: dict) -> None:
+    planned = model_epochs(config)
+
+    def on_epoch(model: Model, row: dict) -> None:
+        bar.advance()
         if model.init == config.inits[0] and model.eta == config.eta and model.lam == config.lambdas[0]:
             logger.info("seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed,
-                        config.seeds.index(model.seed) + 1, len(config.seeds), row["epoch"], config.epochs,
+                        config.seeds.index(model.seed) + 1, len(config.seeds), row["epoch"], planned[model],
                         model.init, [round(row[f"layer{l}_rms"], 4) for l in layers],
                         [round(row.get(f"layer{l}_ratio", math.nan), 3) for l in layers], row["seconds"])
 
-    result = run_dynamics(config, data, on_epoch=progress)
+    with progress(f"dynamics: {len(planned)} models", sum(e + 1 for e in planned.values()), "model-epochs",
+                  "dynamics-epochs") as bar:
+        result = run_dynamics(config, data, on_epoch=on_epoch)
     theory = theory_table(result.epochs, config, len(data.train))
-    atomic.write_csv(paths.dynamics_epochs, result.epochs)
+    stage.timings["stack_epoch_seconds"] = float(result.epochs["seconds"].sum())  # wall times: never in a DVC output
+    atomic.write_csv(paths.dynamics_epochs, result.epochs.drop(columns=["seconds"]))
     atomic.write_csv(paths.dynamics_theory, theory)
     tables = plot_tables(result.epochs, theory, config)
     for name in PLOT_NAMES:

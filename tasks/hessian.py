@@ -10,12 +10,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from edge import tracking
+from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.curvature.landscape import analyse_study, select_points, summary
 from l2path.data.dataset import load_dataset
 from l2path.study.results import read_results
+from l2path.study.store import PointStore
 
 _SPECTRUM_METRICS = ("lambda_max", "lambda_min", "lambda_max_residual", "lambda_min_residual", "index_estimate",
                      "index_stderr", "trace", "trace_stderr", "top_converged", "bottom_converged", "hvps")
@@ -51,7 +53,7 @@ def analyse_curvature(params: Params, stage: StageRun) -> dict:
     chosen = select_points(study, steps, params.hessian)
     logger.info("loading the data; %d points to analyse (select: %s)", len(chosen), params.hessian.select)
     data = load_dataset(paths.prepared, torch.float64, n_train=study_config.model.n_train)
-    trained_by = {p.key: p.mlflow_run_id for p in study}
+    trained_by = PointStore.of_study(params.paths).run_ids()
     done = []
 
     def on_point(point: dict, spectrum: dict) -> None:
@@ -65,7 +67,9 @@ def analyse_curvature(params: Params, stage: StageRun) -> dict:
                 np.savez(handle, **spectrum)
         log_point(params, stage, point, target, trained_by.get(point["key"]))
 
-    results = analyse_study(params.hessian, study_config, study, steps, data, on_point)
+    with progress(f"curvature of {len(chosen)} points", len(chosen), "points", "hessian-points") as bar:
+        results = analyse_study(params.hessian, study_config, study, steps, data,
+                                lambda point, spectrum: (on_point(point, spectrum), bar.advance()))
     atomic.write_csv(paths.hessian_table, pd.DataFrame(results.points))
     atomic.write_csv(paths.escapes, pd.DataFrame(results.escapes))
     atomic.write_csv(paths.interpolation, pd.DataFrame(results.interpolation))

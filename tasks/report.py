@@ -1,6 +1,7 @@
 """Task of the ``report`` stage: read every stage's tables, build the report, publish it."""
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -10,13 +11,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from edge import lineage, tracking
+from edge import tracking
+from edge.dvcfile import producers, stage_files
 from edge.project import project_root
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.data.split import file_md5
 from l2path.dynamics.tables import PLOT_NAMES
+from l2path.report.headline import headline
 from l2path.report.html import Report, ReportInputs, build_report
 from l2path.study.results import read_results, results_frame
 
@@ -50,8 +53,9 @@ def pick_spectra(params: Params, hessian: pd.DataFrame | None) -> dict:
 
 def provenance(params: Params) -> dict:
     grid = params.lambda_study.grid
+    # No git commit: the report is a DVC output, and one that named its commit would change
+    # at every commit of dvc.lock (DVC's lock and MLflow's tags say which commit made it).
     return {"data md5 (DVC)": file_md5(params.paths.prepared),
-            "git commit": f"{lineage.git_commit(project_root())} (dirty: {lineage.git_dirty(project_root())})",
             "λ grid": f"{grid.lambda_start:g} × {grid.factor:g}^k up to {grid.lambda_max:g}",
             "schedules": ", ".join(params.lambda_study.schedules),
             "model": json.dumps(params.lambda_study.model.model_dump()),
@@ -61,11 +65,32 @@ def provenance(params: Params) -> dict:
             "dynamics": json.dumps(params.dynamics.model_dump())}
 
 
-def mlflow_links(params: Params, stage: StageRun) -> dict[str, str]:
-    """Links to the runs of the stages this report was made from, as their lineage files record them."""
-    return {f"{name} stage run {record.run_id}": tracking.run_url(params.report.mlflow_ui, record.experiment_id,
-                                                                  record.run_id)
-            for name, record in stage.upstream.items()}
+def mlflow_links(params: Params, stage: StageRun) -> dict[str, str | None]:
+    """Per upstream stage, the MLflow runs that wrote a file the report reads, found by that
+    file's md5 (``tracking.wrote_filter``): the filter as the label, and with
+    ``report.mlflow_ui`` set a link to the experiment's runs under that filter. Not run
+    ids: the report is a DVC output and must be the same bytes on every re-run; the run
+    ids go to the Prefect artifact and the log (``run_links``)."""
+    root = project_root()
+    writers = producers(params, root)
+    read_from: dict[str, str] = {}
+    for dep in stage_files("report", params, root).deps:
+        if dep in writers and (root / dep).is_file():
+            read_from.setdefault(writers[dep], dep)
+    ui = params.report.mlflow_ui
+    links = {}
+    for name, path in sorted(read_from.items()):
+        search = tracking.wrote_filter(name, path, file_md5(root / path))
+        links[f"{name}: {search}"] = tracking.search_url(ui, stage.experiment_id, search) if ui else None
+    return links
+
+
+def run_links(params: Params, stage: StageRun) -> list[str]:
+    """The runs of this execution, as Markdown lines: URLs with a UI configured, else ids."""
+    ui = params.report.mlflow_ui
+    runs = {**stage.upstream, "report": stage}
+    return [f"- {name}: [{record.run_id}]({tracking.run_url(ui, record.experiment_id, record.run_id)})" if ui
+            else f"- {name}: MLflow run `{record.run_id}`" for name, record in runs.items()]
 
 
 def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
@@ -99,9 +124,20 @@ def write_report(report: Report, directory: str, metrics_path: str) -> None:
     atomic.write_json(metrics_path, report.numbers)
 
 
-def publish(report: Report, inputs: ReportInputs) -> None:
-    """Prefect artifacts on the flow run: the summary and the theory-vs-measured table."""
-    create_markdown_artifact(markdown=report.markdown, key="l2path-report", description="answers of the study")
+def embedded_markdown(report: Report) -> str:
+    """The summary with its figures inlined as data URIs: a Prefect artifact has no
+    directory beside it, so a relative image path would not resolve in the UI."""
+    markdown = report.markdown
+    for name, data in report.figures.items():
+        markdown = markdown.replace(f"](figures/{name})", f"](data:image/png;base64,{base64.b64encode(data).decode()})")
+    return markdown
+
+
+def publish(report: Report, inputs: ReportInputs, runs: list[str]) -> None:
+    """Prefect artifacts on the flow run: the summary with its figures and the MLflow runs
+    of this execution, the theory-vs-measured table, the class of every analysed point."""
+    create_markdown_artifact(markdown=embedded_markdown(report) + "\n\n## MLflow runs\n\n" + "\n".join(runs),
+                             key="l2path-report", description="answers of the study")
     if inputs.theory is not None and len(inputs.theory):
         rows = json.loads(inputs.theory.to_json(orient="records"))  # NaN -> null
         create_table_artifact(table=rows, key="weight-decay-theory", description="decay: theory vs measured")
@@ -117,7 +153,10 @@ def make_report(params: Params, stage: StageRun) -> dict:
     inputs = gather_inputs(params, stage)
     report = build_report(inputs)
     write_report(report, params.paths.report_dir, params.paths.report_metrics)
-    publish(report, inputs)
+    train = Path(params.paths.train_metrics)
+    atomic.write_json(params.paths.headline_metrics,
+                      headline(report.numbers, json.loads(train.read_text()) if train.exists() else {}))
+    publish(report, inputs, run_links(params, stage))
     tracking.log_artifacts(stage.run_id, params.paths.report_dir, "report")
     tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.items() if v is not None})
     logger = get_run_logger()

@@ -2,6 +2,9 @@
 MLflow child run of the study run), then write the results tables from the point store."""
 from __future__ import annotations
 
+import math
+import time
+
 import pandas as pd
 import torch
 from prefect import get_run_logger, task
@@ -9,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from threadpoolctl import threadpool_limits
 
 from edge import tracking
+from edge.progress import progress as progress_bar
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
@@ -28,6 +32,10 @@ from l2path.verdicts import verdict_counts, verdict_table
 # Record fields logged as MLflow params of a point's run (every run gets every key, same types).
 _POINT_PARAMS = ("schedule", "seed", "grid_index", "lambda", "start", "parent", "parent_checkpoint", "fingerprint",
                  "polished")
+
+
+# The params that name a point's final weights in the Models tab (its metrics are the point's).
+_MODEL_PARAMS = ("schedule", "seed", "lambda", "start", "polished")
 
 
 def _plan(params: Params, chain_ids: list[int] | None = None) -> StudyPlan:
@@ -59,13 +67,22 @@ def log_point(params: Params, stage: StageRun, record: PointRecord, data_md5: st
             "l2path.point": record.key, "l2path.parent_point": record.parent or "",
             "l2path.parent_checkpoint": record.parent_checkpoint or "",
             "l2path.warm_start_run_id": record.parent_mlflow_run_id or "", "l2path.data_md5": data_md5}
+    # The run spans the point's training: it is logged once the point is finished.
+    seconds = sum(s for s in (record.train_seconds, record.polish_seconds) if math.isfinite(s))
+    now = time.time()
     with tracking.stage_run(params.study.name, record.key, point_params(params, record), tags,
-                            parent_run_id=stage.run_id) as run_id:
+                            parent_run_id=stage.run_id, start_time=now - seconds, end_time=now) as run_id:
         tracking.log_history(run_id, [{"epoch": h.epoch, **{f"sgd.{k}": v for k, v in h.to_mapping().items()
                                                              if k != "epoch"}} for h in record.history])
-        tracking.log_metrics(run_id, point_metrics(record), step=record.epochs)
         for checkpoint in filter(None, (record.checkpoint, record.polished_checkpoint)):
             tracking.log_artifact(run_id, checkpoint, "checkpoint")
+        if record.diverged:  # no weights worth a model
+            tracking.log_metrics(run_id, point_metrics(record), step=record.epochs)
+        else:
+            with tracking.logged_model(run_id, record.key, record.final_checkpoint,
+                                       {key: point_params(params, record)[key] for key in _MODEL_PARAMS},
+                                       {"l2path.point": record.key, "l2path.role": role}) as model_id:
+                tracking.log_metrics(run_id, point_metrics(record), step=record.epochs, model_id=model_id)
     return record.replace(mlflow_run_id=run_id)
 
 
@@ -88,20 +105,24 @@ def train_shard(params: Params, chain_ids: list[int], stage: StageRun) -> int:
     plan = _plan(params, chain_ids)
     data = load_dataset(params.paths.prepared, DTYPES[config.model.dtype], n_train=config.model.n_train)
     trained = []
+    total = len(plan.points) + len(plan.controls)  # at most: a chain that collapses ends early
 
     def on_round(batch: list[Point], progress: Progress) -> None:
-        done = len(progress.records)
-        total = len(plan.points) + len(plan.controls)  # at most: a chain that collapses ends early
+        bar.advance(len(progress.records) - bar.done)  # the points found finished, at the first round
         logger.info("%d of at most %d points finished (controls included); next round: %d stacked points (%s ...)",
-                    done, total, len(batch), ", ".join(p.key for p in batch[:3]))
+                    len(progress.records), total, len(batch), ", ".join(p.key for p in batch[:3]))
 
     def on_point(record: PointRecord) -> PointRecord:
         if record.execution == stage.execution_id:
             trained.append(record.key)
+            bar.advance()
             logger.info(_describe(record))
         return log_point(params, stage, record, plan.data_md5)
 
-    progress = run_study(plan, data, PointStore(params.paths.study_dir), stage.execution_id, on_point, on_round)
+    with progress_bar(f"study shard of {len(plan.chains)} chains", total, "points",
+                      f"study-shard-{chain_ids[0] if chain_ids else 'all'}") as bar:
+        progress = run_study(plan, data, PointStore.of_study(params.paths), stage.execution_id, on_point, on_round)
+        bar.advance(len(progress.records) - bar.done, total=len(progress.records))
     logger.info("shard of %d chains: %d points, %d trained now, %d found finished",
                 len(plan.chains), len(plan.points), len(trained), progress.resumed)
     return len(trained)
@@ -112,7 +133,7 @@ def write_study_results(params: Params, stage: StageRun) -> dict:
     """Results tables of the points and their controls, monotonicity steps, verdicts and
     metrics from the store (stale points removed); the metrics are logged on the study run."""
     config, paths = params.lambda_study, params.paths
-    store = PointStore(paths.study_dir)
+    store = PointStore.of_study(params.paths)
     progress = Progress.resume(_plan(params), store)
     records, controls = progress.results(), progress.control_results()
     store.prune({r.key for r in records + controls})

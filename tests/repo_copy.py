@@ -24,6 +24,9 @@ def set_dotted(mapping: dict, dotted: str, value) -> None:
     mapping[key] = value
 
 
+SETUP_BUILT = (".dvc/plots/offline.html",)  # `dvc plots show`'s offline template
+
+
 def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
     """Copy the working tree's files (as git sees them) to ``dest``, apply params overrides, commit."""
     listed = git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
@@ -32,6 +35,10 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
+    for built in SETUP_BUILT:  # what setup.sh builds, git-ignored
+        if (REPO / built).is_file():
+            (dest / built).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / built, dest / built)
     if overrides:
         params = yaml.safe_load((dest / "params.yaml").read_text())
         for dotted, value in overrides.items():

@@ -1,6 +1,7 @@
 """`dvc repro` in a fresh copy of the repo on the real MNIST mirror, checked through DVC and MLflow."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,11 +12,13 @@ import pytest
 import torch
 import yaml
 from mlflow import MlflowClient
+from selenium.webdriver.support.ui import WebDriverWait
 
 from l2path.model.checkpoint import load_model
 
 from conftest import REPO
 from repo_copy import copy_repo, git, tool_env
+from servers import free_port, start, stop, wait_until_healthy
 from study_setup import PIPELINE_STUDY
 
 SMALL = {"train.model.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
@@ -58,6 +61,13 @@ def test_dvc_outputs_and_status(repro):
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
     workspace = next(iter(metrics.values()))["data"]
+    assert list(workspace) == ["metrics/headline.json"]  # the headline only, by default
+    headline = workspace["metrics/headline.json"]["data"]
+    assert 12 <= sum(len(section) for section in headline.values()) <= 25
+    assert headline["train"]["test_accuracy"] > 0.5 and headline["study"]["points"] > 0
+    detailed = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json", "metrics/train.json",
+                               "metrics/monotonicity.json"], root, env))
+    workspace = next(iter(detailed.values()))["data"]
     train_metrics = workspace["metrics/train.json"]["data"]
     monotonicity = workspace["metrics/monotonicity.json"]["data"]
     assert set(monotonicity) == {"ascending", "descending", "cold"}
@@ -111,11 +121,22 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
         assert {"lambda_max", "lambda_min", "index_estimate", "trace"} <= set(run_.data.metrics)
         assert run_.data.tags["l2path.class"] in {"minimum", "saddle", "not critical"}
     head = git(root, "rev-parse", "HEAD").strip()
+    for point in points:  # logged after training, dated back over it
+        seconds = point.data.metrics["train_seconds"] + point.data.metrics["polish_seconds"]
+        assert seconds > 0 and (point.info.end_time - point.info.start_time) / 1000 == pytest.approx(seconds, abs=0.005)
+    logged = client.search_logged_models([experiment.experiment_id], max_results=1000)
+    assert len(logged) == 1 + len(points) + len(controls) + len(models)  # no point diverged here
+    names = {m.name for m in logged}
+    assert {"train-lambda5-seed0", "ascending-seed0-lambda02", "dynamics-large_seed0_eta0p1_lambda5"} <= names, names
+    point_model = next(m for m in logged if m.name == "ascending-seed0-lambda02")
+    assert point_model.params["lambda"] == "4.0" and point_model.params["schedule"] == "ascending"
+    assert {m.key for m in point_model.metrics} >= {"train_mse", "test_accuracy", "grad_norm"}
     for stage, run_ in runs.items():
         tags = run_.data.tags
         assert run_.info.status == "FINISHED"
         assert tags["git.commit"] == head and tags["git.dirty"] == "false"
-        assert tags["dvc.stage"] == stage
+        assert tags["dvc.stage"] == stage and "dvc.exp_name" not in tags
+        assert tags["mlflow.source.name"] == f"flows/{stage}.py" and tags["mlflow.user"]
         assert len(tags["prefect.flow_run_id"]) == 36
         if stage in ("hessian", "report"):  # they read the study's tables, not the data file
             continue
@@ -130,7 +151,7 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert runs["continuation"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
     assert {k: v for k, v in runs["report"].data.tags.items() if k.startswith("l2path.upstream.")} == {
         f"l2path.upstream.{stage}": runs[stage].info.run_id
-        for stage in ("train", "study", "hessian", "continuation", "dynamics")}
+        for stage in ("prepare", "train", "study", "hessian", "continuation", "dynamics")}
 
     train = runs["train"]
     assert train.data.params["train.lambda"] == "5.0" and train.data.params["train.model.n_train"] == "3000"
@@ -153,8 +174,8 @@ def stage_runs(client: MlflowClient, stage: str) -> list:
 @pytest.mark.integration
 def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_path):
     """A second execution on the same store makes a newer study run; hessian and report run
-    again with the study cached, and link to the study run of *their* inputs (lineage/study.json),
-    never to the newest one."""
+    again with the study cached, and link to the study run of *their* inputs (the run that
+    wrote them, as lineage/study.json names it), never to the newest one."""
     root, env = repro
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     ours = json.loads((root / "lineage/study.json").read_text())["run_id"]
@@ -167,8 +188,8 @@ def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_pa
 
     first = run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "hessian"], root, env)
     again = run([sys.executable, "-m", "dvc", "repro"], root, env)
-    assert "Running stage 'hessian'" in first and "Running stage 'report'" in again
-    assert "Running stage 'study'" not in first + again
+    assert "Running stage 'hessian'" in first and "Running stage" not in again  # the same bytes: nothing to redo
+    run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "report"], root, env)
     hessian, report = stage_runs(client, "hessian")[0], stage_runs(client, "report")[0]
     assert json.loads((root / "lineage/hessian.json").read_text())["run_id"] == hessian.info.run_id
     assert hessian.data.tags["l2path.upstream.study"] == ours
@@ -177,8 +198,16 @@ def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_pa
     assert {a.path for a in client.list_artifacts(ours, "report")} >= {"report/index.html"}
     assert not client.list_artifacts(newer, "report")
     page = (root / "reports/index.html").read_text()
-    assert f"study stage run {ours}" in page and newer not in page
+    study_md5 = hashlib.md5((root / "results/study.csv").read_bytes()).hexdigest()
+    assert f"tags.`dvc.out.results/study.csv` = &#x27;{study_md5}&#x27;" in page  # the study runs, by content
+    assert ours not in page and newer not in page  # no run id in a DVC output
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
+
+    # Without the lineage file (outputs checked out from elsewhere), the store is searched by
+    # content: the other execution's study wrote these very bytes, and it is the newest.
+    (root / "lineage/study.json").unlink()
+    run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "hessian"], root, env)
+    assert stage_runs(client, "hessian")[0].data.tags["l2path.upstream.study"] == newer
 
 
 @pytest.mark.integration
@@ -205,6 +234,64 @@ def test_dvc_plots_show_renders_every_declared_plot(repro, tmp_path):
     for name in ("lambda_path", "decay_rms", "decay_gradient_ratio", "losses", "plots/dynamics/ratio.csv",
                  "path_mse.png"):
         assert name in page, name
+
+
+@pytest.mark.integration
+def test_dvc_plots_render_offline_in_headless_chromium(repro, browser, tmp_path):
+    """vega comes inlined from the project's template (.dvc/plots/offline.html), not a CDN:
+    with no network every vega plot still draws (the test machine has none)."""
+    root, env = repro
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], root, env)
+    page = tmp_path / "plots" / "index.html"
+    assert "cdn.jsdelivr" not in page.read_text()
+    browser.get(page.as_uri())
+    vega = page.read_text().count("vegaEmbed('#")  # DVC's call per vega plot (not the inlined library's)
+    drawn = "return document.querySelectorAll('.vega-embed svg, .vega-embed canvas').length"
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(drawn) >= vega)
+    assert vega >= 9  # the nine vega plots of dvc.yaml
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
+    SCREENSHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "dvc_plots.png"))
+
+
+@pytest.mark.integration
+def test_mlflow_ui_lists_checkpoints_as_models_and_a_stage_run_its_children(repro, browser, tmp_path):
+    """The MLflow 3 UI on the repro's store (a real `mlflow server` on loopback): the Models
+    tab lists the checkpoints, and the study run's page names its point runs."""
+    root, env = repro
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("l2-weight-decay")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    port, log = free_port(), tmp_path / "mlflow-ui.log"
+    server = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                    "--backend-store-uri", client.tracking_uri, "--workers", "1"], root, env, log)
+    try:
+        ui = f"http://127.0.0.1:{port}"
+        wait_until_healthy(f"{ui}/health", server, log, timeout_s=120)
+        body = lambda b: b.find_element("tag name", "body").text  # noqa: E731
+        browser.set_window_size(1400, 4000)  # the tables draw only the rows in view
+        browser.get(f"{ui}/#/experiments/{experiment.experiment_id}/models")
+        WebDriverWait(browser, 90).until(lambda b: all(name in body(b) for name in (
+            "train-lambda5-seed0", "dynamics-large_seed0_eta0p1_lambda5", "ascending-seed0-lambda02")))
+        SCREENSHOTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / "mlflow_models.png"))
+        # the study run that trained the points: its description links its children, nested under it
+        study = next(r for r in stage_runs(client, "study")
+                     if client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{r.info.run_id}'"))
+        children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{study.info.run_id}'")
+        assert study.data.tags["mlflow.note.content"].startswith(f"[{len(children)} child runs]")
+        browser.get(f"{ui}/#/experiments/{experiment.experiment_id}/runs/{study.info.run_id}")
+        link = WebDriverWait(browser, 90).until(lambda b: b.find_elements("partial link text", "child runs"))[0]
+        browser.get(link.get_attribute("href"))
+        expand = WebDriverWait(browser, 90).until(lambda b: b.find_elements(
+            "css selector", "button[data-component-id*='runnamecellrenderer']"))
+        expand[0].click()
+        WebDriverWait(browser, 30).until(lambda b: sum(c.info.run_name in body(b) for c in children) == len(children))
+        browser.save_screenshot(str(SCREENSHOTS / "mlflow_study_children.png"))
+    finally:
+        stop(server)
+        browser.get_log("browser")  # the UI's own console noise (a 404 for users/current) stays here
 
 
 @pytest.mark.integration
@@ -249,8 +336,27 @@ def test_dvc_push_then_pull_in_a_fresh_clone_restores_the_study_without_rerunnin
     run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)], clone, env)
     run([sys.executable, "-m", "dvc", "pull"], clone, env)
     for path in ("data/prepared/mnist.npz", "models/train/model.pt", "models/dynamics/large_seed0_eta0.1_lambda5.pt",
-                 "results/study.csv", "results/dynamics_theory.csv", "reports/index.html", "lineage/report.json"):
+                 "results/study.csv", "results/dynamics_theory.csv", "reports/index.html", "metrics/headline.json"):
         assert (clone / path).read_bytes() == (root / path).read_bytes(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], clone, env)
     dry = run([sys.executable, "-m", "dvc", "repro", "--dry"], clone, env)
     assert "Running stage" not in dry and "up to date" in dry, dry
+
+
+@pytest.mark.integration
+def test_forced_reruns_of_unchanged_code_leave_git_clean(repro):
+    """No wall time, run id or commit sits in a DVC-tracked output: two `dvc repro --force`
+    runs rewrite every output with the same bytes, so dvc.lock, metrics and plots stay as
+    committed. The wall times went to the untracked timings files and to MLflow."""
+    root, env = repro
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "repro",
+        "--allow-empty")  # last in the module: committing moves HEAD under the other tests' tag checks
+    for _ in range(2):
+        out = run([sys.executable, "-m", "dvc", "repro", "--force"], root, env)
+        assert all(f"Running stage '{stage}'" in out for stage in STAGES)
+        assert git(root, "status", "--porcelain") == "", git(root, "diff")
+    timings = json.loads((root / "timings/train.json").read_text())
+    assert timings["seconds"] > 0 and len(timings["epoch_seconds"]) == SMALL["train.epochs"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    assert client.get_run(timings["run_id"]).data.metrics["seconds"] > 0  # per epoch, on the train run

@@ -8,6 +8,7 @@ import sys
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
 from l2path.config import ParamsError
@@ -46,6 +47,15 @@ def test_cli_refuses_bad_params_before_any_work(bad_params, capsys):
     assert not (bad_params.parent / "mlruns").exists()
 
 
+def test_a_stage_says_it_started_before_its_heavy_imports(bad_params):
+    """The first line comes from the flows package, before Prefect, MLflow and torch load."""
+    out = subprocess.run([sys.executable, "-m", "flows.train", "--params", str(bad_params)], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    lines = out.stderr.splitlines()
+    assert out.returncode == 2 and lines[0].endswith("stage train: starting"), out.stderr[-2000:]
+    assert lines[1].startswith("error: invalid params") and "train.lambda" in out.stderr
+
+
 def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params):
     from flows.prepare import prepare
 
@@ -78,6 +88,16 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mi
     assert len(executions) == 1 and executions.pop().startswith("prefect-")
     assert set(result["study"]) == {"ascending", "descending", "cold"}
     assert {r.data.tags["dvc.stage"] for r in runs} == {""}
+    with get_client(sync_client=True) as prefect:
+        artifacts = {a.key: a for a in prefect.read_artifacts()}
+    # every long task left a progress artifact, finished at 100 %
+    assert {"train-epochs", "hessian-points", "continuation-items", "dynamics-epochs"} <= set(artifacts)
+    assert any(key.startswith("study-shard-") for key in artifacts)
+    assert all(a.data == 100.0 for key, a in artifacts.items() if a.type == "progress"), artifacts
+    summary = artifacts["l2path-report"].data  # figures inlined: the Prefect UI has no directory beside it
+    assert "](figures/" not in summary and summary.count("](data:image/png;base64,") >= 5
+    stage_runs = [r for r in runs if "." not in r.data.tags["l2path.stage"]]
+    assert "## MLflow runs" in summary and all(r.info.run_id in summary for r in stage_runs)
     # outputs made outside `dvc repro` are recorded by `dvc commit` (docs/orchestration.md)
     env = tool_env(mirror, tmp_path / "dvc-home")
     committed = subprocess.run([sys.executable, "-m", "dvc", "commit", "-f"], cwd=root, env=env, capture_output=True,

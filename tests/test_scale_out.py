@@ -18,7 +18,7 @@ from l2path.study.shards import shard_chains
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
-from test_study_flow import SMALL_STUDY, VARYING
+from test_study_flow import SMALL_STUDY, VARYING, results
 
 # Runs the study flow with Prefect's temporary server (no PREFECT_API_URL), then asks that
 # same server, still up in this process, which task runs the flow run has.
@@ -79,8 +79,7 @@ def test_dask_local_cluster_matches_threads_and_reports_to_the_flow(tmp_path):
     dask_root, log, task_runs = run_sharded_study(tmp_path, "dask", "dask")
 
     assert "distributed.scheduler" in log and "Registering Worker plugin" in log  # it ran on Dask
-    ours = pd.read_csv(dask_root / "results/study.csv")
-    reference = pd.read_csv(threads_root / "results/study.csv")
+    ours, reference = results(dask_root), results(threads_root)
     assert len(ours) == 34  # 4 chains of 5 points (one ends early) and 15 cold starts
     pd.testing.assert_frame_equal(ours.drop(columns=VARYING), reference.drop(columns=VARYING))
 

@@ -1,12 +1,14 @@
 """edge.tracking against a real SQLite MLflow store; edge.lineage's tags and ids."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from edge import lineage, tracking
+from edge import lineage, relocation, tracking
 from edge.project import persistent_root
 
 
@@ -43,11 +45,51 @@ def test_run_exists_only_for_runs_of_this_store(store):
     assert not tracking.run_exists("0" * 32)
 
 
-def test_failed_stage_marks_run_failed(store):
+def test_failed_stage_marks_run_failed_and_records_the_error(store):
     with pytest.raises(RuntimeError):
         with tracking.stage_run("exp", "boom", {}, {}) as run_id:
             raise RuntimeError("stage failed")
-    assert MlflowClient(tracking.tracking_uri()).get_run(run_id).info.status == "FAILED"
+    run = MlflowClient(tracking.tracking_uri()).get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["l2path.error"] == "RuntimeError: stage failed"
+    note = run.data.tags["mlflow.note.content"]  # the run's description in the UI
+    assert "RuntimeError: stage failed" in note and "Traceback" in note and "raise RuntimeError" in note
+
+
+def test_experiment_opens_as_model_training_and_runs_keep_their_real_times(store):
+    with tracking.stage_run("exp", "a point", {}, {}, start_time=1_700_000_000.25, end_time=1_700_000_090.5) as run_id:
+        pass
+    client = MlflowClient(tracking.tracking_uri())
+    run = client.get_run(run_id)
+    assert (run.info.start_time, run.info.end_time) == (1_700_000_000_250, 1_700_000_090_500)
+    assert client.get_experiment_by_name("exp").tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_a_checkpoint_is_logged_as_a_model_with_its_params_and_metrics(store, tmp_path):
+    weights = tmp_path / "lambda03.pt"
+    weights.write_bytes(b"weights")
+    with tracking.stage_run("exp", "a point", {}, {}) as run_id:
+        with tracking.logged_model(run_id, "ascending/seed0/lambda0.5", weights, {"lambda": 2.0, "seed": 0},
+                                   {"l2path.point": "ascending/seed0/lambda0.5"}) as model_id:
+            tracking.log_history(run_id, [{"epoch": 1, "train_mse": 0.25}, {"epoch": 2, "train_mse": 0.125}],
+                                 model_id=model_id)
+    client = MlflowClient(tracking.tracking_uri())
+    model = client.get_logged_model(model_id)
+    assert model.name == "ascending-seed0-lambda0p5" and model.source_run_id == run_id
+    assert str(model.status) in ("READY", "LoggedModelStatus.READY")
+    assert model.params == {"lambda": "2.0", "seed": "0"} and model.tags["l2path.point"] == "ascending/seed0/lambda0.5"
+    assert {(m.key, m.step, m.value) for m in model.metrics} >= {("train_mse", 2, 0.125)}
+    # the run's history is logged once, not a second time for the model
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "train_mse")] == [(1, 0.25), (2, 0.125)]
+    assert mlflow_artifacts_named(model, "lambda03.pt", tmp_path / "model").read_bytes() == b"weights"
+
+
+def test_a_model_whose_block_fails_is_marked_failed(store, tmp_path):
+    (tmp_path / "w.pt").write_bytes(b"w")
+    with tracking.stage_run("exp", "a point", {}, {}) as run_id:
+        with pytest.raises(ValueError):
+            with tracking.logged_model(run_id, "m", tmp_path / "w.pt", {}) as model_id:
+                raise ValueError("no weights")
+    assert "FAILED" in str(MlflowClient(tracking.tracking_uri()).get_logged_model(model_id).status)
 
 
 def test_dvc_temp_workspace_maps_to_real_repo(tmp_path, monkeypatch):
@@ -78,4 +120,40 @@ def test_dirty_flag_follows_code_not_outputs(tmp_path):
     assert lineage.git_dirty(tmp_path) is True
     tags = lineage.lineage_tags(tmp_path, "train", "abc", "exec-1")
     assert tags["git.commit"] == lineage.git_commit(tmp_path) and tags["l2path.stage"] == "train"
+    assert tags["mlflow.source.name"] == "flows/train.py" and tags["mlflow.user"]
+    assert "dvc.exp_name" not in tags  # not inside `dvc exp run`
     assert lineage.git_commit(tmp_path.parent / "nowhere") is None
+
+
+def test_a_moved_store_finds_its_artifacts_and_models(tmp_path, monkeypatch):
+    """mlruns/ copied to another checkout: MLflow recorded absolute file:// URIs, and the
+    first client there points them at the new mlruns/artifacts."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = tmp_path / "first_checkout", tmp_path / "second_checkout"
+    first.mkdir()
+    monkeypatch.chdir(first)
+    (first / "weights.pt").write_bytes(b"weights")
+    with tracking.stage_run("exp", "a run", {}, {}) as run_id:
+        tracking.log_artifact(run_id, first / "weights.pt", "checkpoint")
+        with tracking.logged_model(run_id, "a-model", first / "weights.pt", {}) as model_id:
+            pass
+    shutil.copytree(first / "mlruns", second / "mlruns")
+    shutil.rmtree(first)
+    monkeypatch.chdir(second)
+    tracking._adopt_once.cache_clear()
+    client = tracking.client()
+    assert client.get_experiment_by_name("exp").artifact_location == (second / "mlruns/artifacts").resolve().as_uri()
+    local = client.download_artifacts(run_id, "checkpoint/weights.pt", str(tmp_path))
+    assert Path(local).read_bytes() == b"weights"
+    model = client.get_logged_model(model_id)
+    assert model.artifact_location.startswith((second / "mlruns/artifacts").resolve().as_uri())
+    assert mlflow_artifacts_named(model, "weights.pt", tmp_path / "m").read_bytes() == b"weights"
+    assert relocation.adopt(second / "mlruns") == 0  # already here: nothing to rewrite
+
+
+def mlflow_artifacts_named(model, name, target):
+    """A file of a logged model, downloaded from the model's artifact location."""
+    import mlflow.artifacts
+
+    mlflow.artifacts.download_artifacts(artifact_uri=f"{model.artifact_location}/{name}", dst_path=str(target))
+    return target / name

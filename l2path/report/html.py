@@ -58,7 +58,7 @@ class ReportInputs:
     theory: pd.DataFrame | None            # results/dynamics_theory.csv
     dynamics_config: object               # the dynamics params section
     provenance: dict                       # label -> value (params, data md5, commit)
-    links: dict = field(default_factory=dict)  # label -> URL of an MLflow run
+    links: dict = field(default_factory=dict)  # label -> URL of the MLflow runs it names, or None
 
 
 @dataclass
@@ -219,10 +219,11 @@ def build_report(inputs: ReportInputs) -> Report:
                  _table_html(inputs.theory[[c for c in THEORY_COLUMNS if c in inputs.theory]])]
     provenance = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
                          for k, v in inputs.provenance.items())
-    links = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>'
-                    for label, url in inputs.links.items())
+    links = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>' if url
+                    else f"<li>{html.escape(label)}</li>" for label, url in inputs.links.items())
     body += ["<h2>Provenance</h2>", f"<dl>{provenance}</dl>",
-             f"<p>MLflow runs (start <code>mlflow ui</code> on this store to follow the links):</p><ul>{links}</ul>"]
+             "<p>MLflow runs that wrote these inputs, found by the md5 of what they wrote (search the "
+             f"experiment for the tag; start <code>mlflow ui</code> on this store to follow a link):</p><ul>{links}</ul>"]
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>L2 path study report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
@@ -233,6 +234,6 @@ def build_report(inputs: ReportInputs) -> Report:
         lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{_sentence(h)}** {p}" for h, p in q2]
     lines += ["", "## Figures", ""] + [f"![{caption}](figures/{name})" for name, (caption, _) in made.items()]
     lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in inputs.provenance.items()]
-    lines += [f"- [{label}]({url})" for label, url in inputs.links.items()]
+    lines += [f"- [{label}]({url})" if url else f"- {label}" for label, url in inputs.links.items()]
     return Report(page, "\n".join(lines) + "\n", {name: data for name, (_, data) in made.items()},
                   key_numbers(inputs))

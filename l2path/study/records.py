@@ -10,6 +10,11 @@
   phase's evaluation prefixed ``sgd_``, the final one unprefixed); ``to_json``/``from_json``
   add the per-epoch history for the point store.
 
+What a point *is* (its numbers) is kept apart from what one run of it *was* (``RUN_FIELDS``:
+the execution that trained it, its MLflow run ids, its wall times). Only the first goes into
+DVC-tracked files (``content_row``, ``content_json``), so the same inputs give the same bytes
+on every re-run; the run fields go to MLflow and to the store's untracked run files.
+
 Every reader of the study's results goes through these types, never through string keys.
 """
 from __future__ import annotations
@@ -127,9 +132,10 @@ class SGDPhase:
     evaluation: Evaluation
 
     def to_json(self) -> dict:
+        """What the phase is (its wall time ``train_seconds`` is a run field, saved apart)."""
         return {"key": self.key, "fingerprint": self.fingerprint, "checkpoint": self.checkpoint,
                 "epochs": self.epochs, "best_epoch": self.best_epoch, "objective_sd": self.objective_sd,
-                "data_loss_sd": self.data_loss_sd, "train_mse_sd": self.train_mse_sd, "diverged": self.diverged, "train_seconds": self.train_seconds,
+                "data_loss_sd": self.data_loss_sd, "train_mse_sd": self.train_mse_sd, "diverged": self.diverged,
                 "chain_start_weight_l2": self.chain_start_weight_l2,
                 "history": [h.to_mapping() for h in self.history], **self.evaluation.to_mapping("sgd_")}
 
@@ -140,7 +146,7 @@ class SGDPhase:
                    objective_sd=_float(raw["objective_sd"]), data_loss_sd=_float(raw["data_loss_sd"]),
                    train_mse_sd=_float(raw["train_mse_sd"]),
                    diverged=_bool(raw["diverged"]),
-                   train_seconds=_float(raw["train_seconds"]),
+                   train_seconds=_float(raw.get("train_seconds")),
                    chain_start_weight_l2=_float(raw["chain_start_weight_l2"]),
                    history=tuple(EpochRecord.from_mapping(h) for h in raw["history"]),
                    evaluation=Evaluation.from_mapping(raw, "sgd_"))
@@ -160,6 +166,8 @@ _COLUMNS = {
     "certified": _bool, "collapsed": _bool,
 }
 _COLUMN_NAMES = {"lam": "lambda"}
+# What one run of a point was, not what the point is: never in a DVC-tracked file.
+RUN_FIELDS = ("execution", "mlflow_run_id", "parent_mlflow_run_id", "train_seconds", "polish_seconds")
 
 
 @dataclass(frozen=True)
@@ -224,15 +232,29 @@ class PointRecord:
         row = {_COLUMN_NAMES.get(name, name): getattr(self, name) for name in _COLUMNS}
         return {**row, **self.sgd.to_mapping("sgd_"), **self.final.to_mapping()}
 
+    def content_row(self) -> dict[str, Any]:
+        """``to_row`` without the run fields: a row of the DVC-tracked results table."""
+        return {key: value for key, value in self.to_row().items() if key not in RUN_FIELDS}
+
+    def run_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in RUN_FIELDS}
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any], history: tuple[EpochRecord, ...] = ()) -> "PointRecord":
-        """From a results row (values as written, or as strings read back from the CSV)."""
-        values = {name: parse(row[_COLUMN_NAMES.get(name, name)]) for name, parse in _COLUMNS.items()}
-        return cls(**values, sgd=Evaluation.from_mapping(row, "sgd_"), final=Evaluation.from_mapping(row),
+        """From a results row (values as written, or as strings read back from the CSV); run
+        fields missing from the row (a content row) are empty: no run, NaN seconds."""
+        values = {name: parse(row[_COLUMN_NAMES.get(name, name)]) for name, parse in _COLUMNS.items()
+                  if name not in RUN_FIELDS or name in row}
+        missing = {name: parse(None) for name, parse in _COLUMNS.items() if name not in values}
+        return cls(**values, **missing, sgd=Evaluation.from_mapping(row, "sgd_"), final=Evaluation.from_mapping(row),
                    history=history)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.to_row(), "history": [h.to_mapping() for h in self.history]}
+
+    def content_json(self) -> dict[str, Any]:
+        """``to_json`` without the run fields: the point store's DVC-tracked record."""
+        return {**self.content_row(), "history": [h.to_mapping() for h in self.history]}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "PointRecord":

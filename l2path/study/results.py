@@ -1,5 +1,5 @@
 """The study's results table (``results/study.csv``): one row per finished point
-(``records.PointRecord.to_row``), identity columns first, then the rest by name."""
+(``records.PointRecord.content_row``: no run fields), identity columns first, then the rest by name."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +15,7 @@ FIRST_COLUMNS = ("key", "schedule", "seed", "lambda", "grid_index", "start", "pa
 
 def results_frame(records: list[PointRecord]) -> pd.DataFrame:
     """The records as a table (records read back from disk and fresh ones give the same table)."""
-    frame = pd.DataFrame([record.to_row() for record in records])
+    frame = pd.DataFrame([record.content_row() for record in records])
     rest = sorted(set(frame.columns) - set(FIRST_COLUMNS))
     return frame[[c for c in FIRST_COLUMNS if c in frame.columns] + rest]
 

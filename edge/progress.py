@@ -1,0 +1,82 @@
+"""Progress of a long task: a terminal bar (tqdm: i/N, rate, ETA) and a Prefect progress
+artifact that the flow run's page shows (created at 0 %, then updated).
+
+The artifact is updated at most every ``ARTIFACT_EVERY_S`` seconds (and at the end): each
+update is a call to the Prefect API. Outside a Prefect run (a test calling a task's
+function) only the bar is drawn. ``advance`` is thread-safe: shards and workers call it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+import threading
+import time
+from typing import Iterator
+
+from tqdm import tqdm
+
+ARTIFACT_EVERY_S = 5.0
+_log = logging.getLogger(__name__)
+
+
+class Progress:
+    def __init__(self, what: str, total: int, unit: str, artifact_key: str):
+        self.total = max(int(total), 1)
+        self.done = 0
+        self._lock = threading.Lock()
+        self._bar = tqdm(total=self.total, desc=what, unit=f" {unit}", file=sys.stderr, mininterval=1.0,
+                         dynamic_ncols=True)
+        self._key = re.sub(r"[^a-z0-9-]+", "-", artifact_key.lower()).strip("-")
+        self._what = what
+        self._artifact = self._create_artifact()
+        self._pushed = time.monotonic()
+
+    def _create_artifact(self):
+        from prefect.artifacts import create_progress_artifact
+        from prefect.context import FlowRunContext, TaskRunContext
+
+        if FlowRunContext.get() is None and TaskRunContext.get() is None:
+            return None
+        try:
+            return create_progress_artifact(progress=0.0, key=self._key, description=self._what)
+        except Exception as exc:  # noqa: BLE001 - progress must never stop the work
+            _log.warning("no Prefect progress artifact for %s: %s", self._what, exc)
+            return None
+
+    def _push(self, force: bool = False) -> None:
+        if self._artifact is None or not (force or time.monotonic() - self._pushed >= ARTIFACT_EVERY_S):
+            return
+        from prefect.artifacts import update_progress_artifact
+
+        self._pushed = time.monotonic()
+        try:
+            update_progress_artifact(self._artifact, progress=round(100.0 * self.done / self.total, 1))
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("Prefect progress artifact of %s not updated: %s", self._what, exc)
+
+    def advance(self, count: int = 1, total: int | None = None) -> None:
+        """``count`` more items done; ``total`` revises the total (a chain that ended early)."""
+        with self._lock:
+            if total is not None and total != self.total:
+                self.total = self._bar.total = max(int(total), 1)
+            self.done = min(self.done + count, self.total)
+            self._bar.update(count)
+            self._push()
+
+    def close(self) -> None:
+        with self._lock:
+            self._bar.close()
+            self._push(force=True)
+
+
+@contextlib.contextmanager
+def progress(what: str, total: int, unit: str, artifact_key: str) -> Iterator[Progress]:
+    """A progress bar and artifact for ``total`` items of ``unit``; closed (and the artifact
+    brought to its final value) when the block ends."""
+    bar = Progress(what, total, unit, artifact_key)
+    try:
+        yield bar
+    finally:
+        bar.close()
