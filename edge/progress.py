@@ -23,7 +23,7 @@ _log = logging.getLogger(__name__)
 
 class Progress:
     def __init__(self, what: str, total: int, unit: str, artifact_key: str):
-        self.total = max(int(total), 1)
+        self.total = int(total)
         self.done = 0
         self._lock = threading.Lock()
         self._bar = tqdm(total=self.total, desc=what, unit=f" {unit}", file=sys.stderr, mininterval=1.0,
@@ -52,15 +52,19 @@ class Progress:
 
         self._pushed = time.monotonic()
         try:
-            update_progress_artifact(self._artifact, progress=round(100.0 * self.done / self.total, 1))
+            update_progress_artifact(self._artifact, progress=self.percent())
         except Exception as exc:  # noqa: BLE001
             _log.warning("Prefect progress artifact of %s not updated: %s", self._what, exc)
+
+    def percent(self) -> float:
+        """Done as a percentage; a task with nothing to do is done."""
+        return round(100.0 * self.done / self.total, 1) if self.total else 100.0
 
     def advance(self, count: int = 1, total: int | None = None) -> None:
         """``count`` more items done; ``total`` revises the total (a chain that ended early)."""
         with self._lock:
             if total is not None and total != self.total:
-                self.total = self._bar.total = max(int(total), 1)
+                self.total = self._bar.total = int(total)
             self.done = min(self.done + count, self.total)
             self._bar.update(count)
             self._push()
