@@ -208,15 +208,19 @@ def log_artifacts(run_id: str, directory: str | Path, artifact_path: str | None 
     client().log_artifacts(run_id, str(directory), artifact_path)
 
 
-def run_exists(run_id: str) -> bool:
-    """Whether this store holds the run (outputs restored from DVC may name runs of another store)."""
+def _run_or_none(run_id: str) -> Run | None:
+    """The run, or None if this store does not hold it (a run id from another store)."""
     try:
-        client().get_run(run_id)
+        return client().get_run(run_id)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return False
+            return None
         raise
-    return True
+
+
+def run_exists(run_id: str) -> bool:
+    """Whether this store holds the run (outputs restored from DVC may name runs of another store)."""
+    return _run_or_none(run_id) is not None
 
 
 def experiment_of(run_id: str) -> str:
@@ -260,12 +264,8 @@ def describe_children(run_id: str, experiment_id: str) -> int:
 
 def run_wrote(run_id: str, path: str, md5: str) -> bool:
     """Whether this store's run ``run_id`` wrote ``path`` with this md5."""
-    try:
-        return client().get_run(run_id).data.tags.get(f"dvc.out.{path}") == md5
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return False
-        raise
+    run = _run_or_none(run_id)
+    return run is not None and run.data.tags.get(f"dvc.out.{path}") == md5
 
 
 def run_that_wrote(study: str, stage: str, path: str, md5: str) -> Run | None:

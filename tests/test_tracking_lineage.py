@@ -157,3 +157,22 @@ def mlflow_artifacts_named(model, name, target):
 
     mlflow.artifacts.download_artifacts(artifact_uri=f"{model.artifact_location}/{name}", dst_path=str(target))
     return target / name
+
+
+def test_the_run_that_wrote_a_file_is_found_by_its_md5(store):
+    """Content lineage: the newest finished run of the stage whose dvc.out tag matches."""
+    runs = []
+    for start, md5 in ((1_000_000, "aaa"), (2_000_000, "bbb"), (3_000_000, "bbb")):
+        with tracking.stage_run("exp", "study", {}, {"l2path.stage": "study"}, start_time=start) as run_id:
+            tracking.set_tags(run_id, {"dvc.out.results/study.csv": md5})
+        runs.append(run_id)
+    with pytest.raises(RuntimeError):  # a failed run that wrote the same bytes is not a writer
+        with tracking.stage_run("exp", "study", {}, {"l2path.stage": "study"}, start_time=4_000_000) as failed:
+            tracking.set_tags(failed, {"dvc.out.results/study.csv": "bbb"})
+            raise RuntimeError("killed")
+    assert tracking.run_wrote(runs[0], "results/study.csv", "aaa")
+    assert not tracking.run_wrote(runs[0], "results/study.csv", "bbb")
+    assert not tracking.run_wrote("0" * 32, "results/study.csv", "aaa")  # a run of another store
+    assert tracking.run_that_wrote("exp", "study", "results/study.csv", "bbb").info.run_id == runs[2]
+    assert tracking.run_that_wrote("exp", "hessian", "results/study.csv", "bbb") is None
+    assert tracking.run_that_wrote("no-such-study", "study", "results/study.csv", "bbb") is None
