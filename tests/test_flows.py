@@ -89,7 +89,7 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(prefect_server, mi
     assert set(result["study"]) == {"ascending", "descending", "cold"}
     assert {r.data.tags["dvc.stage"] for r in runs} == {""}
     with get_client(sync_client=True) as prefect:
-        artifacts = {a.key: a for a in prefect.read_artifacts()}
+        artifacts = {a.key: a for a in prefect.read_artifacts() if a.key}  # the server also keeps unkeyed ones
     # every long task left a progress artifact, finished at 100 %
     assert {"train-epochs", "hessian-points", "continuation-items", "dynamics-epochs"} <= set(artifacts)
     assert any(key.startswith("study-shard-") for key in artifacts)
