@@ -191,3 +191,15 @@ def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict
             out[schedule][metric]["largest_drop_any_pair"] = float(group["drop"].max())
             out[schedule][metric]["paths_with_drop_beyond_noise"] = int(group["beyond_noise"].sum())
     return out
+
+
+def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    """Every in-sample-MSE step of the continuation chains of ``schedules``."""
+    chosen = steps[(steps["metric"] == "train_mse") & steps["schedule"].isin(schedules)
+                   & (steps["schedule"] != "cold")]
+    return chosen.reset_index(drop=True)
+
+
+def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    chosen = chain_steps(steps, schedules)
+    return chosen[chosen["decrease"]].reset_index(drop=True)

@@ -14,7 +14,7 @@ from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
-from l2path.curvature.landscape import analyse_study, select_points, summary
+from l2path.landscape import analyse_study, select_points, summary
 from l2path.data.dataset import load_dataset
 from l2path.study.results import read_results
 from l2path.study.store import PointStore

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 
 from l2path.config import load_params
-from l2path.curvature.landscape import LandscapeResults, nonmonotone_steps, select_points, summary
+from l2path.landscape import LandscapeResults, select_points, summary
+from l2path.monotonicity import nonmonotone_steps
 
 from conftest import REPO
 from study_setup import point_record

@@ -16,26 +16,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import Hessian, LambdaStudy
-from ..data.dataset import Dataset
-from ..model.checkpoint import load_model
-from ..model.costs import get_cost
-from ..study.records import PointRecord
-from .hessian import Objective
-from ..train.metrics import split_losses
-from .saddle import CurvatureSettings, analyse_point, escape, interpolate
-
-
-def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
-    """Every in-sample-MSE step of the continuation chains of ``schedules``."""
-    chosen = steps[(steps["metric"] == "train_mse") & steps["schedule"].isin(schedules)
-                   & (steps["schedule"] != "cold")]
-    return chosen.reset_index(drop=True)
-
-
-def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
-    chosen = chain_steps(steps, schedules)
-    return chosen[chosen["decrease"]].reset_index(drop=True)
+from .config import Hessian, LambdaStudy
+from .curvature.hessian import Objective
+from .curvature.saddle import CurvatureSettings, analyse_point, escape, interpolate
+from .data.dataset import Dataset
+from .model.checkpoint import load_model
+from .model.costs import get_cost
+from .monotonicity import chain_steps, nonmonotone_steps
+from .study.records import PointRecord
+from .train.metrics import split_losses
 
 
 def point_key(study: list[PointRecord], schedule: str, seed: int, lam: float) -> str:
