@@ -19,6 +19,8 @@ import pandas as pd
 from . import figures
 from .answers import LEMMA, continuation_answers, curvature_answer, opening_answer
 from .decay_answers import dynamics_answers
+from .numbers import (ContinuationNumbers, DecayNumbers, HessianNumbers, KeyNumbers,
+                      ScheduleNumbers, SlopeNumbers, StudyNumbers, VerdictNumbers)
 from ..dynamics.equilibrium import slopes
 
 THEORY_COLUMNS = ["eta", "init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation",
@@ -66,7 +68,7 @@ class Report:
     html: str
     markdown: str
     figures: dict[str, bytes]              # file name -> PNG
-    numbers: dict                          # key numbers (DVC metrics)
+    numbers: KeyNumbers                    # key numbers (DVC metrics: numbers.to_json())
 
 
 def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
@@ -121,36 +123,45 @@ def _number(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def key_numbers(inputs: ReportInputs) -> dict:
+def key_numbers(inputs: ReportInputs) -> KeyNumbers:
     """The numbers the answers rest on, for ``dvc metrics diff`` across experiments."""
-    numbers: dict = {"points": len(inputs.study), "certified": int(inputs.study["certified"].astype(bool).sum())}
-    for schedule, counts in inputs.monotonicity.items():
-        numbers[f"{schedule}_mse_decreases"] = counts["train_mse"]["decreases"]
-        numbers[f"{schedule}_mse_steps"] = counts["train_mse"]["steps"]
-    for schedule, counts in (inputs.verdicts or {}).items():
-        numbers.update({f"{schedule}_{key}": value for key, value in counts.items() if key != "nonmonotone_steps"})
+    study = StudyNumbers(points=len(inputs.study),
+                         critical_points=int(inputs.study["critical"].astype(bool).sum()))
+    schedules = tuple(ScheduleNumbers(schedule, counts["train_mse"]["decreases"],
+                                      counts["train_mse"]["steps"])
+                      for schedule, counts in inputs.monotonicity.items())
+    verdicts = tuple(VerdictNumbers(schedule, counts["beyond_noise_unexplained"],
+                                    counts["continued_optimisation"], counts["within_noise"])
+                     for schedule, counts in (inputs.verdicts or {}).items())
+    continuation = None
     if inputs.continuation:
-        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation.items()
-                        if isinstance(value, (int, float))})
-        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation["verdicts"].items()})
+        run, counts = inputs.continuation, inputs.continuation["verdicts"]
+        continuation = ContinuationNumbers(
+            **{name: run[name] for name in ContinuationNumbers.__dataclass_fields__
+               if name not in counts},
+            **counts)
+    hessian = None
     if inputs.hessian is not None and len(inputs.hessian):
-        for label in ("minimum", "saddle", "not critical"):
-            numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
+        classes = inputs.hessian["class"]
+        hessian = HessianNumbers(minimum=int((classes == "minimum").sum()),
+                                 saddle=int((classes == "saddle").sum()),
+                                 not_critical=int((classes == "not critical").sum()))
+    from_saddle = None
     if inputs.saddle_steps is not None:
-        numbers["nonmonotone_from_saddle"] = int((inputs.saddle_steps["start_class"] == "saddle").sum())
+        from_saddle = int((inputs.saddle_steps["start_class"] == "saddle").sum())
+    decay, fits = (), ()
     if inputs.theory is not None:
         config = inputs.dynamics_config
         main = inputs.theory[inputs.theory["eta"] == config.eta]
-        for row in main[main["lambda"] == next(v for v in config.lambdas if v > 0)].to_dict("records"):
-            tag = f"{row['init']}_layer{row['layer']}"
-            numbers[f"decay_{tag}_measured_factor"] = _number(row["measured_factor"])
-            numbers[f"decay_{tag}_second_order_residual"] = _number(row["second_order_residual"])
-            numbers[f"decay_{tag}_l2_change_question"] = _number(row["l2_change_question"])
-            numbers[f"decay_{tag}_tail_off_rms"] = _number(row["tail_off_rms"])
-        for fit in slopes(inputs.theory).to_dict("records"):
-            numbers[f"equilibrium_eta{fit['eta']:g}_{fit['init']}_layer{fit['layer']}_slope"] = _number(
-                fit["equilibrium_slope"])
-    return numbers
+        lam = next(v for v in config.lambdas if v > 0)
+        decay = tuple(DecayNumbers(row["init"], row["layer"], _number(row["measured_factor"]),
+                                   _number(row["second_order_residual"]),
+                                   _number(row["l2_change_question"]), _number(row["tail_off_rms"]))
+                      for row in main[main["lambda"] == lam].to_dict("records"))
+        fits = tuple(SlopeNumbers(fit["eta"], fit["init"], fit["layer"],
+                                  _number(fit["equilibrium_slope"]))
+                     for fit in slopes(inputs.theory).to_dict("records"))
+    return KeyNumbers(study, schedules, verdicts, continuation, hessian, from_saddle, decay, fits)
 
 
 CSS = """
