@@ -34,10 +34,14 @@ between any two lambdas, max over i < j of m_i - m_j, tested the same way.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+from .study.schedules import SCHEDULES
 
 METRICS = ("train_mse", "data_loss", "objective")
 STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
@@ -166,31 +170,111 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict:
+def check_keys(kind: str, raw: Mapping, required: Iterable[str],
+               optional: Iterable[str] = ()) -> None:
+    """Raise ValueError naming every unknown and every missing key of ``raw`` (a record read
+    back), so that a renamed or mistyped key fails loudly instead of dropping a number."""
+    required, allowed = set(required), set(required) | set(optional)
+    unknown, missing = sorted(set(raw) - allowed), sorted(required - set(raw))
+    if unknown or missing:
+        raise ValueError(f"{kind}: unknown keys {unknown}, missing keys {missing}")
+
+
+@dataclass(frozen=True)
+class MetricMonotonicity:
+    """The steps of one schedule's paths for one metric (see ``summary``)."""
+
+    steps: int
+    decreases: int
+    decreases_beyond_noise: int
+    decreases_between_certified: int
+    largest_decrease: float
+    total_decrease: float
+    runs: int
+    longest_run: int
+    runs_beyond_noise: int
+    # present only when the summary was given ``largest_violations``
+    largest_drop_any_pair: float | None = None
+    paths_with_drop_beyond_noise: int | None = None
+
+    def to_json(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {key: value for key, value in out.items()
+                if key not in _ANY_PAIR or value is not None}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "MetricMonotonicity":
+        names = [f.name for f in fields(cls)]
+        check_keys(cls.__name__, raw, [n for n in names if n not in _ANY_PAIR], _ANY_PAIR)
+        return cls(**raw)
+
+
+_ANY_PAIR = ("largest_drop_any_pair", "paths_with_drop_beyond_noise")
+
+
+@dataclass(frozen=True)
+class ScheduleMonotonicity:
+    """One schedule's counts, one field per metric of ``METRICS``."""
+
+    train_mse: MetricMonotonicity
+    data_loss: MetricMonotonicity
+    objective: MetricMonotonicity
+
+    def to_json(self) -> dict:
+        return {metric: getattr(self, metric).to_json() for metric in METRICS}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "ScheduleMonotonicity":
+        check_keys(cls.__name__, raw, METRICS)
+        return cls(**{metric: MetricMonotonicity.from_json(raw[metric]) for metric in METRICS})
+
+
+@dataclass(frozen=True)
+class MonotonicitySummary:
+    """metrics/monotonicity.json: per schedule (registry names), its ``ScheduleMonotonicity``."""
+
+    schedules: Mapping[str, ScheduleMonotonicity]
+
+    def to_json(self) -> dict:
+        return {name: counts.to_json() for name, counts in self.schedules.items()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "MonotonicitySummary":
+        check_keys(cls.__name__, raw, [], SCHEDULES)  # any registered schedule, none required
+        return cls({name: ScheduleMonotonicity.from_json(counts) for name, counts in raw.items()})
+
+
+def _counts(group: pd.DataFrame) -> dict:
+    drops = -group.loc[group["decrease"], "change"]
+    runs = group[group["run"] >= 0].drop_duplicates(["seed", "run"])
+    return {
+        "steps": int(len(group)),
+        "decreases": int(group["decrease"].sum()),
+        "decreases_beyond_noise": int(group["beyond_noise"].sum()),
+        "decreases_between_certified": int((group["decrease"] & group["both_certified"]).sum()),
+        "largest_decrease": float(drops.max()) if len(drops) else 0.0,
+        "total_decrease": float(np.sum(drops)),
+        "runs": int(len(runs)),
+        "longest_run": int(runs["run_length"].max()) if len(runs) else 0,
+        "runs_beyond_noise": int(runs["run_beyond_noise"].sum()),
+    }
+
+
+def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> MonotonicitySummary:
     """Per schedule and metric: steps, decreases, decreases beyond noise, between certified
     points, largest and total decrease; runs of consecutive decreases, the longest, and those
     whose cumulative drop is beyond noise; with ``violations``, the largest drop between any
     two lambdas of any path and how many paths have one beyond noise."""
-    out: dict = {}
-    for (schedule, metric), group in steps.groupby(["schedule", "metric"], sort=True):
-        drops = -group.loc[group["decrease"], "change"]
-        runs = group[group["run"] >= 0].drop_duplicates(["seed", "run"])
-        out.setdefault(schedule, {})[metric] = {
-            "steps": int(len(group)),
-            "decreases": int(group["decrease"].sum()),
-            "decreases_beyond_noise": int(group["beyond_noise"].sum()),
-            "decreases_between_certified": int((group["decrease"] & group["both_certified"]).sum()),
-            "largest_decrease": float(drops.max()) if len(drops) else 0.0,
-            "total_decrease": float(np.sum(drops)),
-            "runs": int(len(runs)),
-            "longest_run": int(runs["run_length"].max()) if len(runs) else 0,
-            "runs_beyond_noise": int(runs["run_beyond_noise"].sum()),
-        }
+    counts: dict[tuple[str, str], dict] = {
+        key: _counts(group) for key, group in steps.groupby(["schedule", "metric"], sort=True)}
     if violations is not None:
-        for (schedule, metric), group in violations.groupby(["schedule", "metric"], sort=True):
-            out[schedule][metric]["largest_drop_any_pair"] = float(group["drop"].max())
-            out[schedule][metric]["paths_with_drop_beyond_noise"] = int(group["beyond_noise"].sum())
-    return out
+        for key, group in violations.groupby(["schedule", "metric"], sort=True):
+            counts[key].update(largest_drop_any_pair=float(group["drop"].max()),
+                               paths_with_drop_beyond_noise=int(group["beyond_noise"].sum()))
+    names = sorted({name for name, _ in counts})
+    return MonotonicitySummary({name: ScheduleMonotonicity(**{
+        metric: MetricMonotonicity(**counts[name, metric]) for metric in METRICS})
+        for name in names})
 
 
 def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:

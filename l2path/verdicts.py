@@ -14,7 +14,13 @@ The counts per schedule are the study's answer in numbers (``metrics/verdicts.js
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping
+
 import pandas as pd
+
+from .monotonicity import check_keys
+from .study.schedules import SCHEDULES
 
 VERDICTS = ("continued optimisation", "within noise", "beyond noise, unexplained")
 EVIDENCE = ["schedule", "seed", "lambda_from", "lambda_to", "value_from", "value_to", "change", "noise_sd", "z",
@@ -36,11 +42,49 @@ def verdict_table(steps: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def verdict_counts(table: pd.DataFrame, schedules: list[str]) -> dict:
-    """Per schedule: non-monotone steps and how many got each verdict (keys with underscores)."""
+@dataclass(frozen=True)
+class VerdictCounts:
+    """One schedule's non-monotone steps and how many got each verdict."""
+
+    nonmonotone_steps: int
+    continued_optimisation: int
+    within_noise: int
+    beyond_noise_unexplained: int
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "VerdictCounts":
+        check_keys(cls.__name__, raw, [f.name for f in fields(cls)])
+        return cls(**raw)
+
+
+# the field of VerdictCounts that counts each verdict (the verdict's words, underscored)
+VERDICT_FIELDS = dict(zip(VERDICTS, ("continued_optimisation", "within_noise",
+                                     "beyond_noise_unexplained")))
+
+
+@dataclass(frozen=True)
+class VerdictSummary:
+    """metrics/verdicts.json: per schedule of the study (registry names), its counts."""
+
+    schedules: Mapping[str, VerdictCounts]
+
+    def to_json(self) -> dict:
+        return {name: counts.to_json() for name, counts in self.schedules.items()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "VerdictSummary":
+        check_keys(cls.__name__, raw, [], SCHEDULES)
+        return cls({name: VerdictCounts.from_json(counts) for name, counts in raw.items()})
+
+
+def verdict_counts(table: pd.DataFrame, schedules: Iterable[str]) -> VerdictSummary:
+    """Per schedule: non-monotone steps and how many got each verdict."""
     out = {}
-    for schedule in schedules:
-        part = table[table["schedule"] == schedule]
-        out[schedule] = {"nonmonotone_steps": int(len(part)),
-                         **{v.replace(",", "").replace(" ", "_"): int((part["verdict"] == v).sum()) for v in VERDICTS}}
-    return out
+    for name in schedules:
+        part = table[table["schedule"] == name]
+        out[name] = VerdictCounts(nonmonotone_steps=int(len(part)), **{
+            VERDICT_FIELDS[v]: int((part["verdict"] == v).sum()) for v in VERDICTS})
+    return VerdictSummary(out)

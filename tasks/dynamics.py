@@ -17,7 +17,7 @@ from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.data.split import file_md5
 from l2path.dynamics.plan import Model, model_epochs
-from l2path.dynamics.tables import PLOT_NAMES, metrics, plot_tables
+from l2path.dynamics.tables import PLOT_NAMES, plot_tables, summarise
 from l2path.dynamics.theory import theory_table
 from l2path.dynamics.training import run_dynamics
 from l2path.model.checkpoint import save_model
@@ -87,7 +87,7 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     tables = plot_tables(result.epochs, theory, config)
     for name in PLOT_NAMES:
         atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", tables[name])
-    numbers = metrics(theory)
+    numbers = summarise(theory).to_json()
     atomic.write_json(paths.dynamics_metrics, numbers)
 
     models_dir = Path(paths.dynamics_dir)

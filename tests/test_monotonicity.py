@@ -69,7 +69,7 @@ def test_runs_of_consecutive_drops_are_tested_on_their_cumulative_drop(results):
 
 
 def test_summary_counts(results):
-    metrics = summary(step_table(results, false_alarm=0.05))
+    metrics = summary(step_table(results, false_alarm=0.05)).to_json()
     assert metrics["ascending"]["train_mse"] == {
         "steps": 4, "decreases": 3, "decreases_beyond_noise": 2, "decreases_between_certified": 1,
         "largest_decrease": pytest.approx(0.02), "total_decrease": pytest.approx(0.023),
@@ -100,9 +100,9 @@ def test_largest_drop_over_any_pair_adds_up_small_steps():
     assert mse["noise_sd"] == pytest.approx(math.sqrt(2e-6)) and mse["beyond_noise"]
     cold = violations[(violations["schedule"] == "cold") & (violations["metric"] == "train_mse")]
     assert (cold["drop"] == 0).all() and not cold["beyond_noise"].any()
-    metrics = summary(steps, violations)
-    assert metrics["ascending"]["train_mse"]["largest_drop_any_pair"] == pytest.approx(0.0045)
-    assert metrics["ascending"]["train_mse"]["paths_with_drop_beyond_noise"] == 1
+    metrics = summary(steps, violations).schedules
+    assert metrics["ascending"].train_mse.largest_drop_any_pair == pytest.approx(0.0045)
+    assert metrics["ascending"].train_mse.paths_with_drop_beyond_noise == 1
 
 
 def chain_row(key, lam, mse, parent=None, control_of=None, sd=0.001):
@@ -154,7 +154,7 @@ def test_every_nonmonotone_step_gets_a_verdict(with_controls):
     ascending = table[table["schedule"] == "ascending"]
     assert list(ascending["verdict"]) == ["continued optimisation", "within noise", "beyond noise, unexplained"]
     assert list(table[table["schedule"] == "descending"]["verdict"]) == ["beyond noise, unexplained"]
-    assert verdict_counts(table, ["ascending", "descending", "cold"]) == {
+    assert verdict_counts(table, ["ascending", "descending", "cold"]).to_json() == {
         "ascending": {"nonmonotone_steps": 3, "continued_optimisation": 1, "within_noise": 1,
                       "beyond_noise_unexplained": 1},
         "descending": {"nonmonotone_steps": 1, "continued_optimisation": 0, "within_noise": 0,

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 
 from .equilibrium import slopes
+from .summary import DynamicsSummary, EquilibriumSlope, TheoryRow
 from .tail_off import band
 from .theory import per_seed
 from .training import layer_names
@@ -56,22 +57,11 @@ def _equilibrium_table(theory: pd.DataFrame, config) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _clean(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return bool(value) if isinstance(value, bool) or type(value).__name__ == "bool_" else value
-
-
-def metrics(theory: pd.DataFrame) -> dict:
-    """The theory table as nested DVC metrics, eta -> init -> lambda -> layer -> numbers, and
-    ``equilibrium``: eta -> init -> layer -> the slope of ln RMS on ln lambda (NaN -> None)."""
-    result: dict = {}
-    for row in theory.to_dict("records"):
-        numbers = {k: _clean(v) for k, v in row.items() if k not in ("eta", "init", "lambda", "layer")}
-        (result.setdefault(f"eta{row['eta']:g}", {}).setdefault(row["init"], {})
-         .setdefault(f"lambda{row['lambda']:g}", {})[f"layer{row['layer']}"]) = numbers
-    for row in slopes(theory).to_dict("records"):
-        numbers = {k: _clean(v) for k, v in row.items() if k not in ("eta", "init", "layer")}
-        (result.setdefault("equilibrium", {}).setdefault(f"eta{row['eta']:g}", {})
-         .setdefault(row["init"], {})[f"layer{row['layer']}"]) = numbers
-    return result
+def summarise(theory: pd.DataFrame) -> DynamicsSummary:
+    """The theory table and its level-off slopes (``equilibrium.slopes``) as metrics/dynamics.json
+    (``DynamicsSummary.to_json``: eta -> init -> lambda -> layer -> numbers, and
+    ``equilibrium``: eta -> init -> layer -> the slope of ln RMS on ln lambda; NaN -> None)."""
+    rows = theory.to_dict("records")
+    fits = slopes(theory).to_dict("records")
+    return DynamicsSummary(tuple(TheoryRow.from_row(row) for row in rows),
+                           tuple(EquilibriumSlope.from_row(fit) for fit in fits))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .equilibrium import level_off
+from .summary import TheoryRow
 from .tail_off import tail_off
 
 
@@ -89,6 +90,11 @@ def _decay_fit(config, n: int, exact: float, lam: float, eta: float, l2, signed,
 
 
 def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
+    """``theory_rows`` as a table (results/dynamics_theory.csv)."""
+    return pd.DataFrame([row.to_row() for row in theory_rows(frame, config, n)])
+
+
+def theory_rows(frame: pd.DataFrame, config, n: int) -> list[TheoryRow]:
     """One row per (eta, init, lambda > 0, layer); seed means unless stated. The lambda = 0
     control of a row is the same (eta, init) without decay. Over the question's epochs
     1..q (q = min(question_epochs, the row's run)): the ratios' medians, the epochs ending
@@ -147,5 +153,5 @@ def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
                 "output_error_start": float(per_seed(part, "output_error").iloc[0].mean()),
                 "output_error_end": float(per_seed(part, "output_error").iloc[-1].mean()),
             }
-            rows.append(row)
-    return pd.DataFrame(rows)
+            rows.append(TheoryRow.from_row(row))
+    return rows
