@@ -10,7 +10,7 @@ trust-region Newton-CG, then the certificate and the tangent), with the defaults
 
     python benchmarks/continuation_speed.py [--n-sub 500 1000 2000] [--index 3] [--seed 0]
 
-The CPU only: ``curvature.hessian.CountingOperator`` keeps its products on the CPU (the GPU
+The CPU only: ``objective.CountingOperator`` keeps its products on the CPU (the GPU
 path is part of the certified-continuation issue).
 """
 from __future__ import annotations
@@ -40,14 +40,14 @@ def measure(params, data, device: torch.device, n_sub: int, checkpoint: str, lam
     subset = SubsetProblem(model.sizes, data.train.x.to(device), data.train.y.to(device), model.cost, n, n_sub or n)
     settings = Settings()
     problem = subset.at(lam)
-    theta = problem.objective.flat(load_model(checkpoint, torch.float64)[0]).to(device)
+    theta = problem.flat(load_model(checkpoint, torch.float64)[0]).to(device)
     times = {}
     start = time.perf_counter()
     result = polish(problem, theta, settings.polish)
     synchronise(device)
     times["polish"] = time.perf_counter() - start
     start = time.perf_counter()
-    certificate = certify(problem.objective, subset.mse, result.theta, smallest, 0.01, settings.eig_tol,
+    certificate = certify(problem, subset.mse, result.theta, smallest, 0.01, settings.eig_tol,
                           settings.eig_steps)
     synchronise(device)
     times["certify"] = time.perf_counter() - start

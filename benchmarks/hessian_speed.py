@@ -35,7 +35,7 @@ import torch
 from l2path.model.checkpoint import load_model
 from l2path.model.costs import get_cost
 from l2path.data.dataset import load_dataset
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.curvature.spectrum import extreme_eigenpairs, lanczos_extreme
 
 TOL = 1e-6

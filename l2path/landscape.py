@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .config import Hessian, LambdaStudy
-from .curvature.hessian import Objective
+from .objective import Objective
 from .curvature.saddle import CurvatureSettings, analyse_point, escape, interpolate
 from .data.dataset import Dataset
 from .model.checkpoint import load_model

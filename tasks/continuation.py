@@ -16,7 +16,7 @@ from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.continuation.study import ContinuationResults, SGDPoint, Step, SubsetProblem, run, settings_from, summary
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.monotonicity import nonmonotone_steps
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse.linalg
 import torch
 
-from l2path.continuation.branch import NetworkProblem, Settings, follow, segment_barrier
+from l2path.continuation.branch import Settings, follow, segment_barrier
 from l2path.continuation.corrector import Polish
 
 from test_certificate import LAM_MIN, minimum
@@ -154,11 +154,12 @@ def test_a_small_network_branch_of_minima_is_followed_and_certified_by_eigvalsh(
     """From lambda = 0.05 to 0.06: the branch's bottom curvature rises then falls (it reaches
     zero at a fold near lambda = 0.07, found by the same continuation run further)."""
     objective = small_problem(lam=LAM_MIN)
-    problem = NetworkProblem(objective)
-    branch = follow(problem, minimum(objective), lam_end=0.06, step=math.log(2) / 16, settings=Settings(polish=Polish(tol=1e-11)))
+    branch = follow(objective, minimum(objective), lam_end=0.06, step=math.log(2) / 16,
+                    settings=Settings(polish=Polish(tol=1e-11)))
     assert branch.fold is None and branch.points[-1].lam == pytest.approx(0.06)
     for point in branch.points:
-        exact = np.linalg.eigvalsh(dense_hessian(problem.at(point.lam).objective, torch.as_tensor(point.theta)).numpy())
+        hessian = dense_hessian(objective.at(point.lam), torch.as_tensor(point.theta))
+        exact = np.linalg.eigvalsh(hessian.numpy())
         assert point.grad_norm <= 1e-11 and exact[0] > 0
         assert abs(point.bottom - exact[0]) <= point.bottom_residual + 1e-12
     for point in branch.points[1:]:  # the secant of L against the tangent's slope: equal to first order in the step

@@ -9,7 +9,7 @@ import torch
 
 from l2path.continuation.certificate import branch_tangent, certify, classify_bottom, newton_step
 from l2path.model.costs import get_cost
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.model.init import init_stack
 
 from test_hessian import SIZES, dense_hessian, saddle_point, small_problem, trained_point

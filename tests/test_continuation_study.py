@@ -39,7 +39,7 @@ def test_a_step_along_the_branch_of_minima_keeps_the_lemma(results):
     assert step["polished_data_loss_change"] > 0 and step["start_predicted_dL_dlambda"] > 0
     for row in (p for p in out.points if p["lambda"] in (0.05, 0.06)):
         theta = torch.as_tensor(out.thetas[(0, row["lambda"], row["kind"])])
-        exact = np.linalg.eigvalsh(dense_hessian(subset.at(row["lambda"]).objective, theta).numpy())
+        exact = np.linalg.eigvalsh(dense_hessian(subset.at(row["lambda"]), theta).numpy())
         assert row["certified"] and row["class"] == "minimum" and exact[0] > 0
 
 

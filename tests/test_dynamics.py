@@ -22,7 +22,7 @@ from l2path.dynamics.tail_off import crossing
 from l2path.dynamics.theory import second_order_factor, theory_factors, theory_table
 from l2path.dynamics.training import run_dynamics
 from l2path.train.metrics import split_losses
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.model.init import init_stack
 
 from conftest import REPO, synthetic_dataset

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from l2path.model.costs import get_cost
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.model.init import init_stack
 from l2path.curvature.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
 

@@ -7,7 +7,7 @@ import torch
 
 from l2path.model.costs import get_cost
 from l2path.model.init import init_stack
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.train.metrics import evaluate, gradient_norms, layer_statistics
 
 from conftest import synthetic_dataset

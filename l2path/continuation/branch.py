@@ -23,34 +23,23 @@ there, if it converged far from the prediction, is the point the branch jumps to
 Every accepted step records the predicted and the realised dL/dlambda (the lemma, checked),
 the bottom Ritz value with its residual, the distance from the prediction, and the barrier
 of J_lambda' on the segment from the previous point (none: the same branch, no basin crossed).
+
+The problem is an ``objective.Objective`` (J_lambda on fixed data); anything with its
+``lam``, ``n``, ``at``, ``value``, ``value_and_gradient``, ``gradient``, ``operator``,
+``weight_mask`` and ``data_loss`` will do (the tests follow a one-weight quartic).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
 import torch
 
 from ..curvature.spectrum import lanczos_extreme
+from ..objective import Objective
 from .certificate import solve
 from .corrector import Polish, polish, trust_region_newton
-
-
-class Problem(Protocol):
-    """J_lambda on fixed data: its penalty, gradient, Hessian operator and data loss."""
-
-    lam: float
-    n: int  # the n of lambda / 2n
-
-    def at(self, lam: float) -> "Problem": ...
-    def value(self, theta: torch.Tensor) -> torch.Tensor: ...
-    def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-    def gradient(self, theta: torch.Tensor) -> torch.Tensor: ...
-    def operator(self, theta: torch.Tensor): ...  # a LinearOperator with .products and .theta
-    def weight_mask(self) -> torch.Tensor: ...
-    def data_loss(self, theta: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +80,7 @@ class Branch:
     fold_evidence: str = ""                  # why the smallest step failed: no convergence, a jump, or bottom <= 0
 
 
-def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: float) -> tuple[torch.Tensor, float] | None:
+def correct(problem: Objective, theta: torch.Tensor, settings: Settings, radius: float) -> tuple[torch.Tensor, float] | None:
     """A minimum of J at ``problem``'s lambda near the prediction theta: trust-region Newton-CG
     whose first region has the given radius (no L-BFGS: its first step has unit length,
     which can carry the point into another basin); None if it does not converge."""
@@ -100,12 +89,12 @@ def correct(problem: Problem, theta: torch.Tensor, settings: Settings, radius: f
     return (theta, norm) if norm <= settings.polish.tol else None
 
 
-def bottom_pair(problem: Problem, theta: torch.Tensor, settings: Settings) -> tuple[float, float]:
+def bottom_pair(problem: Objective, theta: torch.Tensor, settings: Settings) -> tuple[float, float]:
     pairs = lanczos_extreme(problem.operator(theta), 1, "SA", settings.eig_tol, settings.eig_steps)
     return float(pairs.values[0]), float(pairs.residuals[0])
 
 
-def segment_barrier(problem: Problem, start: torch.Tensor, end: torch.Tensor, samples: int = 11) -> float:
+def segment_barrier(problem: Objective, start: torch.Tensor, end: torch.Tensor, samples: int = 11) -> float:
     """max J on the segment (1 - t) start + t end, t on ``samples`` equally spaced points,
     above the larger of its two ends; 0 when J stays below the ends, up to rounding (1e-12 |J|)."""
     values = [float(problem.value((1 - t) * start + t * end)) for t in np.linspace(0.0, 1.0, samples)]
@@ -113,7 +102,7 @@ def segment_barrier(problem: Problem, start: torch.Tensor, end: torch.Tensor, sa
     return rise if rise > 1e-12 * max(abs(v) for v in values) else 0.0
 
 
-def tangent(problem: Problem, theta: torch.Tensor, settings: "Settings") -> tuple[torch.Tensor, float]:
+def tangent(problem: Objective, theta: torch.Tensor, settings: "Settings") -> tuple[torch.Tensor, float]:
     """dtheta/dlambda and the predicted dL/dlambda = -(lambda/n) w . dtheta/dlambda."""
     w = (theta * problem.weight_mask()).cpu().numpy()
     direction, _ = solve(problem.operator(theta), -w / problem.n, rtol=1e-12, maxiter=settings.minres_iterations)
@@ -131,7 +120,7 @@ class Known:
     slope: float             # predicted dL/dlambda
 
 
-def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
+def follow(problem: Objective, theta: torch.Tensor, lam_end: float, step: float,
            settings: Settings = Settings(), known: Known | None = None) -> Branch:
     """Follow the branch of minima through theta (a minimum of J at problem.lam) up or down to
     lam_end with steps of at most ``step`` in log lambda (see the module)."""
@@ -185,32 +174,3 @@ def follow(problem: Problem, theta: torch.Tensor, lam_end: float, step: float,
         if remaining() > 1e-12:
             direction, slope = tangent(problem, theta, settings)
     return branch
-
-
-class NetworkProblem:
-    """A network's J_lambda (``curvature.hessian.Objective``) as a ``Problem``."""
-
-    def __init__(self, objective):
-        self.objective, self.lam, self.n = objective, objective.lam, len(objective.x)
-
-    def at(self, lam: float) -> "NetworkProblem":
-        o = self.objective
-        return NetworkProblem(type(o)(o.sizes, o.x, o.y, o.cost, lam, o.chunk))
-
-    def value(self, theta: torch.Tensor) -> torch.Tensor:
-        return self.objective.value(theta)
-
-    def gradient(self, theta: torch.Tensor) -> torch.Tensor:
-        return self.objective.gradient(theta)
-
-    def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.objective.value_and_gradient(theta)
-
-    def operator(self, theta: torch.Tensor):
-        return self.objective.operator(theta)
-
-    def weight_mask(self) -> torch.Tensor:
-        return self.objective.weight_mask()
-
-    def data_loss(self, theta: torch.Tensor) -> torch.Tensor:
-        return self.objective.data_loss(theta)

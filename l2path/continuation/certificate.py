@@ -1,6 +1,6 @@
 """Certificates of critical points of J_lambda, from Hessian-vector products (float64).
 
-At theta, with g = grad J_lambda and H its Hessian (``curvature.hessian.CountingOperator``):
+At theta, with g = grad J_lambda and H its Hessian (``objective.CountingOperator``):
 
 - **Newton step** s = -H^{-1} g, by MINRES (safe for an indefinite H); ``newton_step``
   reports the relative residual ||H s + g|| / ||g||.
@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse.linalg
 import torch
 
-from ..curvature.hessian import Objective
+from ..objective import Objective
 from ..curvature.spectrum import lanczos_extreme
 
 CLASSES = ("minimum", "saddle", "degenerate")

@@ -37,7 +37,7 @@ class Escape:
 
 def escape(problem, theta: torch.Tensor, settings: Polish, eig_tol: float = 1e-10, eig_steps: int = 1000,
            drop: float = 1e-3) -> Escape:
-    """The escape test at theta (see the module); ``problem`` is J_lambda (``branch.Problem``)."""
+    """The escape test at theta (see the module); ``problem`` is J_lambda (an ``Objective``)."""
     op = problem.operator(theta)
     pair = lanczos_extreme(op, 1, "SA", eig_tol, eig_steps)
     mu, vector = float(pair.values[0]), torch.as_tensor(pair.vectors[:, 0], device=theta.device)

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..curvature.hessian import Objective
 from ..model.costs import get_cost
-from .branch import Branch, Known, NetworkProblem, Settings, follow, tangent
+from ..objective import Objective
+from .branch import Branch, Known, Settings, follow, tangent
 from .certificate import certify
 from .corrector import Polish, polish
 from .escape import escape
@@ -102,9 +102,9 @@ class SubsetProblem:
         self.x, self.y = x[:n_sub].to(torch.float64), y[:n_sub].to(torch.float64)
         self.mse = Objective(self.sizes, self.x, self.y, get_cost("quadratic"), 0.0)
 
-    def at(self, lam: float) -> NetworkProblem:
+    def at(self, lam: float) -> Objective:
         """The problem whose lambda corresponds to the study's ``lam``."""
-        return NetworkProblem(Objective(self.sizes, self.x, self.y, self.cost, lam * self.ratio))
+        return Objective(self.sizes, self.x, self.y, self.cost, lam * self.ratio)
 
 
 @dataclass
@@ -119,11 +119,11 @@ class PolishedPoint:
         return Known(self.row["bottom"], self.row["bottom_residual"], self.direction, self.row["predicted_dL_dlambda"])
 
 
-def _describe(problem: NetworkProblem, mse: Objective, theta: torch.Tensor, smallest_change: float,
+def _describe(problem: Objective, mse: Objective, theta: torch.Tensor, smallest_change: float,
               config: Continuation) -> tuple[dict, torch.Tensor]:
     """Certificate, losses and the tangent's predicted dL/dlambda_sub (per unit of the subset
     problem's lambda), with the tangent itself."""
-    c = certify(problem.objective, mse, theta, smallest_change, config.fraction, config.branch.eig_tol,
+    c = certify(problem, mse, theta, smallest_change, config.fraction, config.branch.eig_tol,
                 config.branch.eig_steps)
     direction, slope = tangent(problem, theta, config.branch)
     return {"grad_norm": c.grad_norm, "newton_step_norm": c.step_norm, "newton_residual": c.newton_residual,
@@ -174,7 +174,7 @@ def polish_point(subset: SubsetProblem, point: SGDPoint, config: Continuation, s
     return PolishedPoint(result.theta, row, direction)
 
 
-def escape_columns(problem: NetworkProblem, theta: torch.Tensor, row: dict, config: Continuation) -> dict:
+def escape_columns(problem: Objective, theta: torch.Tensor, row: dict, config: Continuation) -> dict:
     """The escape test (``escape``) at a certified saddle; NaN elsewhere."""
     if not (row["certified"] and row["class"] == "saddle"):
         return {"escape_alpha": math.nan, "escape_control_objective": math.nan, "escape_objective": math.nan,

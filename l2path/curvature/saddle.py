@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..config import Hessian
-from .hessian import Objective
+from ..objective import Objective
 from .polish import polish
 from .spectrum import classify, hutchinson_trace, lanczos_extreme, slq_density
 
