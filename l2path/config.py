@@ -6,10 +6,13 @@ is allowed, before any data is read or any run is opened.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from .study.schedules import SCHEDULES
 
 N_PIXELS, N_CLASSES = 784, 10
 
@@ -113,7 +116,14 @@ class Train(Section):
     seed: int = Field(ge=0)
 
 
-Schedule = Literal["ascending", "descending", "cold"]
+def _registered(name: str) -> str:
+    """A schedule of the registry at validation time (so a schedule a test registers is valid)."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; allowed: {list(SCHEDULES)}")
+    return name
+
+
+ScheduleName = Annotated[str, AfterValidator(_registered)]
 
 
 def _unique(values: list) -> list:
@@ -156,7 +166,7 @@ class StudySGD(Section):
 
 
 class Polish(Section):
-    schedules: list[Schedule]
+    schedules: list[ScheduleName]
     grad_tol: float = Field(gt=0)
     max_iter: int = Field(ge=0)
     continue_from: Literal["sgd", "polished"]
@@ -165,7 +175,7 @@ class Polish(Section):
 
 
 class LambdaStudy(Section):
-    schedules: list[Schedule] = Field(min_length=1)
+    schedules: list[ScheduleName] = Field(min_length=1)
     chain_seeds: list[int] = Field(min_length=1)
     cold_seeds: list[int]
     collapse_ratio: float = Field(gt=0, lt=1)
@@ -186,7 +196,7 @@ class LambdaStudy(Section):
 class Hessian(Section):
     """Curvature of J_lambda at the study's points (l2path.curvature.saddle)."""
 
-    schedules: list[Schedule]
+    schedules: list[ScheduleName]
     select: Literal["none", "nonmonotone", "all"]
     n_train: int | None = Field(default=None, ge=1)
     k: int = Field(ge=1)

@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .study.schedules import SCHEDULES
+from .study.schedules import SCHEDULES, chained
+from .study.schedules import cold as cold_schedules
 
 METRICS = ("train_mse", "data_loss", "objective")
 STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
@@ -65,7 +66,7 @@ def _beyond(drop: float, sd: float, z_alpha: float) -> bool:
 
 def cold_spread(results: pd.DataFrame, metric: str) -> pd.Series:
     """Sample standard deviation of ``metric`` over cold-start seeds, indexed by lambda."""
-    cold = results[(results["schedule"] == "cold") & ~results["diverged"]]
+    cold = results[results["schedule"].isin(cold_schedules()) & ~results["diverged"]]
     return cold.groupby("lambda")[metric].std(ddof=1)
 
 
@@ -280,7 +281,7 @@ def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> Mono
 def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
     """Every in-sample-MSE step of the continuation chains of ``schedules``."""
     chosen = steps[(steps["metric"] == "train_mse") & steps["schedule"].isin(schedules)
-                   & (steps["schedule"] != "cold")]
+                   & steps["schedule"].isin(chained())]
     return chosen.reset_index(drop=True)
 
 

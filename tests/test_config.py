@@ -76,7 +76,8 @@ def test_unreadable_file(tmp_path):
 
 @pytest.mark.parametrize("path, value, expected", [
     ("schedules", ["ascending", "sideways"],
-     "lambda_study.schedules.1: Input should be 'ascending', 'descending' or 'cold' (got 'sideways')"),
+     "lambda_study.schedules.1: unknown schedule 'sideways'; allowed: ['ascending', 'descending', "
+     "'cold'] (got 'sideways')"),
     ("schedules", [], "lambda_study.schedules: List should have at least 1 item"),
     ("chain_seeds", [0, 0], "lambda_study.chain_seeds: entries must be unique"),
     ("cold_seeds", [-1], "lambda_study.cold_seeds: seeds must be >= 0"),

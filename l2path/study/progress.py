@@ -6,9 +6,10 @@ points are trained in order). A point whose SGD phase was saved but not its fina
 those points alone, so every round is the same as in an uninterrupted run (the width of a
 stack changes the rounding of its matrix products).
 
-A chain ends at a diverged point, at an ascending point whose weights collapsed
-(||w|| < collapse_ratio * ||w at the chain's fresh initialisation||, judged with the
-current params so a changed ratio takes effect on resume), or at its last point.
+A chain ends at a diverged point, at a point of a chain up the grid (ascending) whose
+weights collapsed (||w|| < collapse_ratio * ||w at the chain's fresh initialisation||,
+judged with the current params so a changed ratio takes effect on resume), or at its last
+point.
 
 Controls (``schedules.controls``) ride in the round of their chain point and stop with it.
 A control whose point was finished without it (a kill between the two) is an *orphan*: it
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 
 from .planner import StudyPlan
 from .records import PointRecord, SGDPhase
-from .schedules import Point
+from .schedules import Point, schedule
 from .store import PointStore
 
 
 def is_collapsed(record: PointRecord, collapse_ratio: float) -> bool:
-    return (record.schedule == "ascending" and not record.diverged
+    """Only a chain up the grid collapses: its lambda keeps rising past the weights' end."""
+    return (schedule(record.schedule).direction > 0 and not record.diverged
             and record.final.weight_l2 < collapse_ratio * record.chain_start_weight_l2)
 
 
@@ -112,10 +114,10 @@ class Progress:
             return [point for point in batch if point.key in self.pending] + controls
         if self.orphans:
             return list(self.orphans)
-        chained = [p for p in batch if p.schedule != "cold"]
-        cold = [p for p in batch if p.schedule == "cold"]
+        chained = [p for p in batch if schedule(p.schedule).warm]
+        cold = [p for p in batch if not schedule(p.schedule).warm]
         rounds_left = max((len(self.plan.chains[c]) - self.position[c] for c in live
-                           if self.plan.chains[c][0].schedule != "cold"), default=0)
+                           if schedule(self.plan.chains[c][0].schedule).warm), default=0)
         share = math.ceil(len(cold) / rounds_left) if rounds_left else len(cold)
         chosen = chained + cold[:share]
         controls = self.plan.controls

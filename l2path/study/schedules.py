@@ -2,10 +2,13 @@
 
 A point is one model trained at one lambda: (schedule, seed, grid index). Its weights
 start from a fresh initialisation (seed) or, in a continuation chain, from the final
-weights of the chain's previous point (its ``parent``):
+weights of the chain's previous point (its ``parent``).
+
+The schedules are ``Schedule`` objects in the registry ``SCHEDULES`` (a test may
+``register`` another); the three of the study:
 
 - ``ascending``:  lambda_0 < lambda_1 < ...; stage i starts from stage i-1. The chain may
-  end early (the study stops it when the weights have collapsed).
+  end early (the study stops a chain up the grid when its weights have collapsed).
 - ``descending``: the same grid from the top down ("graduated optimization"); the first
   stage starts from a fresh initialisation.
 - ``cold``:       every lambda from a fresh initialisation, one chain of one point each.
@@ -19,7 +22,73 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEDULES = ("ascending", "descending", "cold")
+
+@dataclass(frozen=True)
+class Schedule:
+    """One way of ordering the study's points; every module asks this registry about it."""
+
+    name: str          # "ascending": the point keys' first part and the results' schedule column
+    direction: int     # +1 up the grid, -1 down, 0 (cold: no chain)
+    warm: bool         # each point starts from the previous point's weights
+    label: str         # words for the report (its section heading)
+    colour: str        # matplotlib colour used in every figure
+    # the report's sentence about it: how it opens, and what a decrease of the MSE in lambda
+    # order is in the schedule's own direction ("": the report's generic words)
+    words: str = ""
+    fall: str = ""
+
+    def __post_init__(self) -> None:
+        if self.direction not in (-1, 0, 1) or self.warm != (self.direction != 0):
+            raise ValueError(f"schedule {self.name!r}: a warm schedule runs up (+1) or down (-1) "
+                             f"the grid, a cold one has direction 0 (got {self.direction}, "
+                             f"warm={self.warm})")
+
+    def order(self, size: int) -> list[int]:
+        """The grid indices of one chain, in training order."""
+        return list(range(size)) if self.direction > 0 else list(reversed(range(size)))
+
+
+SCHEDULES: dict[str, Schedule] = {}
+
+
+def register(s: Schedule) -> Schedule:
+    """Add a schedule to the registry (after those already there); a name is defined once."""
+    if SCHEDULES.get(s.name, s) != s:
+        raise ValueError(f"schedule {s.name!r} is already registered as {SCHEDULES[s.name]}")
+    SCHEDULES[s.name] = s
+    return s
+
+
+def schedule(name: str) -> Schedule:
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise KeyError(f"unknown schedule {name!r}; allowed: {list(SCHEDULES)}") from None
+
+
+def chained() -> list[str]:
+    """Names of the warm (chain) schedules, in registry order."""
+    return [name for name, s in SCHEDULES.items() if s.warm]
+
+
+def cold() -> list[str]:
+    """Names of the cold schedules (every point from a fresh initialisation), in registry order."""
+    return [name for name, s in SCHEDULES.items() if not s.warm]
+
+
+register(Schedule(
+    "ascending", +1, True, "λ continuation, ascending", "tab:blue",
+    words="Along the warm-started ascending chains (λ rising from point to point)",
+    fall="the in-sample MSE fell as λ rose"))
+register(Schedule(
+    "descending", -1, True, "λ continuation, descending", "tab:orange",
+    words="Along the descending chains (λ falling from point to point)",
+    fall="the in-sample MSE rose as λ fell"))
+register(Schedule(
+    "cold", 0, False, "cold starts", "tab:green",
+    words=("Across the cold starts (a fresh initialisation at every λ: independent points, "
+           "not a continuation)"),
+    fall="the in-sample MSE was lower at the larger of two neighbouring λ"))
 
 
 @dataclass(frozen=True)
@@ -39,15 +108,14 @@ class Point:
         return f"{self.schedule}/seed{self.seed}/{kind}{self.grid_index:02d}"
 
 
-def chain(schedule: str, seed: int, grid: list[float]) -> list[Point]:
+def chain(name: str, seed: int, grid: list[float]) -> list[Point]:
     """The points of one continuation chain, in the order they are trained."""
-    if schedule not in ("ascending", "descending"):
-        raise ValueError(f"{schedule!r} is not a continuation schedule")
-    order = range(len(grid)) if schedule == "ascending" else reversed(range(len(grid)))
+    if not schedule(name).warm:
+        raise ValueError(f"{name!r} is not a continuation schedule")
     points: list[Point] = []
-    for index in order:
+    for index in schedule(name).order(len(grid)):
         parent = points[-1].key if points else None
-        points.append(Point(schedule, seed, index, grid[index], parent))
+        points.append(Point(name, seed, index, grid[index], parent))
     return points
 
 
@@ -55,21 +123,23 @@ def controls(chains: list[list[Point]]) -> dict[str, Point]:
     """The control of every warm-started chain point, by that point's key: same schedule,
     seed and grid index, the parent's lambda, started from the parent's weights."""
     lams = {p.key: p.lam for chain in chains for p in chain}
-    return {p.key: Point(p.schedule, p.seed, p.grid_index, lams[p.parent], p.parent, control_of=p.key)
+    return {p.key: Point(p.schedule, p.seed, p.grid_index, lams[p.parent], p.parent,
+                         control_of=p.key)
             for chain in chains for p in chain if p.parent is not None}
 
 
-def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int], grid: list[float]) -> list[list[Point]]:
+def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int],
+         grid: list[float]) -> list[list[Point]]:
     """Every chain of the study; a chain's points must be trained in order, chains are independent.
 
-    Continuation chains come first (they are the critical path), then the cold starts,
-    ordered by lambda and seed.
+    Continuation chains come first (they are the critical path), in registry order, then the
+    cold starts, ordered by lambda and seed.
     """
     unknown = set(schedules) - set(SCHEDULES)
     if unknown:
         raise ValueError(f"unknown schedule(s) {sorted(unknown)}; allowed: {list(SCHEDULES)}")
-    chains = [chain(schedule, seed, grid) for schedule in ("ascending", "descending") if schedule in schedules
+    chains = [chain(name, seed, grid) for name in chained() if name in schedules
               for seed in chain_seeds]
-    if "cold" in schedules:
-        chains += [[Point("cold", seed, index, lam, None)] for index, lam in enumerate(grid) for seed in cold_seeds]
+    chains += [[Point(name, seed, index, lam, None)] for name in cold() if name in schedules
+               for index, lam in enumerate(grid) for seed in cold_seeds]
     return chains
