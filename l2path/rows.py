@@ -63,7 +63,8 @@ def _convert(value: Any, hint: Any, name: str) -> Any:
     elif hint is int:
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             return int(value)
-        if isinstance(value, float) and value.is_integer():  # an int column with blanks reads as floats
+        # an int column with blank cells reads back as floats
+        if isinstance(value, float) and value.is_integer():
             return int(value)
     elif hint is float:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -118,7 +119,8 @@ class Row:
         """The record of a row (a ``to_row`` dict, or a row read back by ``read_rows``)."""
         required, may_be_blank = cls.blank_columns(row)
         missing = [c for c in required if c not in row]
-        unknown = [c for c in row if c not in required and not (c in may_be_blank and _blank(row[c]))]
+        unknown = [c for c in row
+                   if c not in required and not (c in may_be_blank and _blank(row[c]))]
         if missing or unknown:
             raise ValueError(f"{cls.__name__}: missing {missing}, unknown {unknown} in {dict(row)}")
         names = cls.columns()
@@ -167,7 +169,9 @@ def read_rows(path: str | Path, cls: type[R]) -> list[R]:
     """The records of a table written by ``write_rows`` (none when it has no rows). Floats are
     parsed to round-trip, so the records hold the very numbers that were written."""
     try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                            float_precision="round_trip")
+
     except pd.errors.EmptyDataError:
         return []
     return [cls.from_row(row) for row in table.to_dict("records")]
