@@ -34,13 +34,14 @@ between any two lambdas, max over i < j of m_i - m_j, tested the same way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .rows import Row
 from .study.schedules import SCHEDULES, chained
 from .study.schedules import cold as cold_schedules
 
@@ -171,18 +172,20 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def check_keys(kind: str, raw: Mapping, required: Iterable[str],
-               optional: Iterable[str] = ()) -> None:
-    """Raise ValueError naming every unknown and every missing key of ``raw`` (a record read
-    back), so that a renamed or mistyped key fails loudly instead of dropping a number."""
-    required, allowed = set(required), set(required) | set(optional)
-    unknown, missing = sorted(set(raw) - allowed), sorted(required - set(raw))
-    if unknown or missing:
-        raise ValueError(f"{kind}: unknown keys {unknown}, missing keys {missing}")
+R = TypeVar("R")
+
+
+def by_schedule(kind: str, raw: Mapping, read: Callable[[Mapping], R]) -> dict[str, R]:
+    """A metrics object keyed by schedule name, each value read by ``read``; a name that is not
+    a registered schedule raises ValueError (a typo would otherwise read as another schedule)."""
+    unknown = [name for name in raw if name not in SCHEDULES]
+    if unknown:
+        raise ValueError(f"{kind}: unknown schedules {unknown}; allowed: {list(SCHEDULES)}")
+    return {name: read(value) for name, value in raw.items()}
 
 
 @dataclass(frozen=True)
-class MetricMonotonicity:
+class MetricMonotonicity(Row):
     """The steps of one schedule's paths for one metric (see ``summary``)."""
 
     steps: int
@@ -194,40 +197,18 @@ class MetricMonotonicity:
     runs: int
     longest_run: int
     runs_beyond_noise: int
-    # present only when the summary was given ``largest_violations``
+    # present only when the summary was given ``largest_violations`` (None: left out of the JSON)
     largest_drop_any_pair: float | None = None
     paths_with_drop_beyond_noise: int | None = None
 
-    def to_json(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {key: value for key, value in out.items()
-                if key not in _ANY_PAIR or value is not None}
-
-    @classmethod
-    def from_json(cls, raw: Mapping) -> "MetricMonotonicity":
-        names = [f.name for f in fields(cls)]
-        check_keys(cls.__name__, raw, [n for n in names if n not in _ANY_PAIR], _ANY_PAIR)
-        return cls(**raw)
-
-
-_ANY_PAIR = ("largest_drop_any_pair", "paths_with_drop_beyond_noise")
-
 
 @dataclass(frozen=True)
-class ScheduleMonotonicity:
+class ScheduleMonotonicity(Row):
     """One schedule's counts, one field per metric of ``METRICS``."""
 
     train_mse: MetricMonotonicity
     data_loss: MetricMonotonicity
     objective: MetricMonotonicity
-
-    def to_json(self) -> dict:
-        return {metric: getattr(self, metric).to_json() for metric in METRICS}
-
-    @classmethod
-    def from_json(cls, raw: Mapping) -> "ScheduleMonotonicity":
-        check_keys(cls.__name__, raw, METRICS)
-        return cls(**{metric: MetricMonotonicity.from_json(raw[metric]) for metric in METRICS})
 
 
 @dataclass(frozen=True)
@@ -241,8 +222,7 @@ class MonotonicitySummary:
 
     @classmethod
     def from_json(cls, raw: Mapping) -> "MonotonicitySummary":
-        check_keys(cls.__name__, raw, [], SCHEDULES)  # any registered schedule, none required
-        return cls({name: ScheduleMonotonicity.from_json(counts) for name, counts in raw.items()})
+        return cls(by_schedule(cls.__name__, raw, ScheduleMonotonicity.from_json))
 
 
 def _counts(group: pd.DataFrame) -> dict:

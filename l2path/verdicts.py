@@ -14,13 +14,13 @@ The counts per schedule are the study's answer in numbers (``metrics/verdicts.js
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .monotonicity import check_keys
-from .study.schedules import SCHEDULES
+from .monotonicity import by_schedule
+from .rows import Row
 
 VERDICTS = ("continued optimisation", "within noise", "beyond noise, unexplained")
 EVIDENCE = ["schedule", "seed", "lambda_from", "lambda_to", "value_from", "value_to", "change", "noise_sd", "z",
@@ -43,21 +43,13 @@ def verdict_table(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class VerdictCounts:
+class VerdictCounts(Row):
     """One schedule's non-monotone steps and how many got each verdict."""
 
     nonmonotone_steps: int
     continued_optimisation: int
     within_noise: int
     beyond_noise_unexplained: int
-
-    def to_json(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, raw: Mapping) -> "VerdictCounts":
-        check_keys(cls.__name__, raw, [f.name for f in fields(cls)])
-        return cls(**raw)
 
 
 # the field of VerdictCounts that counts each verdict (the verdict's words, underscored)
@@ -76,8 +68,7 @@ class VerdictSummary:
 
     @classmethod
     def from_json(cls, raw: Mapping) -> "VerdictSummary":
-        check_keys(cls.__name__, raw, [], SCHEDULES)
-        return cls({name: VerdictCounts.from_json(counts) for name, counts in raw.items()})
+        return cls(by_schedule(cls.__name__, raw, VerdictCounts.from_json))
 
 
 def verdict_counts(table: pd.DataFrame, schedules: Iterable[str]) -> VerdictSummary:

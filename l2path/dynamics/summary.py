@@ -8,43 +8,19 @@ unknown or missing key rather than dropping a number.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-# a column that is not a Python name: field -> column
-_COLUMNS = {"lam": "lambda"}
-_FIELDS = {column: name for name, column in _COLUMNS.items()}
-
-
-def _check(kind: str, raw: Mapping, required: Iterable[str]) -> None:
-    unknown, missing = sorted(set(raw) - set(required)), sorted(set(required) - set(raw))
-    if unknown or missing:
-        raise ValueError(f"{kind}: unknown keys {unknown}, missing keys {missing}")
-
-
-class _Row:
-    """to_row / from_row for a dataclass whose fields are a table's columns, in order."""
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        return [_COLUMNS.get(f.name, f.name) for f in fields(cls)]
-
-    def to_row(self) -> dict:
-        return {_COLUMNS.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_row(cls, row: Mapping):
-        _check(cls.__name__, row, cls.columns())
-        return cls(**{_FIELDS.get(column, column): value for column, value in row.items()})
+from ..rows import Row, column
 
 
 @dataclass(frozen=True)
-class TheoryRow(_Row):
+class TheoryRow(Row):
     """One (eta, init, lambda > 0, layer) of ``theory.theory_table``; see there for each number."""
 
     eta: float
     init: str
-    lam: float
+    lam: float = column("lambda")
     layer: int
     n_in: int
     epochs: int
@@ -106,7 +82,7 @@ class TheoryRow(_Row):
 
 
 @dataclass(frozen=True)
-class EquilibriumSlope(_Row):
+class EquilibriumSlope(Row):
     """One (eta, init, layer) of ``equilibrium.slopes``: ln RMS on ln lambda, levelled lambdas."""
 
     eta: float
