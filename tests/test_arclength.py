@@ -140,3 +140,34 @@ def test_fold_fit_recovers_k_of_an_exact_normal_form():
     ]
     fit = fold_fit(points, lam_star)
     assert fit.k == pytest.approx(k, rel=1e-9) and fit.residual < 1e-9 and fit.points == 3
+
+
+def test_a_small_networks_branch_of_minima_matches_dense_references():
+    """On a 185-parameter network: every point critical, the tangent dtheta/dtau equal to the
+    dense solve -H^{-1} F_tau, the bottom eigenvalue (eigvalsh) positive, no fold claimed."""
+    import torch
+    from test_certificate import LAM_MIN, minimum
+    from test_hessian import dense_hessian, small_problem
+
+    from l2path.continuation.arclength import NetworkFamily, tangent_at
+
+    objective = small_problem(lam=LAM_MIN)
+    theta = minimum(objective).numpy()
+    family = NetworkFamily(objective)
+    settings = ArclengthSettings(step=0.5, max_step=5.0, max_points=12, tol=1e-10)
+
+    def bottom(point, tau):
+        matrix = dense_hessian(objective.at(math.exp(tau)), torch.as_tensor(point)).numpy()
+        return float(np.linalg.eigvalsh(matrix)[0])
+
+    branch = follow_arclength(
+        family, theta, math.log(LAM_MIN), math.log(LAM_MIN * 1.3), settings, bottom
+    )
+    assert branch.reached_end and not branch.folds and not branch.lost
+    assert all(p.grad_norm <= 1e-10 and p.bottom > 0 for p in branch.points)
+    for p in branch.points[1:3]:
+        h = dense_hessian(objective.at(p.lam), torch.as_tensor(p.theta)).numpy()
+        expected = -np.linalg.solve(h, family.d_tau(p.theta, p.tau))  # dtheta/dtau
+        seed = np.append(np.zeros(len(p.theta)), 1.0)
+        t = tangent_at(family, p.theta, p.tau, seed, settings)
+        np.testing.assert_allclose(t[:-1] / t[-1], expected, rtol=1e-6, atol=1e-9)

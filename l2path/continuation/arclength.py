@@ -38,6 +38,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 import scipy.sparse.linalg
+import torch
+
+from ..objective import Objective
 
 
 class Family(Protocol):
@@ -46,6 +49,28 @@ class Family(Protocol):
     def residual(self, theta: np.ndarray, tau: float) -> np.ndarray: ...
     def jacobian(self, theta: np.ndarray, tau: float) -> scipy.sparse.linalg.LinearOperator: ...
     def d_tau(self, theta: np.ndarray, tau: float) -> np.ndarray: ...
+
+
+class NetworkFamily:
+    """A network's J_lambda (``objective.Objective``, any lambda) as a ``Family`` in tau = ln
+    lambda: F = grad J_{e^tau}, H its ``CountingOperator``, F_tau = lambda m * theta / n."""
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+        self.device = objective.x.device
+        self.mask = objective.weight_mask().cpu().numpy()
+
+    def _theta(self, theta: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(theta, dtype=torch.float64, device=self.device)
+
+    def residual(self, theta: np.ndarray, tau: float) -> np.ndarray:
+        return self.objective.at(math.exp(tau)).gradient(self._theta(theta)).cpu().numpy()
+
+    def jacobian(self, theta: np.ndarray, tau: float) -> scipy.sparse.linalg.LinearOperator:
+        return self.objective.at(math.exp(tau)).operator(self._theta(theta))
+
+    def d_tau(self, theta: np.ndarray, tau: float) -> np.ndarray:
+        return math.exp(tau) * self.mask * theta / self.objective.n
 
 
 class BorderedOperator(scipy.sparse.linalg.LinearOperator):
