@@ -1,4 +1,7 @@
-"""The dynamics stage's DVC plot tables and nested metrics."""
+"""The dynamics stage's DVC plot tables and its metrics (``summary.DynamicsSummary``).
+
+The plot tables' columns are named by setting and initialiser (``curves``), never by a
+param value, so dvc.yaml's plots name fixed columns whatever eta and lambda are."""
 from __future__ import annotations
 
 import math
