@@ -72,6 +72,18 @@ def test_the_planner_chains_a_toy_schedule_from_its_direction(toy):
     assert is_collapsed(collapsed, 0.5)  # a chain up the grid ends at collapse, like ascending
 
 
+def test_a_toy_schedule_down_the_grid_chains_from_the_top():
+    down = register(Schedule("descending_twice", -1, True, "twice down", "tab:brown"))
+    try:
+        (points,) = plan([down.name], [7], [], [1.0, 2.0, 4.0])
+        assert [p.grid_index for p in points] == [2, 1, 0]
+        assert [p.parent for p in points] == [None, points[0].key, points[1].key]
+        top = point_record(f"{down.name}/seed7/lambda00", 1.0).replace(chain_start_weight_l2=1e9)
+        assert not is_collapsed(top, 0.5)  # lambda falls along it: no collapse rule
+    finally:
+        SCHEDULES.pop(down.name)
+
+
 def test_a_toy_schedule_runs_through_the_study_monotonicity_and_verdicts(toy, tmp_path):
     config = small_config(schedules=[toy.name, "cold"], chain_seeds=[0], cold_seeds=[0, 1])
     progress = run_small(tmp_path / "points", config)
