@@ -22,9 +22,9 @@ import torch
 
 from l2path.config import load_params
 from l2path.continuation.branch import Settings, tangent
-from l2path.continuation.certificate import certify
-from l2path.continuation.corrector import polish
 from l2path.continuation.study import SubsetProblem
+from l2path.curvature.certificate import certify
+from l2path.curvature.polish import polish
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model
 

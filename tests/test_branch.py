@@ -11,7 +11,7 @@ import scipy.sparse.linalg
 import torch
 
 from l2path.continuation.branch import Settings, follow, segment_barrier
-from l2path.continuation.corrector import Polish
+from l2path.curvature.polish import Polish
 
 from test_certificate import LAM_MIN, minimum
 from test_hessian import dense_hessian, small_problem

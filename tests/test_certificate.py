@@ -7,7 +7,7 @@ import pytest
 import scipy.optimize
 import torch
 
-from l2path.continuation.certificate import branch_tangent, certify, classify_bottom, newton_step
+from l2path.curvature.certificate import branch_tangent, certify, classify_bottom, newton_step
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
 from l2path.model.init import init_stack

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from l2path.continuation.branch import Settings
-from l2path.continuation.corrector import Polish
+from l2path.curvature.polish import Polish
 from l2path.continuation.records import (ContinuationPoint, Direction, FoldSide, JumpKind,
                                          PointKind, Verdict, VerdictCounts)
 from l2path.continuation.study import (NOT_FOLLOWED, BranchEnd, BranchEvidence, Continuation,

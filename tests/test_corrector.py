@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.continuation.corrector import Polish, polish, steihaug, trust_region_newton
+from l2path.curvature.polish import Polish, polish, steihaug, trust_region_newton
 
 from test_certificate import LAM_MIN, dense_newton, minimum
 from test_hessian import dense_hessian, saddle_point, small_problem, trained_point

@@ -9,8 +9,8 @@ import pytest
 import scipy.sparse.linalg
 import torch
 
-from l2path.continuation.corrector import Polish
-from l2path.continuation.escape import escape
+from l2path.curvature.polish import Polish
+from l2path.curvature.escape import escape
 
 
 class DoubleWell:

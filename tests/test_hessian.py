@@ -163,9 +163,15 @@ def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
     mse = lambda net: float(0.5 * (torch.sigmoid(torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
                                                  @ net.weights[1][0].T + net.biases[1][0]) - objective.y)
                             .square().sum(1).mean())
-    results = escape(objective, theta, spectrum["min_vector"], row["lambda_min"], mse, grad_tol=1e-6, max_iter=200)
+    results = escape(objective, theta, spectrum["min_vector"], row["lambda_min"], mse, grad_tol=1e-6,
+                     max_iter=200)
+    assert [list(r) for r in results] == [["sign", "alpha", "objective_before", "objective_after",
+                                          "objective_drop", "mse_before", "mse_after",
+                                          "grad_norm_after", "lower"]] * 2  # escapes.csv's columns
     assert len(results) == 2 and all(r["lower"] and r["objective_drop"] > 0 for r in results)
-    assert all(r["mse_after"] < r["mse_before"] for r in results)
+    assert all(r["mse_after"] < r["mse_before"] and r["grad_norm_after"] <= 1e-6 for r in results)
+    value = float(objective.value(theta))
+    assert results[0]["alpha"] == pytest.approx(np.sqrt(2e-3 * value / abs(exact[0])), rel=1e-8)
 
 
 def test_interpolation_endpoints_are_the_two_points():

@@ -38,8 +38,8 @@ import torch
 
 from ..curvature.spectrum import lanczos_extreme
 from ..objective import Objective
-from .certificate import solve
-from .corrector import Polish, polish, trust_region_newton
+from ..curvature.certificate import solve
+from ..curvature.polish import Polish, polish, trust_region_newton
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,12 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ..curvature.certificate import certify
+from ..curvature.escape import escape
+from ..curvature.polish import Polish, polish
 from ..model.costs import get_cost
 from ..objective import Objective
 from .branch import Branch, Known, Settings, follow, tangent
-from .certificate import certify
-from .corrector import Polish, polish
-from .escape import escape
 from .records import (BranchStep, CertifiedClasses, ContinuationPoint, ContinuationSummary,
                       Direction, Fold, FoldSide, JumpCounts, JumpKind, PointKind, StepVerdict,
                       Verdict, VerdictCounts)

@@ -4,10 +4,11 @@
   smallest by plain Lanczos, each end stopping once its k pairs converge, with residuals), SLQ density (index estimate = fraction of
   eigenvalues below -saddle_rel_tol * |lambda_max|) and a Hutchinson trace, then
   ``spectrum.classify`` with the point's full-data gradient norm.
-- ``escape``: at a saddle, step along the most negative eigenvector v (unit) by
-  alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic model predicts J to fall
-  by ``drop`` = drop_fraction * J(theta), in both directions; polish each (L-BFGS on J_lambda)
-  and record how far J_lambda and the in-sample MSE fell.
+- ``escape``: at a saddle, the one escape test (``curvature.escape``) along the most negative
+  eigenvector v (unit): a step alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic
+  model predicts J to fall by ``drop`` = drop_fraction * J(theta), in both directions, each
+  side polished (L-BFGS, then Newton-CG) and compared with a control polish of theta; the
+  rows record how far J_lambda and the in-sample MSE fell.
 - ``interpolate``: data loss L and penalty R on the segment theta(t) = (1-t) a + t b, so
   J_lambda(t) = L(t) + lambda R(t) can be drawn for both lambdas of a chain step.
 """
@@ -22,7 +23,8 @@ import torch
 
 from ..config import Hessian
 from ..objective import Objective
-from .polish import polish
+from .escape import escape as run_escape
+from .polish import study_polish
 from .spectrum import classify, hutchinson_trace, lanczos_extreme, slq_density
 
 
@@ -75,22 +77,22 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
 
 
 def escape(objective: Objective, theta: torch.Tensor, direction: np.ndarray, lam_min: float,
-           mse: Callable, grad_tol: float, max_iter: int, drop_fraction: float = 1e-3) -> list[dict]:
-    """Both signs of the step along ``direction``; ``mse(net)`` gives the in-sample MSE."""
+           mse: Callable, grad_tol: float, max_iter: int,
+           drop_fraction: float = 1e-3) -> list[dict]:
+    """The escape test (``curvature.escape``) along ``direction`` (the bottom eigenvector found
+    by ``analyse_point``, eigenvalue ``lam_min``), polished by ``polish.study_polish(grad_tol,
+    max_iter)``: one row per sign of the step. ``mse(net)`` gives the in-sample MSE; ``lower``
+    says whether that side ends below the control polish of theta itself."""
     start_value = float(objective.value(theta))
-    start_net = objective.network(theta)
-    alpha = float(np.sqrt(2 * drop_fraction * abs(start_value) / abs(lam_min)))
-    step = torch.as_tensor(direction / np.linalg.norm(direction))
-    results = []
-    for sign in (1.0, -1.0):
-        moved = objective.network(theta + sign * alpha * step)
-        polished = polish(moved, objective.x, objective.y, objective.cost, objective.lam, grad_tol, max_iter)
-        results.append({"sign": sign, "alpha": alpha, "objective_before": start_value,
-                        "objective_after": polished.objective, "objective_drop": start_value - polished.objective,
-                        "mse_before": mse(start_net), "mse_after": mse(polished.net),
-                        "grad_norm_after": polished.grad_norm,
-                        "lower": bool(polished.objective < start_value - 1e-12 * abs(start_value))})
-    return results
+    start_mse = mse(objective.network(theta))
+    result = run_escape(objective, theta, study_polish(grad_tol, max_iter), drop=drop_fraction,
+                        bottom=(lam_min, direction))
+    return [{"sign": sign, "alpha": result.alpha, "objective_before": start_value,
+             "objective_after": after, "objective_drop": start_value - after,
+             "mse_before": start_mse, "mse_after": mse(objective.network(end)),
+             "grad_norm_after": grad_norm, "lower": bool(result.below_control(after))}
+            for sign, after, grad_norm, end in zip((1.0, -1.0), result.objectives,
+                                                   result.grad_norms, result.ends)]
 
 
 def interpolate(objective: Objective, theta_a: torch.Tensor, theta_b: torch.Tensor, ts: np.ndarray) -> list[dict]:

@@ -10,7 +10,8 @@
    checkpoint and phase record are saved at once.
 2. Finish (``finish_point``): the float64 full-batch ||grad J_lambda|| at the SGD point (one
    stacked pass for the round, ``train.metrics.gradient_norms``);
-   points of ``polish.schedules`` are then polished (``curvature.polish``); certified when
+   points of ``polish.schedules`` are then polished (``curvature.polish``, L-BFGS then
+   Newton-CG: ``polish.study_polish``); certified when
    the final gradient norm is <= ``polish.grad_tol``; the record is saved.
 
 Stacking changes a model's numbers only by rounding (``train.sgd.train_sgd``). Wall times
@@ -25,12 +26,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..curvature.polish import polish
+from ..curvature.polish import polish, study_polish
 from ..data.dataset import Dataset
 from ..model.checkpoint import load_model
 from ..model.costs import Cost, get_cost
 from ..model.init import init_stack
 from ..model.network import DTYPES, StackedMLP
+from ..objective import Objective
 from ..train.metrics import evaluate, gradient_norms, weight_penalty
 from ..train.monitor import EpochMonitor
 from ..train.plateau import PlateauRule
@@ -179,12 +181,19 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
 
 def polish_point(context: RoundContext, point: Point, model: StackedMLP,
                  record: PointRecord) -> tuple[PointRecord, StackedMLP]:
-    """Float64 full-batch L-BFGS of J_lambda from the SGD point (``curvature.polish``)."""
+    """Float64 full-batch polish of J_lambda from the SGD point (``curvature.polish``: L-BFGS
+    for at most ``polish.max_iter`` iterations, then Newton-CG, to ``polish.grad_tol``);
+    ``polish_iterations`` counts both phases' iterations."""
     x, y = context.train64()
     polish_config = context.plan.config.polish
     clock = time.perf_counter()
-    result = polish(model, x, y, context.cost, point.lam, polish_config.grad_tol, polish_config.max_iter)
-    final = Evaluation.from_mapping(evaluate(result.net, context.data, context.cost, [point.lam])[0])
+    objective = Objective(model.sizes, x, y, context.cost, point.lam)
+    result = polish(objective, objective.flat(model),
+                    study_polish(polish_config.grad_tol, polish_config.max_iter))
+    net = objective.network(result.theta)
+    final = Evaluation.from_mapping(evaluate(net, context.data, context.cost, [point.lam])[0])
+    path = str(context.store.checkpoint_path(point.key, polished=True))
     return record.replace(final=final, grad_norm=result.grad_norm, polished=True,
-                          polish_iterations=result.iterations, polish_seconds=time.perf_counter() - clock,
-                          polished_checkpoint=str(context.store.checkpoint_path(point.key, polished=True))), result.net
+                          polish_iterations=result.lbfgs_iterations + result.newton_iterations,
+                          polish_seconds=time.perf_counter() - clock,
+                          polished_checkpoint=path), net

@@ -37,7 +37,7 @@ import scipy.sparse.linalg
 import torch
 
 from ..objective import Objective
-from ..curvature.spectrum import lanczos_extreme
+from .spectrum import lanczos_extreme
 
 CLASSES = ("minimum", "saddle", "degenerate")
 NEWTON_RESIDUAL = 1e-3  # the largest relative residual of a certified point's Newton step
