@@ -2,14 +2,19 @@
 "did the non-monotone steps of a chain start from saddles?".
 
 Inputs are the study's points (``study.records.PointRecord``, read from
-``results/study.csv``) and its monotonicity steps (``results/monotonicity.csv``). Every step of the analysed chains gets an interpolation
-(J on the segment between its two points, under both lambdas). A *non-monotone step* is a step of a continuation chain
-where the in-sample MSE fell as lambda rose; its *start point* is the point at the smaller
-lambda (the chain's previous stage for ascending chains).
+``results/study.csv``) and its monotonicity steps (``results/monotonicity.csv``). Every step
+of the analysed chains gets an interpolation (J on the segment between its two points, under
+both lambdas). A *non-monotone step* is a step of a continuation chain where the in-sample MSE
+fell as lambda rose; its *start point* is the point at the smaller lambda (the chain's previous
+stage for ascending chains). The tables and the metrics are the typed rows of
+``landscape_records``.
+
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,6 +25,9 @@ from .config import Hessian, LambdaStudy
 from .objective import Objective
 from .curvature.saddle import CurvatureSettings, analyse_point, escape, interpolate
 from .data.dataset import Dataset
+from .landscape_records import (NOT_ANALYSED, ClassCounts, CurvaturePoint, EscapeRow,
+                                HessianSummary, InterpolationRow, SaddleStep, ScheduleCurvature,
+                                StepStarts)
 from .model.checkpoint import load_model
 from .model.costs import get_cost
 from .monotonicity import chain_steps, nonmonotone_steps
@@ -29,10 +37,12 @@ from .train.metrics import split_losses
 
 def point_key(study: list[PointRecord], schedule: str, seed: int, lam: float) -> str:
     """The key of the study's point of ``schedule`` and ``seed`` at ``lam``."""
-    return next(p.key for p in study if p.schedule == schedule and p.seed == seed and np.isclose(p.lam, lam))
+    return next(p.key for p in study
+                if p.schedule == schedule and p.seed == seed and np.isclose(p.lam, lam))
 
 
-def select_points(study: list[PointRecord], steps: pd.DataFrame, config: Hessian) -> list[PointRecord]:
+def select_points(study: list[PointRecord], steps: pd.DataFrame,
+                  config: Hessian) -> list[PointRecord]:
     """The points to analyse, in study order (diverged points never; none with select: none)."""
     if config.select == "none":
         return []
@@ -46,14 +56,23 @@ def select_points(study: list[PointRecord], steps: pd.DataFrame, config: Hessian
 
 @dataclass
 class LandscapeResults:
-    points: list[dict] = field(default_factory=list)
-    escapes: list[dict] = field(default_factory=list)
-    interpolation: list[dict] = field(default_factory=list)
-    steps: list[dict] = field(default_factory=list)
+    """The stage's four tables, in the order they were made."""
+
+    points: list[CurvaturePoint] = field(default_factory=list)
+    escapes: list[EscapeRow] = field(default_factory=list)
+    interpolation: list[InterpolationRow] = field(default_factory=list)
+    steps: list[SaddleStep] = field(default_factory=list)
 
 
-def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointRecord], steps: pd.DataFrame,
-                  data: Dataset, on_point: Callable[[dict, dict], None] | None = None) -> LandscapeResults:
+def spectrum_path(spectra_dir: str | Path, key: str) -> Path:
+    """Where the spectrum arrays of the analysed point ``key`` are kept."""
+    return Path(spectra_dir) / f"{key}.npz"
+
+
+def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointRecord],
+                  steps: pd.DataFrame, data: Dataset,
+                  on_point: Callable[[CurvaturePoint, dict], None] | None = None,
+                  ) -> LandscapeResults:
     """Curvature (on the first ``config.n_train`` images, else all), escapes at saddles and
     interpolations (on all training images) for the selected points and steps."""
     cost = get_cost(study_config.model.cost)
@@ -71,21 +90,27 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointR
         curvature = Objective(net.sizes, x[:n_curvature], y[:n_curvature], cost, record.lam)
         theta = curvature.flat(net)
         numbers, spectrum = analyse_point(curvature, theta, record.grad_norm, grad_tol, settings)
-        point = {"key": record.key, "schedule": record.schedule, "seed": record.seed, "lambda": record.lam,
-                 "grad_norm": record.grad_norm, "certified": record.certified, **numbers}
-        if numbers["class"] == "saddle":
+        # from_row: the analysis's numbers must be exactly the table's columns
+        point = CurvaturePoint.from_row({
+            "key": record.key, "schedule": record.schedule, "seed": record.seed,
+            "lambda": record.lam, "grad_norm": record.grad_norm, "certified": record.certified,
+            **numbers, "escape_lower": False})
+        if point.curvature_class == "saddle":
             full = Objective(net.sizes, x, y, cost, record.lam)
-            for result in escape(full, theta, spectrum["min_vector"], numbers["lambda_min"], mse, grad_tol,
-                                 config.escape_max_iter, config.escape_drop):
-                out.escapes.append({"key": record.key, **result})
-        point["escape_lower"] = any(e["lower"] for e in out.escapes if e["key"] == record.key)
+            escapes = [EscapeRow.from_row({"key": record.key, **result})
+                       for result in escape(full, theta, spectrum["min_vector"], point.lambda_min,
+                                            mse, grad_tol, config.escape_max_iter,
+                                            config.escape_drop)]
+            out.escapes.extend(escapes)
+            point = replace(point, escape_lower=any(e.lower for e in escapes))
         out.points.append(point)
         if on_point is not None:
             on_point(point, spectrum)
-    classes = {p["key"]: p for p in out.points}
+    analysed = {p.key: p for p in out.points}
     ts = np.linspace(0.0, 1.0, config.interpolation_points)
     by_key = {p.key: p for p in study}
-    line_objective = Objective(study_config.model.sizes, x, y, cost, 0.0)  # L and R; lambda applied below
+    # L and R only: each lambda is applied below
+    line_objective = Objective(study_config.model.sizes, x, y, cost, 0.0)
     for step in chain_steps(steps, config.schedules).itertuples():
         start = point_key(study, step.schedule, step.seed, step.lambda_from)
         end = point_key(study, step.schedule, step.seed, step.lambda_to)
@@ -97,34 +122,38 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointR
             values = np.array([p["data_loss"] + lam * p["penalty"] for p in line])
             barriers[which] = float(values.max() - max(values[0], values[-1]))
             for p, value in zip(line, values):
-                out.interpolation.append({"start": start, "end": end, "objective_lambda": which, "lambda": lam,
-                                          **p, "objective": float(value)})
+                out.interpolation.append(InterpolationRow.from_row(
+                    {"start": start, "end": end, "objective_lambda": which, "lambda": lam, **p,
+                     "objective": float(value)}))
         if not step.decrease:
             continue
-        info = classes.get(start, {})
-        out.steps.append({"schedule": step.schedule, "seed": int(step.seed), "start": start, "end": end,
-                          "lambda_from": step.lambda_from, "lambda_to": step.lambda_to, "mse_change": step.change,
-                          "beyond_noise": bool(step.beyond_noise), "start_class": info.get("class", "not analysed"),
-                          "start_lambda_min": info.get("lambda_min", np.nan),
-                          "start_index_estimate": info.get("index_estimate", np.nan),
-                          "start_escape_lower": info.get("escape_lower", False),
-                          "barrier_under_lambda_from": barriers["from"], "barrier_under_lambda_to": barriers["to"]})
+        info = analysed.get(start)
+        out.steps.append(SaddleStep(
+            schedule=step.schedule, seed=int(step.seed), start=start, end=end,
+            lambda_from=step.lambda_from, lambda_to=step.lambda_to, mse_change=step.change,
+            beyond_noise=bool(step.beyond_noise),
+            start_class=info.curvature_class if info else NOT_ANALYSED,
+            start_lambda_min=info.lambda_min if info else np.nan,
+            start_index_estimate=info.index_estimate if info else np.nan,
+            start_escape_lower=info.escape_lower if info else False,
+            barrier_under_lambda_from=barriers["from"], barrier_under_lambda_to=barriers["to"]))
     return out
 
 
-def summary(results: LandscapeResults) -> dict:
-    """Per schedule: points per class; non-monotone steps and the class of their start points."""
-    out: dict = {}
-    for point in results.points:
-        classes = out.setdefault(point["schedule"], {"points": {"minimum": 0, "saddle": 0, "not critical": 0}})
-        classes["points"][point["class"]] += 1
-    for step in results.steps:
-        entry = out.setdefault(step["schedule"], {"points": {"minimum": 0, "saddle": 0, "not critical": 0}})
-        counts = entry.setdefault("nonmonotone_steps", {"total": 0, "from_saddle": 0, "from_minimum": 0,
-                                                        "from_not_critical": 0, "escape_lowered": 0})
-        counts["total"] += 1
-        key = {"saddle": "from_saddle", "minimum": "from_minimum", "not critical": "from_not_critical"}
-        if step["start_class"] in key:
-            counts[key[step["start_class"]]] += 1
-        counts["escape_lowered"] += int(step["start_escape_lower"])
-    return out
+def summary(results: LandscapeResults) -> HessianSummary:
+    """Per schedule (those with points first, in the order met): points per class; its
+    non-monotone steps and the class of their start points."""
+    names = dict.fromkeys([p.schedule for p in results.points]
+                          + [s.schedule for s in results.steps])
+    out = {}
+    for name in names:
+        points = ClassCounts.count(p.curvature_class for p in results.points if p.schedule == name)
+        steps = [s for s in results.steps if s.schedule == name]
+        starts = [s.start_class for s in steps]
+        out[name] = ScheduleCurvature(points=points, nonmonotone_steps=StepStarts(
+            total=len(steps), from_saddle=starts.count("saddle"),
+            from_minimum=starts.count("minimum"),
+
+            from_not_critical=starts.count("not critical"),
+            escape_lowered=sum(1 for s in steps if s.start_escape_lower)) if steps else None)
+    return HessianSummary(out)

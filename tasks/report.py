@@ -19,11 +19,10 @@ from l2path import atomic
 from l2path.config import Params
 from l2path.data.split import file_md5
 from l2path.dynamics.tables import PLOT_NAMES
+from l2path.landscape import spectrum_path
 from l2path.report.headline import headline
 from l2path.report.html import Report, ReportInputs, build_report
 from l2path.study.results import read_results, results_frame
-
-from .hessian import spectrum_path
 
 
 def read_table(path: str) -> pd.DataFrame | None:
@@ -44,7 +43,7 @@ def pick_spectra(params: Params, hessian: pd.DataFrame | None) -> dict:
     picks = np.unique(np.linspace(0, len(ordered) - 1, min(params.report.densities, len(ordered))).round().astype(int))
     spectra = {}
     for key in (ordered[i] for i in picks):
-        path = spectrum_path(params, key)
+        path = spectrum_path(params.paths.spectra_dir, key)
         if path.exists():
             with np.load(path) as arrays:
                 spectra[key] = {name: arrays[name] for name in ("slq_nodes", "slq_weights")}
@@ -121,7 +120,7 @@ def write_report(report: Report, directory: str, metrics_path: str) -> None:
         (staging / "summary.md").write_text(report.markdown)
         for name, data in report.figures.items():
             (staging / "figures" / name).write_bytes(data)
-    atomic.write_json(metrics_path, report.numbers)
+    atomic.write_json(metrics_path, report.numbers.to_json())
 
 
 def embedded_markdown(report: Report) -> str:
@@ -158,7 +157,8 @@ def make_report(params: Params, stage: StageRun) -> dict:
                       headline(report.numbers, json.loads(train.read_text()) if train.exists() else {}))
     publish(report, inputs, run_links(params, stage))
     tracking.log_artifacts(stage.run_id, params.paths.report_dir, "report")
-    tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.items() if v is not None})
+    tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.to_json().items()
+                                        if v is not None})
     logger = get_run_logger()
     study = stage.upstream.get("study")
     if study is None:
@@ -169,4 +169,4 @@ def make_report(params: Params, stage: StageRun) -> dict:
     else:
         tracking.log_artifacts(study.run_id, params.paths.report_dir, "report")
     logger.info("report written to %s/index.html", params.paths.report_dir)
-    return report.numbers
+    return report.numbers.to_json()

@@ -429,4 +429,3 @@ def settings_from(config) -> Continuation:
                       minres_iterations=config.minres_iterations)
     return Continuation(config.n_sub, config.step_log2 * math.log(2), branch, config.fraction,
                         config.same_point_tol)
-
