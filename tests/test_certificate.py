@@ -7,7 +7,8 @@ import pytest
 import scipy.optimize
 import torch
 
-from l2path.curvature.certificate import branch_tangent, certify, classify_bottom, newton_step
+from l2path.curvature.certificate import branch_tangent, certify, newton_step
+from l2path.curvature.classes import PointClass, classify_bottom
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
 from l2path.model.init import init_stack
@@ -64,7 +65,7 @@ def test_a_point_far_from_critical_is_not_certified_and_its_predicted_change_is_
     assert abs(exact_change) > 1e-6 and not certificate.certified
 
 
-@pytest.mark.parametrize("lam, expected", [(0.01, "saddle"), (400.0, "degenerate")])
+@pytest.mark.parametrize("lam, expected", [(0.01, PointClass.SADDLE), (400.0, PointClass.DEGENERATE)])
 def test_classes_at_the_zero_weight_critical_point_agree_with_eigvalsh(lam, expected):
     """With every weight zero the hidden biases reach nothing: their curvature is exactly 0,
     so once lambda removes the negative curvature the point is degenerate, not a minimum."""
@@ -74,8 +75,8 @@ def test_classes_at_the_zero_weight_critical_point_agree_with_eigvalsh(lam, expe
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     assert certificate.certified and certificate.grad_norm < 1e-12
     assert abs(certificate.bottom - exact[0]) <= certificate.bottom_residual + 1e-12
-    assert certificate.curvature_class == expected
-    if expected == "saddle":
+    assert certificate.curvature_class is expected
+    if expected is PointClass.SADDLE:
         assert exact[0] < -certificate.delta
     else:
         assert abs(exact[0]) <= 1e-12 <= certificate.delta
@@ -87,15 +88,30 @@ def test_a_converged_minimum_is_certified_and_classed_a_minimum():
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     assert exact[0] > 0
     certificate = certify(objective, mse_of(objective), theta, smallest_change=1e-8)
-    assert certificate.certified and certificate.curvature_class == "minimum"
+    assert certificate.certified and certificate.curvature_class is PointClass.MINIMUM
     assert certificate.bottom == pytest.approx(exact[0], rel=1e-6)
 
 
 def test_inconclusive_when_the_bottom_curvature_is_within_its_uncertainty():
-    assert classify_bottom(mu=1e-5, residual=1e-6, delta=2e-5) == "degenerate"
-    assert classify_bottom(mu=-1e-5, residual=1e-6, delta=2e-5) == "degenerate"
-    assert classify_bottom(mu=-3e-5, residual=1e-6, delta=2e-5) == "saddle"
-    assert classify_bottom(mu=3e-5, residual=1e-6, delta=2e-5) == "minimum"
+    assert classify_bottom(mu=1e-5, residual=1e-6, delta=2e-5) is PointClass.DEGENERATE
+    assert classify_bottom(mu=-1e-5, residual=1e-6, delta=2e-5) is PointClass.DEGENERATE
+    assert classify_bottom(mu=-3e-5, residual=1e-6, delta=2e-5) is PointClass.SADDLE
+    assert classify_bottom(mu=3e-5, residual=1e-6, delta=2e-5) is PointClass.MINIMUM
+
+
+def test_a_class_writes_as_its_bare_value():
+    """CSVs, JSON and log lines keep the strings they had before the enum."""
+    import json
+
+    import pandas as pd
+
+    for member in PointClass:
+        assert str(member) == f"{member}" == format(member) == member.value
+        assert member == member.value and hash(member) == hash(member.value)
+    assert PointClass.NOT_CRITICAL.value == "not critical"
+    table = pd.DataFrame([{"class": PointClass.NOT_CRITICAL}, {"class": PointClass.MINIMUM}])
+    assert table.to_csv(index=False) == "class\nnot critical\nminimum\n"
+    assert json.dumps({PointClass.SADDLE: PointClass.DEGENERATE}) == '{"saddle": "degenerate"}'
 
 
 def test_branch_slope_of_the_data_loss_matches_finite_differences():

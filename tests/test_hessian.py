@@ -8,7 +8,9 @@ import torch
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
 from l2path.model.init import init_stack
-from l2path.curvature.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
+from l2path.curvature.classes import PointClass, classify_by_gradient
+from l2path.curvature.spectrum import (extreme_eigenpairs, hutchinson_trace, lanczos_extreme,
+                                       slq_density)
 
 SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
 
@@ -124,14 +126,15 @@ def test_lanczos_stops_once_converged_and_its_residuals_bound_the_error():
 
 def test_classification_of_the_zero_weight_critical_point():
     """Small lambda: a saddle; once lambda/n exceeds the coupling, the same point is a minimum."""
-    for lam, expected in [(0.01, "saddle"), (400.0, "minimum")]:
+    for lam, expected in [(0.01, PointClass.SADDLE), (400.0, PointClass.MINIMUM)]:
         objective = small_problem(lam=lam)
         theta = saddle_point(objective)
         grad_norm = float(torch.linalg.norm(objective.gradient(theta)))
         assert grad_norm < 1e-12
         exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
-        assert classify(grad_norm, 1e-8, exact[0], exact[-1], rel_tol=1e-6) == expected
-    assert classify(1e-3, 1e-4, -1.0, 1.0, 1e-6) == "not critical"
+        assert classify_by_gradient(grad_norm, 1e-8, exact[0], exact[-1], rel_tol=1e-6) is expected
+    assert classify_by_gradient(1e-3, 1e-4, -1.0, 1.0, 1e-6) is PointClass.NOT_CRITICAL
+    assert classify_by_gradient(float("nan"), 1e-4, -1.0, 1.0, 1e-6) is PointClass.NOT_CRITICAL
 
 
 def test_density_and_trace_agree_with_the_dense_spectrum_within_their_errors():
@@ -159,7 +162,7 @@ def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     row, spectrum = analyse_point(objective, theta, grad_norm=0.0, grad_tol=1e-8,
                                   settings=CurvatureSettings(k=3, eig_tol=1e-8, lanczos_steps=objective.size))
-    assert row["class"] == "saddle" and row["lambda_min"] == pytest.approx(exact[0], rel=1e-8)
+    assert row["class"] is PointClass.SADDLE and row["lambda_min"] == pytest.approx(exact[0], rel=1e-8)
     mse = lambda net: float(0.5 * (torch.sigmoid(torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
                                                  @ net.weights[1][0].T + net.biases[1][0]) - objective.y)
                             .square().sum(1).mean())

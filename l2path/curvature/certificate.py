@@ -37,9 +37,9 @@ import scipy.sparse.linalg
 import torch
 
 from ..objective import Objective
+from .classes import PointClass, classify_bottom
 from .spectrum import lanczos_extreme
 
-CLASSES = ("minimum", "saddle", "degenerate")
 NEWTON_RESIDUAL = 1e-3  # the largest relative residual of a certified point's Newton step
 
 
@@ -90,17 +90,8 @@ class Certificate:
     bottom: float          # mu
     bottom_residual: float  # r
     delta: float
-    curvature_class: str   # one of CLASSES
+    curvature_class: PointClass  # the certified rule's: one of classes.CERTIFIED_CLASSES
     products: int
-
-
-def classify_bottom(mu: float, residual: float, delta: float) -> str:
-    """The class of a point from its bottom Ritz pair (see the module)."""
-    if mu < -delta:
-        return "saddle"
-    if mu - residual > delta:
-        return "minimum"
-    return "degenerate"
 
 
 def certify(objective: Objective, mse: Objective, theta: torch.Tensor, smallest_change: float,

@@ -3,7 +3,7 @@
 - ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest and k
   smallest by plain Lanczos, each end stopping once its k pairs converge, with residuals), SLQ density (index estimate = fraction of
   eigenvalues below -saddle_rel_tol * |lambda_max|) and a Hutchinson trace, then
-  ``spectrum.classify`` with the point's full-data gradient norm.
+  the *critical* rule ``classes.classify_by_gradient`` with the point's full-data gradient norm.
 - ``escape``: at a saddle, the one escape test (``curvature.escape``) along the most negative
   eigenvector v (unit): a step alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic
   model predicts J to fall by ``drop`` = drop_fraction * J(theta), in both directions, each
@@ -23,9 +23,10 @@ import torch
 
 from ..config import Hessian
 from ..objective import Objective
+from .classes import classify_by_gradient
 from .escape import escape as run_escape
 from .polish import study_polish
-from .spectrum import classify, hutchinson_trace, lanczos_extreme, slq_density
+from .spectrum import hutchinson_trace, lanczos_extreme, slq_density
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
         "top_converged": int(top.converged.sum()), "bottom_converged": int(bottom.converged.sum()),
         "index_estimate": index, "index_stderr": index_error, "trace": trace, "trace_stderr": trace_error,
         "slq_probes": settings.slq_probes, "trace_probes": settings.trace_probes,
-        "class": classify(grad_norm, grad_tol, lam_min, lam_max, settings.saddle_rel_tol),
+        "class": classify_by_gradient(grad_norm, grad_tol, lam_min, lam_max,
+                                      settings.saddle_rel_tol),
         "hvps": op.products, "n_curvature": len(objective.x),
     }
     spectrum = {"top_values": top.values, "top_residuals": top.residuals, "bottom_values": bottom.values,

@@ -19,7 +19,6 @@
   < 2m. Averaged over probes; the spread over probes gives the standard error.
 - ``hutchinson_trace``: tr(H) ~ mean of z^T H z over Rademacher probes, with its standard
   error (sample sd / sqrt(probes)).
-- ``classify``: minimum / saddle / not critical, with the tolerances stated.
 """
 from __future__ import annotations
 
@@ -175,10 +174,3 @@ def hutchinson_trace(op, probes: int, seed: int = 0) -> tuple[float, float]:
                                                    for _ in range(probes))])
     return float(samples.mean()), _stderr(samples)
 
-
-def classify(grad_norm: float, grad_tol: float, lam_min: float, lam_max: float, rel_tol: float) -> str:
-    """``not critical`` if grad_norm > grad_tol (curvature reported, no claim); else
-    ``saddle`` if lam_min < -rel_tol * |lam_max|, else ``minimum``."""
-    if not grad_norm <= grad_tol:
-        return "not critical"
-    return "saddle" if lam_min < -rel_tol * abs(lam_max) else "minimum"
