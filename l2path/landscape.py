@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -62,11 +61,6 @@ class LandscapeResults:
     escapes: list[EscapeRow] = field(default_factory=list)
     interpolation: list[InterpolationRow] = field(default_factory=list)
     steps: list[SaddleStep] = field(default_factory=list)
-
-
-def spectrum_path(spectra_dir: str | Path, key: str) -> Path:
-    """Where the spectrum arrays of the analysed point ``key`` are kept."""
-    return Path(spectra_dir) / f"{key}.npz"
 
 
 def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointRecord],

@@ -9,6 +9,8 @@ refused). The stage's computation (``landscape``) makes them; the report reads t
 | ``InterpolationRow`` | ``results/interpolation.csv`` |
 | ``SaddleStep`` | ``results/saddle_steps.csv`` |
 | ``HessianSummary`` | ``metrics/hessian.json`` |
+| ``spectrum_path`` | ``<paths.spectra_dir>/<point key>.npz`` |
+
 
 A point's class is the gradient rule's (``curvature.spectrum.classify``): minimum, saddle or
 not critical; a step whose start was not analysed has the start class ``NOT_ANALYSED``.
@@ -16,12 +18,18 @@ not critical; a step whose start was not analysed has the start class ``NOT_ANAL
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .rows import Row, column
 
 CLASSES = ("minimum", "saddle", "not critical")
 NOT_ANALYSED = "not analysed"
+
+
+def spectrum_path(spectra_dir: str | Path, key: str) -> Path:
+    """Where the stage keeps the spectrum arrays of the analysed point ``key``."""
+    return Path(spectra_dir) / f"{key}.npz"
 
 
 @dataclass(frozen=True, kw_only=True)

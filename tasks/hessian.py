@@ -14,8 +14,8 @@ from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
-from l2path.landscape import analyse_study, select_points, spectrum_path, summary
-from l2path.landscape_records import CurvaturePoint
+from l2path.landscape import analyse_study, select_points, summary
+from l2path.landscape_records import CurvaturePoint, spectrum_path
 from l2path.rows import write_rows
 from l2path.study.results import read_results
 from l2path.study.store import PointStore

@@ -19,7 +19,7 @@ from l2path import atomic
 from l2path.config import Params
 from l2path.data.split import file_md5
 from l2path.dynamics.tables import PLOT_NAMES
-from l2path.landscape import spectrum_path
+from l2path.landscape_records import spectrum_path
 from l2path.report.headline import headline
 from l2path.report.html import Report, ReportInputs, build_report
 from l2path.study.results import read_results, results_frame

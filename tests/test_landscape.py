@@ -17,28 +17,29 @@ from study_setup import point_record
 def tables():
     study = [point_record(f"{s}/seed0/lambda0{i}", lam) for s in ("ascending", "descending", "cold")
              for i, lam in enumerate([1.0, 2.0, 4.0])]
+    step = {"schedule": "ascending", "seed": 0, "metric": "train_mse", "lambda_from": 2.0,
+            "lambda_to": 4.0, "change": -0.1, "decrease": True, "beyond_noise": False}
     steps = pd.DataFrame([
-        {"schedule": "ascending", "seed": 0, "metric": "train_mse", "lambda_from": 1.0, "lambda_to": 2.0,
-         "change": -0.1, "decrease": True, "beyond_noise": True},
-        {"schedule": "ascending", "seed": 0, "metric": "train_mse", "lambda_from": 2.0, "lambda_to": 4.0,
-         "change": 0.1, "decrease": False, "beyond_noise": False},
-        {"schedule": "ascending", "seed": 0, "metric": "objective", "lambda_from": 2.0, "lambda_to": 4.0,
-         "change": -0.1, "decrease": True, "beyond_noise": False},
-        {"schedule": "cold", "seed": 0, "metric": "train_mse", "lambda_from": 2.0, "lambda_to": 4.0,
-         "change": -0.1, "decrease": True, "beyond_noise": False},
+        {**step, "lambda_from": 1.0, "lambda_to": 2.0, "beyond_noise": True},
+        {**step, "change": 0.1, "decrease": False},
+        {**step, "metric": "objective"},
+        {**step, "schedule": "cold"},
     ])
     return study, steps
 
 
 def test_nonmonotone_selection_takes_start_points_of_chain_mse_decreases():
     study, steps = tables()
-    config = load_params(REPO / "params.yaml").hessian.model_copy(update={"schedules": ["ascending", "cold"],
-                                                                          "select": "nonmonotone"})
-    assert len(nonmonotone_steps(steps, config.schedules)) == 1  # cold starts are not a chain; objective ignored
+    config = load_params(REPO / "params.yaml").hessian.model_copy(
+        update={"schedules": ["ascending", "cold"], "select": "nonmonotone"})
+    # cold starts are not a chain; the objective's steps are ignored
+    assert len(nonmonotone_steps(steps, config.schedules)) == 1
     assert [p.key for p in select_points(study, steps, config)] == ["ascending/seed0/lambda00"]
     everything = config.model_copy(update={"select": "all", "schedules": ["descending"]})
-    assert [p.key for p in select_points(study, steps, everything)] == [f"descending/seed0/lambda0{i}" for i in range(3)]
-    assert select_points(study, steps, config.model_copy(update={"select": "none"})) == []  # the default
+    assert [p.key for p in select_points(study, steps, everything)] == [
+        f"descending/seed0/lambda0{i}" for i in range(3)]
+    # the default
+    assert select_points(study, steps, config.model_copy(update={"select": "none"})) == []
     study[4] = point_record("descending/seed0/lambda01", 2.0, diverged=True)
     assert [p.key for p in select_points(study, steps, everything)] == ["descending/seed0/lambda00",
                                                                          "descending/seed0/lambda02"]
