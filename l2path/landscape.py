@@ -22,6 +22,7 @@ import torch
 
 from .config import Hessian, LambdaStudy
 from .objective import Objective
+from .curvature.classes import PointClass
 from .curvature.saddle import CurvatureSettings, analyse_point, escape, interpolate
 from .data.dataset import Dataset
 from .landscape_records import (NOT_ANALYSED, ClassCounts, CurvaturePoint, EscapeRow,
@@ -89,7 +90,7 @@ def analyse_study(config: Hessian, study_config: LambdaStudy, study: list[PointR
             "key": record.key, "schedule": record.schedule, "seed": record.seed,
             "lambda": record.lam, "grad_norm": record.grad_norm, "certified": record.certified,
             **numbers, "escape_lower": False})
-        if point.curvature_class == "saddle":
+        if point.curvature_class is PointClass.SADDLE:
             full = Objective(net.sizes, x, y, cost, record.lam)
             escapes = [EscapeRow.from_row({"key": record.key, **result})
                        for result in escape(full, theta, spectrum["min_vector"], point.lambda_min,
@@ -145,9 +146,9 @@ def summary(results: LandscapeResults) -> HessianSummary:
         steps = [s for s in results.steps if s.schedule == name]
         starts = [s.start_class for s in steps]
         out[name] = ScheduleCurvature(points=points, nonmonotone_steps=StepStarts(
-            total=len(steps), from_saddle=starts.count("saddle"),
-            from_minimum=starts.count("minimum"),
+            total=len(steps), from_saddle=starts.count(PointClass.SADDLE),
+            from_minimum=starts.count(PointClass.MINIMUM),
 
-            from_not_critical=starts.count("not critical"),
+            from_not_critical=starts.count(PointClass.NOT_CRITICAL),
             escape_lowered=sum(1 for s in steps if s.start_escape_lower)) if steps else None)
     return HessianSummary(out)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .curvature.classes import CRITICAL_CLASSES, PointClass
 from .rows import Row, column
 
-CLASSES = ("minimum", "saddle", "not critical")
 NOT_ANALYSED = "not analysed"
 
 
@@ -56,7 +56,7 @@ class CurvaturePoint(Row):
     trace_stderr: float
     slq_probes: int
     trace_probes: int
-    curvature_class: str = column("class")
+    curvature_class: PointClass = column("class")  # the gradient rule's
     hvps: int
     n_curvature: int              # images the Hessian was taken on
     escape_lower: bool
@@ -106,7 +106,7 @@ class SaddleStep(Row):
     lambda_to: float
     mse_change: float
     beyond_noise: bool
-    start_class: str
+    start_class: str              # a PointClass, or NOT_ANALYSED
     start_lambda_min: float
     start_index_estimate: float
     start_escape_lower: bool
@@ -123,13 +123,15 @@ class ClassCounts(Row):
     not_critical: int = column("not critical")
 
     @classmethod
-    def count(cls, classes: Iterable[str]) -> ClassCounts:
+    def count(cls, classes: Iterable[PointClass]) -> ClassCounts:
         classes = list(classes)
-        unknown = set(classes) - set(CLASSES)
+        unknown = set(classes) - set(CRITICAL_CLASSES)
         if unknown:
-            raise ValueError(f"classes {sorted(unknown)} are none of {CLASSES}")
-        return cls(minimum=classes.count("minimum"), saddle=classes.count("saddle"),
-                   not_critical=classes.count("not critical"))
+            raise ValueError(f"classes {sorted(unknown)} are none of {list(CRITICAL_CLASSES)}")
+        return cls(minimum=classes.count(PointClass.MINIMUM),
+                   saddle=classes.count(PointClass.SADDLE),
+                   not_critical=classes.count(PointClass.NOT_CRITICAL))
+
 
 
 @dataclass(frozen=True, kw_only=True)

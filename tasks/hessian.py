@@ -13,6 +13,7 @@ from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
+from l2path.curvature.classes import PointClass
 from l2path.data.dataset import load_dataset
 from l2path.landscape import analyse_study, select_points, summary
 from l2path.landscape_records import CurvaturePoint, spectrum_path
@@ -29,7 +30,7 @@ def _spectrum_metrics(point: CurvaturePoint) -> dict[str, float]:
             "index_estimate": point.index_estimate, "index_stderr": point.index_stderr,
             "trace": point.trace, "trace_stderr": point.trace_stderr,
             "top_converged": point.top_converged, "bottom_converged": point.bottom_converged,
-            "hvps": point.hvps, "saddle": point.curvature_class == "saddle",
+            "hvps": point.hvps, "saddle": point.curvature_class is PointClass.SADDLE,
             "certified": point.certified}
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
+from ..curvature.classes import PointClass
 from ..rows import Row, column
 
 
@@ -96,7 +97,7 @@ class ContinuationPoint(Row):
     bottom: float
     bottom_residual: float
     delta: float
-    curvature_class: str = column("class")   # minimum | saddle | degenerate (certificate)
+    curvature_class: PointClass = column("class")  # the certificate's: minimum, saddle, degenerate
     predicted_dL_dlambda: float
     data_loss: float
     mse: float
@@ -123,7 +124,7 @@ class ContinuationPoint(Row):
     @property
     def certified_minimum(self) -> bool:
         """A converged, certified minimum: the only point a branch of minima is followed from."""
-        return self.converged and self.certified and self.curvature_class == "minimum"
+        return self.converged and self.certified and self.curvature_class is PointClass.MINIMUM
 
     def row_columns(self) -> tuple[str, ...]:
         other = _BRANCH_ONLY if self.kind is PointKind.POLISHED else _POLISHED_ONLY
@@ -182,9 +183,10 @@ class StepVerdict(Row):
     lambda_from: float
     lambda_to: float
     sgd_mse_change: float
-    start_class: str
+    start_class: PointClass
     start_certified: bool
-    end_class: str
+    end_class: PointClass
+
     end_certified: bool
     start_predicted_dL_dlambda: float
     polished_mse_change: float
@@ -221,6 +223,14 @@ class CertifiedClasses(Row):
     minimum: int
     saddle: int
     degenerate: int
+
+    @classmethod
+    def count(cls, classes: Iterable[PointClass]) -> CertifiedClasses:
+        classes = list(classes)
+        return cls(minimum=classes.count(PointClass.MINIMUM),
+                   saddle=classes.count(PointClass.SADDLE),
+                   degenerate=classes.count(PointClass.DEGENERATE))
+
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..curvature.certificate import certify
+from ..curvature.classes import PointClass
 from ..curvature.escape import escape
 from ..curvature.polish import Polish, polish
 from ..model.costs import get_cost
@@ -240,7 +241,7 @@ def polish_point(subset: SubsetProblem, point: SGDPoint, config: Continuation,
 def escape_test(problem: Objective, theta: torch.Tensor, point: ContinuationPoint,
                 config: Continuation) -> ContinuationPoint:
     """``point`` with the escape test (``escape``) at a certified saddle; unchanged elsewhere."""
-    if not (point.certified and point.curvature_class == "saddle"):
+    if not (point.certified and point.curvature_class is PointClass.SADDLE):
         return point
     result = escape(problem, theta, config.branch.polish, config.branch.eig_tol,
                     config.branch.eig_steps)
@@ -308,7 +309,7 @@ class _Side:
     """A branch's columns of the steps table."""
 
     followed: bool
-    end_class: str
+    end_class: str             # "" where the branch did not reach the other lambda
     end_certified: bool
     data_loss_change: float
     other_on_branch: bool
@@ -349,7 +350,8 @@ def judge_step(step: Step, start: ContinuationPoint, end: ContinuationPoint, up:
         fold_side=FoldSide.NONE, fold_low=math.nan, fold_high=math.nan, fold_evidence="",
         bottom_before_fold=math.nan, jump_kind=JumpKind.NONE, switch_lowers=None, lemma_holds=None,
         reason="", curvature_verdict=Verdict.UNDECIDED)
-    if start.certified and start.curvature_class == "saddle" and start.predicted_dL_dlambda < 0:
+    if start.certified and start.curvature_class is PointClass.SADDLE \
+            and start.predicted_dL_dlambda < 0:
         return replace(row, curvature_verdict=Verdict.SADDLE_BRANCH)
     for side, evidence in ((FoldSide.UP, up), (FoldSide.DOWN, down)):
         if evidence.fold is not None:
@@ -389,7 +391,7 @@ def _why_not_judged(name: str, point: ContinuationPoint) -> str:
     if not point.certified:
         return (f"the {name} point is not certified (Newton step changes the MSE by "
                 f"{point.newton_mse_change:.2e}, residual {point.newton_residual:.1e})")
-    if point.curvature_class == "degenerate":
+    if point.curvature_class is PointClass.DEGENERATE:
         return (f"the {name} point is degenerate (bottom {point.bottom:.2e}, "
                 f"delta {point.delta:.1e})")
     return f"the {name} point is a certified saddle whose predicted dL/dlambda is not negative"
@@ -409,8 +411,8 @@ def summary(results: ContinuationResults, n_sub: int) -> ContinuationSummary:
         escapes=len(escapes), escapes_lowering=sum(1 for p in escapes if p.escape_lowers),
         branch_steps=sum(1 for b in results.branch if not math.isnan(b.barrier)),
         branch_steps_across_a_barrier=sum(1 for b in results.branch if b.barrier > 0),
-        classes=CertifiedClasses(**{c: sum(1 for p in certified if p.curvature_class == c)
-                                    for c in ("minimum", "saddle", "degenerate")}),
+        classes=CertifiedClasses.count(p.curvature_class for p in certified),
+
         verdicts=VerdictCounts.count(verdicts),
         jumps=JumpCounts(fold=sum(1 for s in results.steps if s.jump_kind is JumpKind.FOLD),
                          switch=len(switches),
