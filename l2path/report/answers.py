@@ -20,8 +20,9 @@ import pandas as pd
 from ..curvature.classes import PointClass
 from ..landscape_records import NOT_ANALYSED, CurvaturePoint, InterpolationRow, SaddleStep
 from ..continuation.records import ContinuationSummary, JumpKind, StepVerdict, Verdict
+from ..continuation.setup import upward_chains
 from ..monotonicity import ScheduleMonotonicity, MonotonicitySummary
-from ..study.schedules import SCHEDULES, Schedule, chained, schedule
+from ..study.schedules import Schedule, chained, schedule
 from ..verdicts import VerdictSummary
 
 LEMMA = (
@@ -68,25 +69,21 @@ def opening_answer(verdicts: VerdictSummary, monotonicity: MonotonicitySummary) 
     )
 
 
-def _upward_chains() -> str:
-    """The chains the continuation follows (warm, up the grid: continuation.setup's rule)."""
-    return " and ".join(s.name for s in SCHEDULES.values() if s.warm and s.direction > 0)
-
-
 def curvature_answer(
     continuation: ContinuationSummary, steps: list[StepVerdict] | None = None
 ) -> str:
     """What the certified continuation found (its summary), and for each step whose polished end
     points still show the drop, its verdict (its ``StepVerdict``)."""
     classes, verdicts = continuation.classes, continuation.verdicts
+    chains = " and ".join(upward_chains())  # the chains whose steps the continuation judges
     text = (
         f"Certified continuation (J_λ on the first {continuation.n_sub} training images, λ/n "
         f"as in the study): {continuation.certified_points} of {continuation.points} points "
         f"certified ({classes.minimum} minima, {classes.saddle} saddles, "
         f"{classes.degenerate} degenerate), {_plural(continuation.folds, 'fold')} "
         f"located{_escapes(continuation)}; of the {continuation.nonmonotone_steps} "
-        f"non-monotone {_upward_chains()} steps, {verdicts.saddle_branch} lie on a saddle "
-        f"branch, {verdicts.branch_jump} jump between branches of minima "
+        f"non-monotone {chains} steps, {verdicts.saddle_branch} lie on a saddle branch, "
+        f"{verdicts.branch_jump} jump between branches of minima "
         f"({_jumps(continuation)}), {verdicts.one_branch_of_minima} stay on one branch of "
         f"minima and {continuation.undecided} are undecided. Polished to critical points, "
         f"the two ends of a step still show the drop in {continuation.drops_reproduced} of "
