@@ -1,5 +1,6 @@
-"""The report's figures, drawn with matplotlib from the stages' tables (never from numbers
-typed in here). Each function takes pandas tables and returns a ``Figure``; ``png`` renders one.
+"""The report's figures, drawn with matplotlib from the stages' outputs (never from numbers
+typed in here). Each function takes a stage's table or typed rows and returns a ``Figure``;
+``png`` renders one.
 
 Conventions: lambda on a log2 axis; a schedule's colour is its ``study.schedules.Schedule``'s;
 a warm schedule's chains drawn per seed, a cold one as the seed mean with a band from the
