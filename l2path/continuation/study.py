@@ -1,5 +1,7 @@
 """Certified continuation tied to the SGD study: polish its ascending points, follow the branch
-of minima through each judged step, and give every non-monotone ascending step a curvature verdict.
+of minima through each judged step, and give every non-monotone ascending step a curvature
+verdict. Its rows are the typed records of ``records``; ``setup`` builds its inputs from the
+params and the study's tables.
 
 **The problem** (docs/science.md, "Certified continuation"): J on the first ``n_sub`` training
 images with lambda_sub = lambda * n_sub / n, so that lambda/n, the penalty's weight per image,
@@ -9,7 +11,7 @@ belong to the full training set.
 Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
 
 - **polished points** P(lambda_i): the SGD point of seed s at lambda_i, polished
-  (``corrector.polish``) and certified (``certificate.certify``). The points, then the steps,
+  (``curvature.polish``) and certified (``curvature.certificate``). The points, then the steps,
   are independent of each other, so ``run`` spreads them over workers whatever their seed;
 - **the branches of a judged step** lambda_k -> lambda_k+1: *up* from P(lambda_k), when it is a
   certified minimum, to lambda_k+1 (``branch.follow``); it ends at a fold, or reaches
@@ -18,7 +20,8 @@ Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
   *on* a branch when ||P - B|| <= same_point_tol * (1 + ||B||). Each step restarts at its own
   SGD points, because SGD's points need not lie on one branch (measured: 25.6 apart at
   n_sub = 1000);
-- **the verdict** (first that applies):
+- **the verdict** (first that applies; ``judge_step``, from the ``BranchEvidence`` of each
+  branch, its words ``records.Verdict``):
   *saddle branch*         P(lambda_k) a certified saddle whose tangent predicts dL/dlambda < 0;
   *branch jump*, fold     the branch up from P(lambda_k) ends at a fold in (lambda_k, lambda_k+1),
                           or the branch down from P(lambda_k+1) does (the end's branch of minima
@@ -34,7 +37,8 @@ Per chain seed s, with the study's grid lambda_0 < lambda_1 < ...:
                           whether the move lowered the data loss, which is what a drop would need;
   *undecided*             otherwise, with the reason (a point that is not a certified minimum).
 
-At a certified saddle among the polished points, the escape test (``escape``) says whether
+At a certified saddle among the polished points, the escape test (``curvature.escape``) says whether
+
 leaving along negative curvature ends lower than an unperturbed control polish.
 
 ``drop_reproduced`` says whether the polished pair shows the drop at all (the SGD points are
