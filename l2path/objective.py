@@ -25,6 +25,7 @@ faster here than forward-over-reverse) or, for many products at one theta, by
 ``CountingOperator`` (one double-backward graph, then one backward pass per product). The data
 are processed in chunks of ``chunk`` images, so memory does not grow with n.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,15 @@ class Objective:
     """J_lambda of a network of layer ``sizes`` on (x, y) (x: (n, sizes[0]), y: (n, sizes[-1]))
     with ``cost``, at ``lam`` (see the module)."""
 
-    def __init__(self, sizes: list[int], x: torch.Tensor, y: torch.Tensor, cost: Cost,
-                 lam: float, chunk: int = 10_000):
+    def __init__(
+        self,
+        sizes: list[int],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        cost: Cost,
+        lam: float,
+        chunk: int = 10_000,
+    ):
         self.sizes, self.cost, self.lam, self.chunk = list(sizes), cost, float(lam), chunk
         self.x, self.y = x.to(torch.float64), y.to(torch.float64)
         self.n = len(self.x)  # the n of lambda / 2n
@@ -63,7 +71,7 @@ class Objective:
         params, start = [], 0
         for shape in self.shapes:
             count = int(np.prod(shape))
-            params.append(theta[start:start + count].reshape(shape))
+            params.append(theta[start : start + count].reshape(shape))
             start += count
         layers = len(self.sizes) - 1
         return params[:layers], params[layers:]
@@ -76,7 +84,7 @@ class Objective:
     def weight_mask(self) -> torch.Tensor:
         """1 on weight coordinates, 0 on biases: the L2 term's Hessian is (lambda/n) diag(mask)."""
         mask = torch.zeros(self.size, dtype=torch.float64, device=self.x.device)
-        mask[:self.n_weights] = 1
+        mask[: self.n_weights] = 1
         return mask
 
     # --- J and its derivatives ---------------------------------------------------------------
@@ -86,16 +94,16 @@ class Objective:
         weights, biases = self.unflat(theta)
         total = theta.new_zeros(())
         for start in range(0, len(self.x), self.chunk):
-            a = self.x[start:start + self.chunk]
+            a = self.x[start : start + self.chunk]
             for w, b in zip(weights, biases):
                 z = a @ w.T + b
                 a = torch.sigmoid(z)
-            total = total + self.cost.per_sample(z, a, self.y[start:start + self.chunk]).sum()
+            total = total + self.cost.per_sample(z, a, self.y[start : start + self.chunk]).sum()
         return total / len(self.x)
 
     def penalty(self, theta: torch.Tensor) -> torch.Tensor:
         """R = (1/2n) sum_weights w^2."""
-        return theta[:self.n_weights].square().sum() / (2 * len(self.x))
+        return theta[: self.n_weights].square().sum() / (2 * len(self.x))
 
     def value(self, theta: torch.Tensor) -> torch.Tensor:
         return self.data_loss(theta) + self.lam * self.penalty(theta)
@@ -129,14 +137,16 @@ class CountingOperator(scipy.sparse.linalg.LinearOperator):
         self.objective, self.products = objective, 0
         self.theta = theta.detach().clone().requires_grad_()
         with torch.enable_grad():
-            self._grad, = torch.autograd.grad(objective.value(self.theta), self.theta,
-                                              create_graph=True)
+            (self._grad,) = torch.autograd.grad(
+                objective.value(self.theta), self.theta, create_graph=True
+            )
 
     def _matvec(self, vector: np.ndarray) -> np.ndarray:
         self.products += 1
-        v = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1),
-                            device=self.theta.device)
-        product, = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
+        v = torch.as_tensor(
+            np.ascontiguousarray(vector, dtype=np.float64).reshape(-1), device=self.theta.device
+        )
+        (product,) = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
         return product.cpu().numpy()
 
     def _rmatvec(self, vector: np.ndarray) -> np.ndarray:  # symmetric

@@ -1,5 +1,6 @@
 """Certificates, Newton steps and branch tangents against dense float64 references on a small
 network (185 parameters): numpy's solve and eigvalsh, and finite differences along a branch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,11 +38,18 @@ LAM_MIN = 0.05  # a minimum with every Hessian eigenvalue > 0 (bottom ~1e-5, top
 def minimum(objective: Objective) -> torch.Tensor:
     """A local minimiser: L-BFGS from the default initialisation, then dense Newton."""
     theta = objective.flat(init_stack(SIZES, ["default"], [1], torch.float64))
+
     def value_and_gradient(vector):
         t = torch.as_tensor(vector)
         return float(objective.value(t)), objective.gradient(t).numpy()
-    result = scipy.optimize.minimize(value_and_gradient, theta.numpy(), jac=True, method="L-BFGS-B",
-                                     options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15})
+
+    result = scipy.optimize.minimize(
+        value_and_gradient,
+        theta.numpy(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15},
+    )
     return dense_newton(objective, torch.as_tensor(result.x))
 
 
@@ -59,13 +67,17 @@ def test_a_point_far_from_critical_is_not_certified_and_its_predicted_change_is_
     objective = small_problem(lam=0.5)
     theta = trained_point(objective)
     certificate = certify(objective, mse_of(objective), theta, smallest_change=1e-4)
-    exact_step = -np.linalg.solve(dense_hessian(objective, theta).numpy(), objective.gradient(theta).numpy())
+    exact_step = -np.linalg.solve(
+        dense_hessian(objective, theta).numpy(), objective.gradient(theta).numpy()
+    )
     exact_change = float(mse_of(objective).gradient(theta).numpy() @ exact_step)
     assert certificate.mse_change == pytest.approx(exact_change, rel=1e-6)
     assert abs(exact_change) > 1e-6 and not certificate.certified
 
 
-@pytest.mark.parametrize("lam, expected", [(0.01, PointClass.SADDLE), (400.0, PointClass.DEGENERATE)])
+@pytest.mark.parametrize(
+    "lam, expected", [(0.01, PointClass.SADDLE), (400.0, PointClass.DEGENERATE)]
+)
 def test_classes_at_the_zero_weight_critical_point_agree_with_eigvalsh(lam, expected):
     """With every weight zero the hidden biases reach nothing: their curvature is exactly 0,
     so once lambda removes the negative curvature the point is degenerate, not a minimum."""

@@ -1,5 +1,6 @@
 """The one objective (``l2path.objective.Objective``) against the SGD engine's explicit backprop,
 and ``Objective.at`` against a dense float64 Hessian."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The lambda study's polish through the one polish (``curvature.polish``, ``study_polish``):
 it reaches ||grad J|| <= grad_tol, checked by a gradient written directly with torch ops, and
 its L-BFGS phase keeps to max_iter."""
+
 from __future__ import annotations
 
 import torch
@@ -50,11 +51,14 @@ def test_the_study_polish_reaches_grad_tol_and_lowers_the_objective(tiny_data):
     polished = objective.network(result.theta)
     assert reference_gradient_norm(polished, x, y, 20.0, "quadratic") <= 1e-7
     weights = [w[0].numpy() for w in polished.weights]
-    value = total_cost(weights, [b[0].numpy() for b in polished.biases], x.numpy(), y.numpy(), 20.0,
-                       "quadratic")
+    value = total_cost(
+        weights, [b[0].numpy() for b in polished.biases], x.numpy(), y.numpy(), 20.0, "quadratic"
+    )
     assert value < float(objective.value(start))
     assert abs(value - float(objective.value(result.theta))) < 1e-12
-    assert torch.equal(net.weights[0], init_stack(SIZES, ["default"], [1], torch.float64).weights[0])
+    assert torch.equal(
+        net.weights[0], init_stack(SIZES, ["default"], [1], torch.float64).weights[0]
+    )
 
 
 def test_newton_cg_finishes_where_lbfgs_runs_out_of_iterations(tiny_data):
@@ -64,5 +68,7 @@ def test_newton_cg_finishes_where_lbfgs_runs_out_of_iterations(tiny_data):
     result = polish(objective, theta, study_polish(grad_tol=1e-8, max_iter=2))
     assert result.lbfgs_iterations <= 2 and result.newton_iterations > 0
     assert result.converged and result.grad_norm <= 1e-8
-    assert reference_gradient_norm(objective.network(result.theta), x, y, 20.0,
-                                   "cross_entropy") <= 1e-8
+    assert (
+        reference_gradient_norm(objective.network(result.theta), x, y, 20.0, "cross_entropy")
+        <= 1e-8
+    )

@@ -16,6 +16,7 @@ Two rules, two words (a newcomer changes the tolerance of the rule they mean):
 ``str``, f-strings, ``json`` and pandas' CSVs write the bare value, and a member equals (and
 hashes like) that string. Only ``repr`` shows the member.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -33,8 +34,9 @@ CRITICAL_CLASSES = (PointClass.MINIMUM, PointClass.SADDLE, PointClass.NOT_CRITIC
 CERTIFIED_CLASSES = (PointClass.MINIMUM, PointClass.SADDLE, PointClass.DEGENERATE)
 
 
-def classify_by_gradient(grad_norm: float, grad_tol: float, lam_min: float, lam_max: float,
-                         rel_tol: float) -> PointClass:
+def classify_by_gradient(
+    grad_norm: float, grad_tol: float, lam_min: float, lam_max: float, rel_tol: float
+) -> PointClass:
     """``NOT_CRITICAL`` if grad_norm > grad_tol (curvature reported, no claim); else
     ``SADDLE`` if lam_min < -rel_tol * |lam_max|, else ``MINIMUM``."""
     if not grad_norm <= grad_tol:

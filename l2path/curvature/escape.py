@@ -13,6 +13,7 @@ would count as an escape.
 The pair (mu, v) is found by Lanczos on H(theta) unless the caller already has it (``bottom``:
 the hessian stage passes the one its curvature analysis found).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,11 +28,11 @@ from .spectrum import lanczos_extreme
 
 @dataclass(frozen=True)
 class Escape:
-    alpha: float                       # the step along the bottom eigenvector
-    bottom: float                      # mu, the bottom Ritz value it was taken from
-    control_objective: float           # J after polishing theta itself
-    objectives: tuple[float, float]    # J after polishing theta + alpha v and theta - alpha v
-    data_losses: tuple[float, float]   # L there
+    alpha: float  # the step along the bottom eigenvector
+    bottom: float  # mu, the bottom Ritz value it was taken from
+    control_objective: float  # J after polishing theta itself
+    objectives: tuple[float, float]  # J after polishing theta + alpha v and theta - alpha v
+    data_losses: tuple[float, float]  # L there
     grad_norms: tuple[float, float]
     ends: tuple[torch.Tensor, ...] = ()  # the two polished points, (p,) each, in that order
 
@@ -45,9 +46,15 @@ class Escape:
         return self.below_control(min(self.objectives))
 
 
-def escape(problem, theta: torch.Tensor, settings: Polish, eig_tol: float = 1e-10,
-           eig_steps: int = 1000, drop: float = 1e-3,
-           bottom: tuple[float, np.ndarray] | None = None) -> Escape:
+def escape(
+    problem,
+    theta: torch.Tensor,
+    settings: Polish,
+    eig_tol: float = 1e-10,
+    eig_steps: int = 1000,
+    drop: float = 1e-3,
+    bottom: tuple[float, np.ndarray] | None = None,
+) -> Escape:
     """The escape test at theta (see the module); ``problem`` is J_lambda (an ``Objective``);
     ``bottom`` = (mu, v), v of shape (p,) (normalised here), skips the Lanczos run."""
     if bottom is None:
@@ -56,13 +63,19 @@ def escape(problem, theta: torch.Tensor, settings: Polish, eig_tol: float = 1e-1
         mu, vector = float(pair.values[0]), torch.as_tensor(pair.vectors[:, 0], device=theta.device)
     else:
         mu = float(bottom[0])
-        vector = torch.as_tensor(np.asarray(bottom[1]) / np.linalg.norm(bottom[1]),
-                                 device=theta.device)
+        vector = torch.as_tensor(
+            np.asarray(bottom[1]) / np.linalg.norm(bottom[1]), device=theta.device
+        )
     value = float(problem.value(theta))
     alpha = math.sqrt(2 * drop * max(abs(value), 1e-300) / max(abs(mu), 1e-300))
     control = polish(problem, theta, settings)
     ends = [polish(problem, theta + sign * alpha * vector, settings) for sign in (1.0, -1.0)]
-    return Escape(alpha, mu, float(problem.value(control.theta)),
-                  tuple(float(problem.value(e.theta)) for e in ends),
-                  tuple(float(problem.data_loss(e.theta)) for e in ends),
-                  tuple(e.grad_norm for e in ends), tuple(e.theta for e in ends))
+    return Escape(
+        alpha,
+        mu,
+        float(problem.value(control.theta)),
+        tuple(float(problem.value(e.theta)) for e in ends),
+        tuple(float(problem.data_loss(e.theta)) for e in ends),
+        tuple(e.grad_norm for e in ends),
+        tuple(e.theta for e in ends),
+    )

@@ -37,6 +37,7 @@ trust-region Newton-CG finishes to grad_tol when L-BFGS stops short (at most
 *critical* when the final ||grad J|| <= grad_tol. ``continue_from`` only says which weights the
 next point of a chain starts from; it is not a setting of the polish.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,11 +52,11 @@ import torch
 class Polish:
     """Settings of ``polish``: where to stop and how much to spend."""
 
-    tol: float = 1e-10              # converged when ||grad J|| <= tol
-    lbfgs_tol: float = 1e-6         # L-BFGS hands over to Newton-CG at this ||grad J||
+    tol: float = 1e-10  # converged when ||grad J|| <= tol
+    lbfgs_tol: float = 1e-6  # L-BFGS hands over to Newton-CG at this ||grad J||
     lbfgs_iterations: int = 2000
-    newton_iterations: int = 100    # outer (trust-region) iterations
-    cg_iterations: int = 500        # Hessian-vector products per inner solve
+    newton_iterations: int = 100  # outer (trust-region) iterations
+    cg_iterations: int = 500  # Hessian-vector products per inner solve
     initial_radius: float = 1.0
 
 
@@ -63,9 +64,9 @@ class Polish:
 class Polished:
     """What ``polish`` returns."""
 
-    theta: torch.Tensor    # the polished point, (p,) float64
-    grad_norm: float       # ||grad J||_2 there
-    converged: bool        # grad_norm <= Polish.tol
+    theta: torch.Tensor  # the polished point, (p,) float64
+    grad_norm: float  # ||grad J||_2 there
+    converged: bool  # grad_norm <= Polish.tol
     lbfgs_iterations: int
     newton_iterations: int
     products: int  # Hessian-vector products spent by Newton-CG
@@ -77,20 +78,22 @@ def study_polish(grad_tol: float, max_iter: int) -> Polish:
     return Polish(tol=grad_tol, lbfgs_tol=grad_tol, lbfgs_iterations=max_iter)
 
 
-def lbfgs(problem, theta: torch.Tensor, tol: float,
-          iterations: int) -> tuple[torch.Tensor, int]:
+def lbfgs(problem, theta: torch.Tensor, tol: float, iterations: int) -> tuple[torch.Tensor, int]:
     """scipy's L-BFGS-B on J from theta until ||grad J||_inf <= tol (towards a minimum)."""
     if iterations <= 0:
         return theta, 0
 
     def value_and_gradient(vector: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = problem.value_and_gradient(
-            torch.as_tensor(vector, device=theta.device))
+        value, gradient = problem.value_and_gradient(torch.as_tensor(vector, device=theta.device))
         return float(value), gradient.cpu().numpy()
 
     result = scipy.optimize.minimize(
-        value_and_gradient, theta.cpu().numpy(), jac=True, method="L-BFGS-B",
-        options={"maxiter": iterations, "gtol": tol, "ftol": 1e-16, "maxcor": 20})
+        value_and_gradient,
+        theta.cpu().numpy(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": iterations, "gtol": tol, "ftol": 1e-16, "maxcor": 20},
+    )
     return torch.as_tensor(result.x, device=theta.device), int(result.nit)
 
 
@@ -103,16 +106,15 @@ class _Step:
 
 def _to_boundary(s: np.ndarray, p: np.ndarray, radius: float) -> np.ndarray:
     """s + tau p with tau >= 0 and ||s + tau p|| = radius."""
-    a, b, c = p @ p, 2 * (s @ p), s @ s - radius ** 2
+    a, b, c = p @ p, 2 * (s @ p), s @ s - radius**2
     tau = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
     return s + tau * p
 
 
-def steihaug(op, gradient: np.ndarray, radius: float, forcing: float,
-             iterations: int) -> _Step:
+def steihaug(op, gradient: np.ndarray, radius: float, forcing: float, iterations: int) -> _Step:
     """Approximate minimiser of g.s + s.H s / 2 over ||s|| <= radius (see the module)."""
     s = np.zeros_like(gradient)
-    r = gradient.copy()          # residual H s + g
+    r = gradient.copy()  # residual H s + g
     p = -r
     target = forcing * np.linalg.norm(gradient)
     on_boundary = False
@@ -136,8 +138,9 @@ def steihaug(op, gradient: np.ndarray, radius: float, forcing: float,
     return _Step(s, model_decrease, on_boundary)
 
 
-def trust_region_newton(problem, theta: torch.Tensor,
-                        settings: Polish) -> tuple[torch.Tensor, float, int, int]:
+def trust_region_newton(
+    problem, theta: torch.Tensor, settings: Polish
+) -> tuple[torch.Tensor, float, int, int]:
     """Newton-CG in a trust region from theta: (theta, ||grad J||, iterations, products)."""
     value = float(problem.value(theta))
     gradient = problem.gradient(theta).cpu().numpy()
@@ -177,9 +180,10 @@ def polish(problem, theta: torch.Tensor, settings: Polish = Polish()) -> Polishe
     norm = float(problem.gradient(theta).norm())
     lbfgs_iterations = 0
     if norm > settings.lbfgs_tol:
-        theta, lbfgs_iterations = lbfgs(problem, theta,
-                                        settings.lbfgs_tol / math.sqrt(theta.numel()),
-                                        settings.lbfgs_iterations)
+        theta, lbfgs_iterations = lbfgs(
+            problem, theta, settings.lbfgs_tol / math.sqrt(theta.numel()), settings.lbfgs_iterations
+        )
     theta, norm, newton_iterations, products = trust_region_newton(problem, theta, settings)
-    return Polished(theta, norm, norm <= settings.tol, lbfgs_iterations, newton_iterations,
-                    products)
+    return Polished(
+        theta, norm, norm <= settings.tol, lbfgs_iterations, newton_iterations, products
+    )
