@@ -4,9 +4,9 @@ The branch is the solution set of grad J_lambda(theta) = 0, J_lambda = L + (lamb
 From a converged point (theta, lambda) one step to lambda' = lambda e^h (a step h in log lambda):
 
 - **predictor**: theta_pred = theta + (lambda' - lambda) dtheta/dlambda, the tangent solving
-  H dtheta/dlambda = -w/n (``certificate.branch_tangent``), which also predicts
+  H dtheta/dlambda = -w/n (``curvature.certificate.branch_tangent``), which also predicts
   dL/dlambda = (lambda/n^2) w^T H^{-1} w;
-- **corrector**: trust-region Newton-CG (``corrector``) at lambda' from the prediction, at
+- **corrector**: trust-region Newton-CG (``curvature.polish``) at lambda' from the prediction, at
   most ``corrector_iterations`` steps, its first region as large as the jump allowed below;
   the start point is polished in full (L-BFGS, then Newton-CG);
 - **acceptance**: the corrector converged, the new point is a minimum like the old one
