@@ -12,7 +12,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
-from .study.schedules import SCHEDULES
+from .schedules import SCHEDULES
 
 N_PIXELS, N_CLASSES = 784, 10
 

@@ -42,8 +42,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from .rows import Row
-from .study.schedules import SCHEDULES, chained
-from .study.schedules import cold as cold_schedules
+from .schedules import SCHEDULES, chained
+from .schedules import cold as cold_schedules
 
 METRICS = ("train_mse", "data_loss", "objective")
 STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
