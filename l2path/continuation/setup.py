@@ -4,7 +4,7 @@ points, and which steps it judges (``plan``); then the run itself (``execute``).
 - **device** (``runtime.device``): auto = CUDA when present, else the CPU;
 - **n_sub**, the images of the subset problem: ``continuation.n_sub`` on the CPU; on CUDA
   ``continuation.n_sub_gpu``, or every training image when that is null;
-- **chains**: the warm schedules that run up the grid (``study.schedules``): a branch is
+- **chains**: the warm schedules that run up the grid (``l2path.schedules``): a branch is
   followed up from each non-monotone step's start;
 - **points**: those chains' SGD points up to ``lambda_end`` (null: the largest lambda_to of
   their non-monotone steps), diverged points never;
@@ -26,7 +26,7 @@ from ..monotonicity import nonmonotone_steps
 from ..objective import Objective
 from ..study.records import PointRecord
 from ..study.results import read_results
-from ..study.schedules import SCHEDULES
+from ..schedules import SCHEDULES
 from .study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, run,
                     settings_from)
 
