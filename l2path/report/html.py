@@ -222,8 +222,14 @@ def _table_html(table: pd.DataFrame) -> str:
 
 
 def _rows_table(rows: list) -> pd.DataFrame:
-    """A stage's typed rows as the table it wrote (``to_row``: its columns, in order)."""
-    return pd.DataFrame([row.to_row() for row in rows])
+    """A stage's typed rows as the table it wrote (``to_row``: its columns, in order), an empty
+    text as a blank cell: the page shows it as "–", as it showed the CSV's blank cells."""
+    table = pd.DataFrame([row.to_row() for row in rows])
+    for column in table.columns:
+        blank = table[column].map(lambda value: isinstance(value, str) and value == "")
+        if blank.any():
+            table[column] = table[column].where(~blank)
+    return table
 
 
 def _number(value):
