@@ -1,4 +1,4 @@
-"""Adding a schedule touches one module: a toy schedule registered in ``study.schedules`` is
+"""Adding a schedule touches one module: a toy schedule registered in ``l2path.schedules`` is
 rendered by the report (its heading and words in the page, its colour in the figure) with no
 edit to the report."""
 
@@ -16,7 +16,7 @@ from l2path.config import load_params
 from l2path.monotonicity import MonotonicitySummary
 from l2path.report import figures
 from l2path.report.html import ReportInputs, build_report
-from l2path.study.schedules import SCHEDULES, Schedule, register
+from l2path.schedules import SCHEDULES, Schedule, register
 from l2path.verdicts import VerdictSummary
 
 from conftest import REPO

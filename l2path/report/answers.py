@@ -7,7 +7,7 @@ the stages' outputs: every number in a sentence is read from them, none is typed
   point of every non-monotone step, escapes, J on the segment between the step's points).
 Question 2's answers are in ``decay_answers``. Each returns a list of (heading, paragraph) pairs.
 A schedule's words (its heading, how its sentence opens, what a fall of the MSE is in its own
-direction) are its ``study.schedules.Schedule``'s.
+direction) are its ``schedules.Schedule``'s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..landscape_records import NOT_ANALYSED, CurvaturePoint, InterpolationRow, 
 from ..continuation.records import ContinuationSummary, JumpKind, StepVerdict, Verdict
 from ..continuation.setup import upward_chains
 from ..monotonicity import ScheduleMonotonicity, MonotonicitySummary
-from ..study.schedules import Schedule, chained, schedule
+from ..schedules import Schedule, chained, schedule
 from ..verdicts import VerdictSummary
 
 LEMMA = (

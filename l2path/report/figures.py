@@ -2,7 +2,7 @@
 typed in here). Each function takes a stage's table or typed rows and returns a ``Figure``;
 ``png`` renders one.
 
-Conventions: lambda on a log2 axis; a schedule's colour is its ``study.schedules.Schedule``'s;
+Conventions: lambda on a log2 axis; a schedule's colour is its ``schedules.Schedule``'s;
 a warm schedule's chains drawn per seed, a cold one as the seed mean with a band from the
 lowest to the highest seed; every chain step where the in-sample MSE fell beyond noise
 (results/monotonicity.csv) marked with a red ring. The dynamics tables' columns are named
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..curvature.classes import PointClass
 from ..dynamics.tables import Curve
 from ..landscape_records import CurvaturePoint, InterpolationRow
-from ..study.schedules import schedule
+from ..schedules import schedule
 
 CLASS_MARKERS = {PointClass.MINIMUM: "o", PointClass.SADDLE: "X", PointClass.NOT_CRITICAL: "s"}
 INIT_COLOURS = {"large": "tab:red", "default": "tab:blue"}
