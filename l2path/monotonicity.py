@@ -31,6 +31,7 @@ cumulative drop m_i - m_j is tested the same way against sqrt(sd_i^2 + sd_j^2) (
 intermediate values cancel). ``largest_violations`` also finds, per path, the largest drop
 between any two lambdas, max over i < j of m_i - m_j, tested the same way.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,10 +47,31 @@ from .schedules import SCHEDULES, chained
 from .schedules import cold as cold_schedules
 
 METRICS = ("train_mse", "data_loss", "objective")
-STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
-                "decrease", "noise_sd", "z", "beyond_noise", "cold_sd", "both_certified", "run", "run_length",
-                "run_drop", "run_noise_sd", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd",
-                "explained"]
+STEP_COLUMNS = [
+    "schedule",
+    "seed",
+    "metric",
+    "lambda_from",
+    "lambda_to",
+    "value_from",
+    "value_to",
+    "change",
+    "decrease",
+    "noise_sd",
+    "z",
+    "beyond_noise",
+    "cold_sd",
+    "both_certified",
+    "run",
+    "run_length",
+    "run_drop",
+    "run_noise_sd",
+    "run_beyond_noise",
+    "control_change",
+    "control_gap",
+    "control_gap_sd",
+    "explained",
+]
 
 
 def threshold(false_alarm: float) -> float:
@@ -58,7 +80,7 @@ def threshold(false_alarm: float) -> float:
 
 
 def _sd(first: float, second: float) -> float:
-    return math.sqrt(first ** 2 + second ** 2)
+    return math.sqrt(first**2 + second**2)
 
 
 def _beyond(drop: float, sd: float, z_alpha: float) -> bool:
@@ -77,17 +99,23 @@ def _paths(results: pd.DataFrame):
         yield schedule, int(seed), path.sort_values("lambda").reset_index(drop=True)
 
 
-def _control_columns(path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None,
-                     z_alpha: float) -> dict:
+def _control_columns(
+    path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None, z_alpha: float
+) -> dict:
     """The control of the step between rows i and i + 1 of a path (see the module's docstring)."""
-    none = {"control_change": math.nan, "control_gap": math.nan, "control_gap_sd": math.nan, "explained": False}
+    none = {
+        "control_change": math.nan,
+        "control_gap": math.nan,
+        "control_gap_sd": math.nan,
+        "explained": False,
+    }
     if controls is None or "key" not in path or controls.empty:
         return none
     keys, parents = list(path["key"]), list(path["parent"])
     if parents[i + 1] == keys[i]:
-        child, parent = i + 1, i      # lambda rises along the chain (ascending)
+        child, parent = i + 1, i  # lambda rises along the chain (ascending)
     elif parents[i] == keys[i + 1]:
-        child, parent = i, i + 1      # lambda falls along the chain (descending)
+        child, parent = i, i + 1  # lambda falls along the chain (descending)
     else:
         return none
     found = controls[controls["control_of"] == keys[child]]
@@ -97,25 +125,56 @@ def _control_columns(path: pd.DataFrame, i: int, metric: str, controls: pd.DataF
     value, noise = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy()
     gap, sd = value[child] - control[metric], _sd(noise[child], control[f"{metric}_sd"])
     fell = value[child] < value[parent]
-    return {"control_change": control[metric] - value[parent], "control_gap": gap, "control_gap_sd": sd,
-            "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd)}
+    return {
+        "control_change": control[metric] - value[parent],
+        "control_gap": gap,
+        "control_gap_sd": sd,
+        "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd),
+    }
 
 
-def _path_steps(schedule: str, seed: int, path: pd.DataFrame, metric: str, cold: pd.Series,
-                z_alpha: float, controls: pd.DataFrame | None = None) -> list[dict]:
-    values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
+def _path_steps(
+    schedule: str,
+    seed: int,
+    path: pd.DataFrame,
+    metric: str,
+    cold: pd.Series,
+    z_alpha: float,
+    controls: pd.DataFrame | None = None,
+) -> list[dict]:
+    values, noise, lams = (
+        path[metric].to_numpy(),
+        path[f"{metric}_sd"].to_numpy(),
+        path["lambda"].to_numpy(),
+    )
     rows = []
     for i in range(len(path) - 1):
         change = values[i + 1] - values[i]
         sd = _sd(noise[i], noise[i + 1])
-        rows.append({"schedule": schedule, "seed": seed, "metric": metric, "lambda_from": lams[i],
-                     "lambda_to": lams[i + 1], "value_from": values[i], "value_to": values[i + 1], "change": change,
-                     "decrease": bool(change < 0), "noise_sd": sd, "z": -change / sd if sd > 0 else math.nan,
-                     "beyond_noise": _beyond(-change, sd, z_alpha),
-                     "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
-                     "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
-                     "run": -1, "run_length": 0, "run_drop": 0.0, "run_noise_sd": math.nan,
-                     "run_beyond_noise": False, **_control_columns(path, i, metric, controls, z_alpha)})
+        rows.append(
+            {
+                "schedule": schedule,
+                "seed": seed,
+                "metric": metric,
+                "lambda_from": lams[i],
+                "lambda_to": lams[i + 1],
+                "value_from": values[i],
+                "value_to": values[i + 1],
+                "change": change,
+                "decrease": bool(change < 0),
+                "noise_sd": sd,
+                "z": -change / sd if sd > 0 else math.nan,
+                "beyond_noise": _beyond(-change, sd, z_alpha),
+                "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
+                "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
+                "run": -1,
+                "run_length": 0,
+                "run_drop": 0.0,
+                "run_noise_sd": math.nan,
+                "run_beyond_noise": False,
+                **_control_columns(path, i, metric, controls, z_alpha),
+            }
+        )
     _mark_runs(rows, values, noise, z_alpha)
     return rows
 
@@ -131,13 +190,20 @@ def _mark_runs(rows: list[dict], values: np.ndarray, noise: np.ndarray, z_alpha:
         while j + 1 < len(rows) and rows[j + 1]["decrease"]:
             j += 1
         drop, sd = values[i] - values[j + 1], _sd(noise[i], noise[j + 1])
-        for row in rows[i:j + 1]:
-            row.update(run=run, run_length=j - i + 1, run_drop=drop, run_noise_sd=sd,
-                       run_beyond_noise=_beyond(drop, sd, z_alpha))
+        for row in rows[i : j + 1]:
+            row.update(
+                run=run,
+                run_length=j - i + 1,
+                run_drop=drop,
+                run_noise_sd=sd,
+                run_beyond_noise=_beyond(drop, sd, z_alpha),
+            )
         run, i = run + 1, j + 1
 
 
-def step_table(results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None) -> pd.DataFrame:
+def step_table(
+    results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (path, lambda step, metric): the change, its noise, the one-sided test at
     ``false_alarm``, the run of consecutive decreases it belongs to (``run`` -1: none) and,
     with ``controls`` (the controls' results), what the step's same-lambda control did."""
@@ -157,7 +223,11 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
     rows = []
     for metric in METRICS:
         for schedule, seed, path in _paths(results):
-            values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
+            values, noise, lams = (
+                path[metric].to_numpy(),
+                path[f"{metric}_sd"].to_numpy(),
+                path["lambda"].to_numpy(),
+            )
             best = (0.0, -1, -1)
             for j in range(1, len(values)):
                 i = int(np.argmax(values[:j]))
@@ -165,10 +235,18 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
                     best = (values[i] - values[j], i, j)
             drop, i, j = best
             sd = _sd(noise[i], noise[j]) if drop > 0 else math.nan
-            rows.append({"schedule": schedule, "seed": seed, "metric": metric, "drop": drop,
-                         "lambda_from": lams[i] if drop > 0 else math.nan,
-                         "lambda_to": lams[j] if drop > 0 else math.nan, "noise_sd": sd,
-                         "beyond_noise": _beyond(drop, sd, z_alpha)})
+            rows.append(
+                {
+                    "schedule": schedule,
+                    "seed": seed,
+                    "metric": metric,
+                    "drop": drop,
+                    "lambda_from": lams[i] if drop > 0 else math.nan,
+                    "lambda_to": lams[j] if drop > 0 else math.nan,
+                    "noise_sd": sd,
+                    "beyond_noise": _beyond(drop, sd, z_alpha),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -247,21 +325,32 @@ def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> Mono
     whose cumulative drop is beyond noise; with ``violations``, the largest drop between any
     two lambdas of any path and how many paths have one beyond noise."""
     counts: dict[tuple[str, str], dict] = {
-        key: _counts(group) for key, group in steps.groupby(["schedule", "metric"], sort=True)}
+        key: _counts(group) for key, group in steps.groupby(["schedule", "metric"], sort=True)
+    }
     if violations is not None:
         for key, group in violations.groupby(["schedule", "metric"], sort=True):
-            counts[key].update(largest_drop_any_pair=float(group["drop"].max()),
-                               paths_with_drop_beyond_noise=int(group["beyond_noise"].sum()))
+            counts[key].update(
+                largest_drop_any_pair=float(group["drop"].max()),
+                paths_with_drop_beyond_noise=int(group["beyond_noise"].sum()),
+            )
     names = sorted({name for name, _ in counts})
-    return MonotonicitySummary({name: ScheduleMonotonicity(**{
-        metric: MetricMonotonicity(**counts[name, metric]) for metric in METRICS})
-        for name in names})
+    return MonotonicitySummary(
+        {
+            name: ScheduleMonotonicity(
+                **{metric: MetricMonotonicity(**counts[name, metric]) for metric in METRICS}
+            )
+            for name in names
+        }
+    )
 
 
 def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
     """Every in-sample-MSE step of the continuation chains of ``schedules``."""
-    chosen = steps[(steps["metric"] == "train_mse") & steps["schedule"].isin(schedules)
-                   & steps["schedule"].isin(chained())]
+    chosen = steps[
+        (steps["metric"] == "train_mse")
+        & steps["schedule"].isin(schedules)
+        & steps["schedule"].isin(chained())
+    ]
     return chosen.reset_index(drop=True)
 
 

@@ -7,6 +7,7 @@ count it, and the report draws it in its ``colour`` under its ``label``. The stu
 and chains are in ``study.schedules``, which re-exports this registry. This module imports
 nothing of the project, so the params (``config``) can validate names against it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 class Schedule:
     """One way of ordering the study's points; every module asks this registry about it."""
 
-    name: str          # "ascending": the point keys' first part and the results' schedule column
-    direction: int     # +1 up the grid, -1 down, 0 (cold: no chain)
-    warm: bool         # each point starts from the previous point's weights
-    label: str         # words for the report (its section heading)
-    colour: str        # matplotlib colour used in every figure
+    name: str  # "ascending": the point keys' first part and the results' schedule column
+    direction: int  # +1 up the grid, -1 down, 0 (cold: no chain)
+    warm: bool  # each point starts from the previous point's weights
+    label: str  # words for the report (its section heading)
+    colour: str  # matplotlib colour used in every figure
     # the report's sentence about it: how it opens, and what a decrease of the MSE in lambda
     # order is in the schedule's own direction ("": the report's generic words)
     words: str = ""
@@ -28,9 +29,11 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if self.direction not in (-1, 0, 1) or self.warm != (self.direction != 0):
-            raise ValueError(f"schedule {self.name!r}: a warm schedule runs up (+1) or down (-1) "
-                             f"the grid, a cold one has direction 0 (got {self.direction}, "
-                             f"warm={self.warm})")
+            raise ValueError(
+                f"schedule {self.name!r}: a warm schedule runs up (+1) or down (-1) "
+                f"the grid, a cold one has direction 0 (got {self.direction}, "
+                f"warm={self.warm})"
+            )
 
     def order(self, size: int) -> list[int]:
         """The grid indices of one chain, in training order."""
@@ -65,16 +68,39 @@ def cold() -> list[str]:
     return [name for name, s in SCHEDULES.items() if not s.warm]
 
 
-register(Schedule(
-    "ascending", +1, True, "λ continuation, ascending", "tab:blue",
-    words="Along the warm-started ascending chains (λ rising from point to point)",
-    fall="the in-sample MSE fell as λ rose"))
-register(Schedule(
-    "descending", -1, True, "λ continuation, descending", "tab:orange",
-    words="Along the descending chains (λ falling from point to point)",
-    fall="the in-sample MSE rose as λ fell"))
-register(Schedule(
-    "cold", 0, False, "cold starts", "tab:green",
-    words=("Across the cold starts (a fresh initialisation at every λ: independent points, "
-           "not a continuation)"),
-    fall="the in-sample MSE was lower at the larger of two neighbouring λ"))
+register(
+    Schedule(
+        "ascending",
+        +1,
+        True,
+        "λ continuation, ascending",
+        "tab:blue",
+        words="Along the warm-started ascending chains (λ rising from point to point)",
+        fall="the in-sample MSE fell as λ rose",
+    )
+)
+register(
+    Schedule(
+        "descending",
+        -1,
+        True,
+        "λ continuation, descending",
+        "tab:orange",
+        words="Along the descending chains (λ falling from point to point)",
+        fall="the in-sample MSE rose as λ fell",
+    )
+)
+register(
+    Schedule(
+        "cold",
+        0,
+        False,
+        "cold starts",
+        "tab:green",
+        words=(
+            "Across the cold starts (a fresh initialisation at every λ: independent points, "
+            "not a continuation)"
+        ),
+        fall="the in-sample MSE was lower at the larger of two neighbouring λ",
+    )
+)

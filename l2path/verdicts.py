@@ -12,6 +12,7 @@ where the MSE fell gets, in this order:
 
 The counts per schedule are the study's answer in numbers (``metrics/verdicts.json``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,28 @@ from .monotonicity import by_schedule
 from .rows import Row
 
 VERDICTS = ("continued optimisation", "within noise", "beyond noise, unexplained")
-EVIDENCE = ["schedule", "seed", "lambda_from", "lambda_to", "value_from", "value_to", "change", "noise_sd", "z",
-            "beyond_noise", "run", "run_length", "run_drop", "run_beyond_noise", "cold_sd", "both_certified",
-            "control_change", "control_gap", "control_gap_sd", "explained"]
+EVIDENCE = [
+    "schedule",
+    "seed",
+    "lambda_from",
+    "lambda_to",
+    "value_from",
+    "value_to",
+    "change",
+    "noise_sd",
+    "z",
+    "beyond_noise",
+    "run",
+    "run_length",
+    "run_drop",
+    "run_beyond_noise",
+    "cold_sd",
+    "both_certified",
+    "control_change",
+    "control_gap",
+    "control_gap_sd",
+    "explained",
+]
 
 
 def verdict(step) -> str:
@@ -53,8 +73,9 @@ class VerdictCounts(Row):
 
 
 # the field of VerdictCounts that counts each verdict (the verdict's words, underscored)
-VERDICT_FIELDS = dict(zip(VERDICTS, ("continued_optimisation", "within_noise",
-                                     "beyond_noise_unexplained")))
+VERDICT_FIELDS = dict(
+    zip(VERDICTS, ("continued_optimisation", "within_noise", "beyond_noise_unexplained"))
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,8 @@ def verdict_counts(table: pd.DataFrame, schedules: Iterable[str]) -> VerdictSumm
     out = {}
     for name in schedules:
         part = table[table["schedule"] == name]
-        out[name] = VerdictCounts(nonmonotone_steps=int(len(part)), **{
-            VERDICT_FIELDS[v]: int((part["verdict"] == v).sum()) for v in VERDICTS})
+        out[name] = VerdictCounts(
+            nonmonotone_steps=int(len(part)),
+            **{VERDICT_FIELDS[v]: int((part["verdict"] == v).sum()) for v in VERDICTS},
+        )
     return VerdictSummary(out)

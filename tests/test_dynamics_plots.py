@@ -1,6 +1,7 @@
 """dvc.yaml's top-level plots keep their data when the dynamics params change: the plot
 tables name their columns by setting and initialiser, never by a param value, and the plots
 name their files through params.yaml's paths."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ def test_every_plotted_column_exists_after_eta_and_lambda_change(tmp_path):
         if isinstance(plot, str):  # an image directory
             assert INTERPOLATED.fullmatch(plot.split("/")[0]), plot
             continue
-        (plot_id, spec), = plot.items()
+        ((plot_id, spec),) = plot.items()
         for file, columns in spec["y"].items():
             assert INTERPOLATED.match(file), f"{plot_id}: {file} is not named through paths"
             path = Path(resolve(file, paths))
@@ -72,8 +73,9 @@ def test_every_plotted_column_exists_after_eta_and_lambda_change(tmp_path):
     # and DVC itself finds the data of each of them in the changed copy
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
-    shown = subprocess.run([*dvc, "plots", "show", "--json"], cwd=tmp_path,
-                           check=True, capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        [*dvc, "plots", "show", "--json"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout
     data = json.loads(shown)["data"]
     for plot_id in checked:
         values = data[plot_id][0]["content"]["data"]["values"]
@@ -88,11 +90,19 @@ def test_curve_names_follow_the_settings_not_their_values():
     names = [(c.name, c.eta, c.lam) for c in curves(Dynamics.model_validate(raw))]
     book, sweep = raw["book"], raw["sweep"]
     eta = raw["eta"]
-    assert names[:8] == [("question_large", eta, 5.0), ("question_default", eta, 5.0),
-                         ("question2_large", eta, 1.0), ("question2_default", eta, 1.0),
-                         ("control_large", eta, 0.0), ("control_default", eta, 0.0),
-                         ("book_large", book["eta"], 5.0), ("book_default", book["eta"], 5.0)]
+    assert names[:8] == [
+        ("question_large", eta, 5.0),
+        ("question_default", eta, 5.0),
+        ("question2_large", eta, 1.0),
+        ("question2_default", eta, 1.0),
+        ("control_large", eta, 0.0),
+        ("control_default", eta, 0.0),
+        ("book_large", book["eta"], 5.0),
+        ("book_default", book["eta"], 5.0),
+    ]
     assert [n for n, _, _ in names[8:10]] == ["sweep_large", "sweep_default"]
-    assert [n for n, _, _ in names[10:]] == [f"sweep{k}_{init}"
-                                             for k in range(2, len(sweep["lambdas"]) + 1)
-                                             for init in ("large", "default")]
+    assert [n for n, _, _ in names[10:]] == [
+        f"sweep{k}_{init}"
+        for k in range(2, len(sweep["lambdas"]) + 1)
+        for init in ("large", "default")
+    ]

@@ -1,6 +1,7 @@
 """Schedules are objects of one registry: a toy schedule registered here runs through the
 params, the planner, the study's loop, the monotonicity steps and the verdicts with no edit
 anywhere else."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -32,9 +33,15 @@ def toy():
 def test_the_registry_holds_the_three_schedules_with_the_report_s_colours():
     assert list(SCHEDULES) == ["ascending", "descending", "cold"]
     assert [(s.direction, s.warm) for s in SCHEDULES.values()] == [
-        (1, True), (-1, True), (0, False)]
+        (1, True),
+        (-1, True),
+        (0, False),
+    ]
     assert {name: s.colour for name, s in SCHEDULES.items()} == {
-        "ascending": "tab:blue", "descending": "tab:orange", "cold": "tab:green"}
+        "ascending": "tab:blue",
+        "descending": "tab:orange",
+        "cold": "tab:green",
+    }
     assert chained() == ["ascending", "descending"] and schedules.cold() == ["cold"]
     with pytest.raises(KeyError, match=r"sideways.*ascending.*descending.*cold"):
         schedule("sideways")
@@ -51,9 +58,12 @@ def test_params_accept_a_registered_schedule_and_name_the_allowed_ones(toy):
     params = parse_params(raw)
     assert params.lambda_study.schedules == ["ascending", toy.name]
     raw["lambda_study"]["schedules"] = ["sideways"]
-    with pytest.raises(ParamsError, match=r"lambda_study.schedules.0: unknown schedule 'sideways'; "
-                                          r"allowed: \['ascending', 'descending', 'cold', "
-                                          r"'ascending_again'\]"):
+    with pytest.raises(
+        ParamsError,
+        match=r"lambda_study.schedules.0: unknown schedule 'sideways'; "
+        r"allowed: \['ascending', 'descending', 'cold', "
+        r"'ascending_again'\]",
+    ):
         parse_params(raw)
 
 
@@ -67,7 +77,8 @@ def test_the_planner_chains_a_toy_schedule_from_its_direction(toy):
     assert [p.parent for p in again] == [None, again[0].key, again[1].key]
     config = small_config(schedules=[toy.name], chain_seeds=[0], cold_seeds=[])
     assert [[p.key for p in chain] for chain in study_chains(config)] == [
-        [f"{toy.name}/seed0/lambda0{i}" for i in range(5)]]
+        [f"{toy.name}/seed0/lambda0{i}" for i in range(5)]
+    ]
     collapsed = point_record(f"{toy.name}/seed0/lambda04", 8.0).replace(chain_start_weight_l2=1e9)
     assert is_collapsed(collapsed, 0.5)  # a chain up the grid ends at collapse, like ascending
 

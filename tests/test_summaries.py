@@ -1,5 +1,6 @@
 """The typed summaries of the study and dynamics stages read back the committed metrics
 exactly (to_json(from_json(x)) == x) and refuse unknown or missing keys."""
+
 from __future__ import annotations
 
 import copy
@@ -34,14 +35,23 @@ def test_monotonicity_summary_round_trip_and_keys():
     with pytest.raises(ValueError, match="sideways"):
         MonotonicitySummary.from_json({**raw, "sideways": raw["ascending"]})
     with pytest.raises(ValueError, match="objective"):
-        MonotonicitySummary.from_json({"cold": {k: v for k, v in raw["cold"].items()
-                                                if k != "objective"}})
+        MonotonicitySummary.from_json(
+            {"cold": {k: v for k, v in raw["cold"].items() if k != "objective"}}
+        )
 
 
 def test_the_any_pair_counts_are_optional_together_with_the_rest():
-    base = {"steps": 4, "decreases": 1, "decreases_beyond_noise": 0,
-            "decreases_between_certified": 0, "largest_decrease": 0.1, "total_decrease": 0.1,
-            "runs": 1, "longest_run": 1, "runs_beyond_noise": 0}
+    base = {
+        "steps": 4,
+        "decreases": 1,
+        "decreases_beyond_noise": 0,
+        "decreases_between_certified": 0,
+        "largest_decrease": 0.1,
+        "total_decrease": 0.1,
+        "runs": 1,
+        "longest_run": 1,
+        "runs_beyond_noise": 0,
+    }
     assert MetricMonotonicity.from_json(base).to_json() == base
     full = {**base, "largest_drop_any_pair": 0.2, "paths_with_drop_beyond_noise": 1}
     assert MetricMonotonicity.from_json(full).to_json() == full
@@ -87,7 +97,9 @@ def test_theory_row_columns_and_row_round_trip():
     assert list(row) == list(TheoryRow.columns())
     again = TheoryRow.from_row(row).to_row()
     assert again.keys() == row.keys()
-    assert all(a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
-               for a, b in zip(again.values(), row.values()))
+    assert all(
+        a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+        for a, b in zip(again.values(), row.values())
+    )
     with pytest.raises(ValueError, match=r"missing \['layer'\], unknown \['extra'\]"):
         TheoryRow.from_row({**{k: v for k, v in row.items() if k != "layer"}, "extra": 1})

@@ -5,6 +5,7 @@ Each writes today's bytes (``to_row``: the CSV's columns in order; ``to_json``: 
 metrics, NaN as null) and reads them back (``from_row`` / ``from_json``), failing on any
 unknown or missing key rather than dropping a number.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,7 +91,7 @@ class EquilibriumSlope(Row):
     layer: int
     equilibrium_slope: float
     equilibrium_slope_se: float
-    equilibrium_lambdas: str     # the lambdas used, "%g" joined by spaces
+    equilibrium_lambdas: str  # the lambdas used, "%g" joined by spaces
     equilibrium_rms_values: str  # their RMS, "%.4g" joined by spaces
 
 
@@ -114,7 +115,7 @@ def _number(key: str, prefix: str, kind: str) -> str:
     """The number in a metrics key such as ``eta0.1`` or ``layer2``."""
     if not key.startswith(prefix):
         raise ValueError(f"{kind}: unknown key {key!r} (expected {prefix}<number>)")
-    return key[len(prefix):]
+    return key[len(prefix) :]
 
 
 _THEORY_KEYS = ("eta", "lambda", "init", "layer")  # the nesting of the metrics, not numbers in them
@@ -134,28 +135,50 @@ class DynamicsSummary:
         result: dict = {}
         for row in (r.to_row() for r in self.theory):
             numbers = {k: _clean(v) for k, v in row.items() if k not in _THEORY_KEYS}
-            (result.setdefault(f"eta{row['eta']:g}", {}).setdefault(row["init"], {})
-             .setdefault(f"lambda{row['lambda']:g}", {})[f"layer{row['layer']}"]) = numbers
+            (
+                result.setdefault(f"eta{row['eta']:g}", {})
+                .setdefault(row["init"], {})
+                .setdefault(f"lambda{row['lambda']:g}", {})[f"layer{row['layer']}"]
+            ) = numbers
         for row in (s.to_row() for s in self.equilibrium):
             numbers = {k: _clean(v) for k, v in row.items() if k not in _SLOPE_KEYS}
-            (result.setdefault("equilibrium", {}).setdefault(f"eta{row['eta']:g}", {})
-             .setdefault(row["init"], {})[f"layer{row['layer']}"]) = numbers
+            (
+                result.setdefault("equilibrium", {})
+                .setdefault(f"eta{row['eta']:g}", {})
+                .setdefault(row["init"], {})[f"layer{row['layer']}"]
+            ) = numbers
         return result
 
     @classmethod
     def from_json(cls, raw: Mapping) -> "DynamicsSummary":
         kind = cls.__name__
-        theory = [TheoryRow.from_row({
-            "eta": float(_number(eta, "eta", kind)), "init": init,
-            "lambda": float(_number(lam, "lambda", kind)),
-            "layer": int(_number(layer, "layer", kind)),
-            **_numbers(numbers, _THEORY_KEYS, kind)})
-            for eta, by_init in raw.items() if eta != "equilibrium"
-            for init, by_lambda in by_init.items() for lam, by_layer in by_lambda.items()
-            for layer, numbers in by_layer.items()]
-        slopes = [EquilibriumSlope.from_row({
-            "eta": float(_number(eta, "eta", kind)), "init": init,
-            "layer": int(_number(layer, "layer", kind)), **_numbers(numbers, _SLOPE_KEYS, kind)})
+        theory = [
+            TheoryRow.from_row(
+                {
+                    "eta": float(_number(eta, "eta", kind)),
+                    "init": init,
+                    "lambda": float(_number(lam, "lambda", kind)),
+                    "layer": int(_number(layer, "layer", kind)),
+                    **_numbers(numbers, _THEORY_KEYS, kind),
+                }
+            )
+            for eta, by_init in raw.items()
+            if eta != "equilibrium"
+            for init, by_lambda in by_init.items()
+            for lam, by_layer in by_lambda.items()
+            for layer, numbers in by_layer.items()
+        ]
+        slopes = [
+            EquilibriumSlope.from_row(
+                {
+                    "eta": float(_number(eta, "eta", kind)),
+                    "init": init,
+                    "layer": int(_number(layer, "layer", kind)),
+                    **_numbers(numbers, _SLOPE_KEYS, kind),
+                }
+            )
             for eta, by_init in raw.get("equilibrium", {}).items()
-            for init, by_layer in by_init.items() for layer, numbers in by_layer.items()]
+            for init, by_layer in by_init.items()
+            for layer, numbers in by_layer.items()
+        ]
         return cls(tuple(theory), tuple(slopes))

@@ -2,6 +2,7 @@
 
 The plot tables' columns are named by setting and initialiser (``curves``), never by a
 param value, so dvc.yaml's plots name fixed columns whatever eta and lambda are."""
+
 from __future__ import annotations
 
 import math
@@ -25,11 +26,11 @@ class Curve:
     Its columns in the plot tables start ``<setting>_<init>``, names that hold no param value,
     so dvc.yaml's plots keep their columns when eta or lambda change (``curves``)."""
 
-    setting: str             # "question", "control", "book", "sweep", "sweep2", ...
+    setting: str  # "question", "control", "book", "sweep", "sweep2", ...
     init: str
     eta: float
     lam: float
-    seeds: tuple[int, ...]   # the setting's seeds
+    seeds: tuple[int, ...]  # the setting's seeds
 
     @property
     def name(self) -> str:
@@ -50,8 +51,9 @@ def curves(config) -> list[Curve]:
 
     add("question", config.eta, config.lambdas, config.seeds)
     if 0 in config.lambdas:
-        found.extend(Curve("control", init, config.eta, 0.0, tuple(config.seeds))
-                     for init in config.inits)
+        found.extend(
+            Curve("control", init, config.eta, 0.0, tuple(config.seeds)) for init in config.inits
+        )
     for setting, extra in (("book", config.book), ("sweep", config.sweep)):
         if extra is not None:
             add(setting, extra.eta, extra.lambdas, extra.seeds or config.seeds)
@@ -66,8 +68,11 @@ def plot_tables(frame: pd.DataFrame, theory: pd.DataFrame, config) -> dict[str, 
     min, max and trend (``<curve>_<layer>_rate_<mean|min|max|trend>``); ``equilibrium``: one row
     per lambda > 0 of the sweep's eta, each layer's RMS at the end of the run per initialiser,
     and the reference 1/sqrt(n_w)."""
-    means = frame.drop(columns=["seed"]).groupby(["eta", "init", "lambda", "epoch"]).mean(
-        numeric_only=True)
+    means = (
+        frame.drop(columns=["seed"])
+        .groupby(["eta", "init", "lambda", "epoch"])
+        .mean(numeric_only=True)
+    )
     groups = {key: part.droplevel([0, 1, 2]) for key, part in means.groupby(level=[0, 1, 2])}
     tables: dict[str, dict] = {"rms": {}, "ratio": {}, "accuracy": {}, "tail_off": {}}
     for curve in curves(config):
@@ -83,17 +88,22 @@ def plot_tables(frame: pd.DataFrame, theory: pd.DataFrame, config) -> dict[str, 
             if lam == 0:
                 continue
             tables["ratio"][column] = part[f"{name}_ratio"]
-            factor = theory[(theory["eta"] == eta) & (theory["init"] == init)
-                            & (theory["lambda"] == lam)
-                            & (theory["layer"] == int(name[5:]))]["theory_factor"].iloc[0]
+            factor = theory[
+                (theory["eta"] == eta)
+                & (theory["init"] == init)
+                & (theory["lambda"] == lam)
+                & (theory["layer"] == int(name[5:]))
+            ]["theory_factor"].iloc[0]
             epochs = part.index.to_series()
-            tables["rms"][f"{column}_theory"] = part[f"{name}_rms"].iloc[0] * factor ** epochs
+            tables["rms"][f"{column}_theory"] = part[f"{name}_rms"].iloc[0] * factor**epochs
             if len(curve.seeds) > 1 and rows["seed"].nunique() > 1:
                 rates = band(per_seed(rows, f"{name}_l2"), factor, config.trend_epochs)
                 for key, values in rates.items():
                     tables["tail_off"][f"{column}_rate_{key}"] = values
-    result = {key: pd.DataFrame(columns).rename_axis("epoch").reset_index()
-              for key, columns in tables.items()}
+    result = {
+        key: pd.DataFrame(columns).rename_axis("epoch").reset_index()
+        for key, columns in tables.items()
+    }
     result["equilibrium"] = _equilibrium_table(theory, config)
     return result
 
@@ -115,5 +125,7 @@ def summarise(theory: pd.DataFrame) -> DynamicsSummary:
     ``equilibrium``: eta -> init -> layer -> the slope of ln RMS on ln lambda; NaN -> None)."""
     rows = theory.to_dict("records")
     fits = slopes(theory).to_dict("records")
-    return DynamicsSummary(tuple(TheoryRow.from_row(row) for row in rows),
-                           tuple(EquilibriumSlope.from_row(fit) for fit in fits))
+    return DynamicsSummary(
+        tuple(TheoryRow.from_row(row) for row in rows),
+        tuple(EquilibriumSlope.from_row(fit) for fit in fits),
+    )

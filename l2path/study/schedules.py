@@ -18,6 +18,7 @@ from theta_k at lambda_{k+1}, its control continues theta_k at lambda_k for the 
 of epochs, in the same stack. The two differ only in lambda, so the control measures how
 much of a step's change is continued optimisation (``controls``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,15 +27,25 @@ from dataclasses import dataclass
 # not import the study package, which imports config); it is re-exported here.
 from ..schedules import SCHEDULES, Schedule, chained, cold, register, schedule
 
-__all__ = ["SCHEDULES", "Point", "Schedule", "chain", "chained", "cold", "controls", "plan",
-           "register", "schedule"]
+__all__ = [
+    "SCHEDULES",
+    "Point",
+    "Schedule",
+    "chain",
+    "chained",
+    "cold",
+    "controls",
+    "plan",
+    "register",
+    "schedule",
+]
 
 
 @dataclass(frozen=True)
 class Point:
     schedule: str
-    seed: int          # initialisation seed of the chain (or of the cold start)
-    grid_index: int    # position of lambda in the ascending grid
+    seed: int  # initialisation seed of the chain (or of the cold start)
+    grid_index: int  # position of lambda in the ascending grid
     lam: float
     parent: str | None  # key of the point whose weights this one starts from; None = fresh
     control_of: str | None = None  # for a control: the key of the chain point it is the twin of
@@ -62,13 +73,17 @@ def controls(chains: list[list[Point]]) -> dict[str, Point]:
     """The control of every warm-started chain point, by that point's key: same schedule,
     seed and grid index, the parent's lambda, started from the parent's weights."""
     lams = {p.key: p.lam for chain in chains for p in chain}
-    return {p.key: Point(p.schedule, p.seed, p.grid_index, lams[p.parent], p.parent,
-                         control_of=p.key)
-            for chain in chains for p in chain if p.parent is not None}
+    return {
+        p.key: Point(p.schedule, p.seed, p.grid_index, lams[p.parent], p.parent, control_of=p.key)
+        for chain in chains
+        for p in chain
+        if p.parent is not None
+    }
 
 
-def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int],
-         grid: list[float]) -> list[list[Point]]:
+def plan(
+    schedules: list[str], chain_seeds: list[int], cold_seeds: list[int], grid: list[float]
+) -> list[list[Point]]:
     """Every chain of the study; a chain's points must be trained in order, chains are independent.
 
     Continuation chains come first (they are the critical path), in registry order, then the
@@ -77,8 +92,14 @@ def plan(schedules: list[str], chain_seeds: list[int], cold_seeds: list[int],
     unknown = set(schedules) - set(SCHEDULES)
     if unknown:
         raise ValueError(f"unknown schedule(s) {sorted(unknown)}; allowed: {list(SCHEDULES)}")
-    chains = [chain(name, seed, grid) for name in chained() if name in schedules
-              for seed in chain_seeds]
-    chains += [[Point(name, seed, index, lam, None)] for name in cold() if name in schedules
-               for index, lam in enumerate(grid) for seed in cold_seeds]
+    chains = [
+        chain(name, seed, grid) for name in chained() if name in schedules for seed in chain_seeds
+    ]
+    chains += [
+        [Point(name, seed, index, lam, None)]
+        for name in cold()
+        if name in schedules
+        for index, lam in enumerate(grid)
+        for seed in cold_seeds
+    ]
     return chains
