@@ -15,6 +15,7 @@ refused). The stage's computation (``landscape``) makes them; the report reads t
 A point's class is the gradient rule's (``curvature.spectrum.classify``): minimum, saddle or
 not critical; a step whose start was not analysed has the start class ``NOT_ANALYSED``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ class CurvaturePoint(Row):
     schedule: str
     seed: int
     lam: float = column("lambda")
-    grad_norm: float              # the study's full-data ||grad J||
-    certified: bool               # the study's gradient rule (study.csv)
+    grad_norm: float  # the study's full-data ||grad J||
+    certified: bool  # the study's gradient rule (study.csv)
     lambda_max: float
     lambda_min: float
     lambda_max_residual: float
@@ -58,7 +59,7 @@ class CurvaturePoint(Row):
     trace_probes: int
     curvature_class: PointClass = column("class")  # the gradient rule's
     hvps: int
-    n_curvature: int              # images the Hessian was taken on
+    n_curvature: int  # images the Hessian was taken on
     escape_lower: bool
 
 
@@ -83,7 +84,7 @@ class InterpolationRow(Row):
     """A row of interpolation.csv: J on the segment between a chain step's two points, under
     one of the step's lambdas (``objective_lambda``: "from" or "to")."""
 
-    start: str                    # the points' keys
+    start: str  # the points' keys
     end: str
     objective_lambda: str
     lam: float = column("lambda")
@@ -106,7 +107,7 @@ class SaddleStep(Row):
     lambda_to: float
     mse_change: float
     beyond_noise: bool
-    start_class: str              # a PointClass, or NOT_ANALYSED
+    start_class: str  # a PointClass, or NOT_ANALYSED
     start_lambda_min: float
     start_index_estimate: float
     start_escape_lower: bool
@@ -128,10 +129,11 @@ class ClassCounts(Row):
         unknown = set(classes) - set(CRITICAL_CLASSES)
         if unknown:
             raise ValueError(f"classes {sorted(unknown)} are none of {list(CRITICAL_CLASSES)}")
-        return cls(minimum=classes.count(PointClass.MINIMUM),
-                   saddle=classes.count(PointClass.SADDLE),
-                   not_critical=classes.count(PointClass.NOT_CRITICAL))
-
+        return cls(
+            minimum=classes.count(PointClass.MINIMUM),
+            saddle=classes.count(PointClass.SADDLE),
+            not_critical=classes.count(PointClass.NOT_CRITICAL),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +144,7 @@ class StepStarts(Row):
     from_saddle: int
     from_minimum: int
     from_not_critical: int
-    escape_lowered: int           # steps whose start's escape ended lower
+    escape_lowered: int  # steps whose start's escape ended lower
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ the empty cell it came from. Every value is checked against its field's type whe
 made, and ``from_row`` / ``from_json`` raise ValueError naming unknown and missing keys, so a
 renamed column fails loudly instead of reading as a default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,8 +120,9 @@ class Row:
         """The record of a row (a ``to_row`` dict, or a row read back by ``read_rows``)."""
         required, may_be_blank = cls.blank_columns(row)
         missing = [c for c in required if c not in row]
-        unknown = [c for c in row
-                   if c not in required and not (c in may_be_blank and _blank(row[c]))]
+        unknown = [
+            c for c in row if c not in required and not (c in may_be_blank and _blank(row[c]))
+        ]
         if missing or unknown:
             raise ValueError(f"{cls.__name__}: missing {missing}, unknown {unknown} in {dict(row)}")
         names = cls.columns()
@@ -151,8 +153,9 @@ class Row:
 
 
 def _optional(hint: Any) -> bool:
-    return (isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union) and \
-        type(None) in typing.get_args(hint)
+    return (isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union) and type(
+        None
+    ) in typing.get_args(hint)
 
 
 def frame(rows: list[Row]) -> pd.DataFrame:
@@ -169,8 +172,9 @@ def read_rows(path: str | Path, cls: type[R]) -> list[R]:
     """The records of a table written by ``write_rows`` (none when it has no rows). Floats are
     parsed to round-trip, so the records hold the very numbers that were written."""
     try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                            float_precision="round_trip")
+        table = pd.read_csv(
+            path, keep_default_na=False, na_values=[""], float_precision="round_trip"
+        )
 
     except pd.errors.EmptyDataError:
         return []

@@ -1,5 +1,6 @@
 """Task of the ``continuation`` stage: certified branches through the ascending chains' points,
 curvature verdicts of their non-monotone steps, tables and MLflow runs (one child run per seed)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -22,20 +23,28 @@ from l2path.rows import write_rows
 
 def _logged(point: ContinuationPoint) -> dict[str, float]:
     """A point's numbers as MLflow metrics, named by its kind."""
-    numbers = {"grad_norm": point.grad_norm, "bottom": point.bottom,
-               "bottom_residual": point.bottom_residual, "data_loss": point.data_loss,
-               "certified": point.certified}
+    numbers = {
+        "grad_norm": point.grad_norm,
+        "bottom": point.bottom,
+        "bottom_residual": point.bottom_residual,
+        "data_loss": point.data_loss,
+        "certified": point.certified,
+    }
     return {f"{point.kind.value}.{name}": float(value) for name, value in numbers.items()}
 
 
 def log_seed(params: Params, stage: StageRun, seed: int, results: ContinuationResults) -> None:
-    points = sorted((p for p in results.points if p.seed == seed),
-                    key=lambda p: (p.lam, p.kind.value))
-    logged = {"seed": seed,
-              **{f"continuation.{k}": v for k, v in params.continuation.model_dump().items()}}
+    points = sorted(
+        (p for p in results.points if p.seed == seed), key=lambda p: (p.lam, p.kind.value)
+    )
+    logged = {
+        "seed": seed,
+        **{f"continuation.{k}": v for k, v in params.continuation.model_dump().items()},
+    }
     tags = {**stage.child_tags("seed"), "l2path.seed": str(seed)}
-    with tracking.stage_run(params.study.name, f"continuation seed{seed}", logged, tags,
-                            parent_run_id=stage.run_id) as run_id:
+    with tracking.stage_run(
+        params.study.name, f"continuation seed{seed}", logged, tags, parent_run_id=stage.run_id
+    ) as run_id:
         for index, point in enumerate(points):
             tracking.log_metrics(run_id, _logged(point), step=index)
 
@@ -46,31 +55,47 @@ def continue_branches(params: Params, stage: StageRun) -> dict:
     paths, config = params.paths, params.continuation
     logger = get_run_logger()
     plan = setup.plan(params)
-    logger.info("continuation on %d images (%s), lambda up to %g; %d non-monotone steps, "
-                "smallest change %.3g", plan.n_sub, plan.device, plan.lam_end, len(plan.steps),
-                plan.smallest_change)
+    logger.info(
+        "continuation on %d images (%s), lambda up to %g; %d non-monotone steps, "
+        "smallest change %.3g",
+        plan.n_sub,
+        plan.device,
+        plan.lam_end,
+        len(plan.steps),
+        plan.smallest_change,
+    )
     torch.set_num_threads(1 if config.workers > 1 else params.runtime.curvature_threads)
     items = len(plan.points) + len(plan.steps)
     # One BLAS thread per worker: OpenBLAS's own threads, two per call, made side-by-side seeds
     # 9x slower on 2 cores (docs/benchmarks.md, "Certified continuation per point").
-    with threadpool_limits(1 if config.workers > 1 else None), \
-            ThreadPoolExecutor(max_workers=config.workers) as pool, \
-            progress(f"continuation: {len(plan.points)} points, {len(plan.steps)} steps", items,
-                     "items", "continuation-items") as bar:
+    with (
+        threadpool_limits(1 if config.workers > 1 else None),
+        ThreadPoolExecutor(max_workers=config.workers) as pool,
+        progress(
+            f"continuation: {len(plan.points)} points, {len(plan.steps)} steps",
+            items,
+            "items",
+            "continuation-items",
+        ) as bar,
+    ):
+
         def counted(work, pieces):  # each polished point and each judged step advances the bar
             return pool.map(lambda piece: (work(piece), bar.advance())[0], pieces)
 
         results = setup.execute(plan, log=logger.info, map_=counted)
-    for table, rows in ((paths.continuation_points, results.points),
-                        (paths.continuation_branch, results.branch),
-                        (paths.continuation_folds, results.folds),
-                        (paths.continuation_steps, results.steps)):
+    for table, rows in (
+        (paths.continuation_points, results.points),
+        (paths.continuation_branch, results.branch),
+        (paths.continuation_folds, results.folds),
+        (paths.continuation_steps, results.steps),
+    ):
         write_rows(table, rows)
     metrics = summary(results, plan.n_sub).to_json()
     atomic.write_json(paths.continuation_metrics, metrics)
     for seed in params.lambda_study.chain_seeds:
         log_seed(params, stage, seed, results)
-    tracking.log_metrics(stage.run_id, {k: float(v) for k, v in metrics.items()
-                                        if isinstance(v, (int, float))})
+    tracking.log_metrics(
+        stage.run_id, {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    )
 
     return metrics

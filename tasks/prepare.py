@@ -1,4 +1,5 @@
 """Tasks of the ``prepare`` stage: obtain verified MNIST files, build Nielsen's split."""
+
 from __future__ import annotations
 
 import os
@@ -35,11 +36,21 @@ def fetch_raw(params: Params, stage: StageRun) -> list[str]:
 def build_split(params: Params, stage: StageRun) -> dict:
     """Nielsen's split and its manifest; the prepared file is the run's dataset (digest: its DVC
     md5)."""
-    manifest = prepare_split(params.paths.raw_dir, params.paths.prepared, params.paths.manifest,
-                             n_validation=params.data.n_validation)
-    tracking.log_dataset(stage.run_id, params.paths.prepared, "mnist-nielsen-split",
-                         digest=manifest["prepared_md5"], context="prepared")
-    tracking.log_metrics(stage.run_id, {f"n_{split}": count
-                                        for split, count in manifest["counts"].items()})
+    manifest = prepare_split(
+        params.paths.raw_dir,
+        params.paths.prepared,
+        params.paths.manifest,
+        n_validation=params.data.n_validation,
+    )
+    tracking.log_dataset(
+        stage.run_id,
+        params.paths.prepared,
+        "mnist-nielsen-split",
+        digest=manifest["prepared_md5"],
+        context="prepared",
+    )
+    tracking.log_metrics(
+        stage.run_id, {f"n_{split}": count for split, count in manifest["counts"].items()}
+    )
 
     return manifest

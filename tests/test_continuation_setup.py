@@ -1,5 +1,6 @@
 """The continuation stage's set-up rules: the device, the subset's size, the chains it follows
 and the SGD points it starts from."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,11 +44,15 @@ class _Flat:
 
 
 def test_chain_points_are_one_seeds_upward_chain_up_to_lambda_end_not_diverged(monkeypatch):
-    study = [point_record(f"{s}/seed{seed}/lambda0{i}", lam, diverged=(i == 1 and seed == 1))
-             for s in ("ascending", "descending", "cold") for seed in (0, 1)
-             for i, lam in enumerate([1.0, 2.0, 4.0])]
-    monkeypatch.setattr(setup, "load_model",
-                        lambda path, dtype: (torch.tensor([len(path)], dtype=dtype), None))
+    study = [
+        point_record(f"{s}/seed{seed}/lambda0{i}", lam, diverged=(i == 1 and seed == 1))
+        for s in ("ascending", "descending", "cold")
+        for seed in (0, 1)
+        for i, lam in enumerate([1.0, 2.0, 4.0])
+    ]
+    monkeypatch.setattr(
+        setup, "load_model", lambda path, dtype: (torch.tensor([len(path)], dtype=dtype), None)
+    )
     points = setup.chain_points(study, _Flat(), 1, 2.0 * (1 + 1e-13), CPU)
     assert [(p.seed, p.lam) for p in points] == [(1, 1.0)]  # 2.0 diverged, 4.0 beyond the end
     points = setup.chain_points(study, _Flat(), 0, 4.0, CPU)

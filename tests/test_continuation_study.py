@@ -1,6 +1,7 @@
 """The continuation tied to a study, on the small network (185 parameters) whose branch of
 minima from lambda = 0.05 meets a fold near lambda = 0.07 (test_branch): the verdicts of two
 steps, one on the branch and one across the fold, and the metrics counted from them."""
+
 from __future__ import annotations
 
 import math
@@ -11,11 +12,30 @@ import torch
 
 from l2path.continuation.branch import Settings
 from l2path.curvature.polish import Polish
-from l2path.continuation.records import (ContinuationPoint, Direction, FoldSide, JumpKind,
-                                         PointKind, Verdict, VerdictCounts)
-from l2path.continuation.study import (NOT_FOLLOWED, BranchEnd, BranchEvidence, Continuation,
-                                       ContinuationResults, FoldBracket, SGDPoint, Step,
-                                       SubsetProblem, escape_test, judge_step, run, summary)
+from l2path.continuation.records import (
+    ContinuationPoint,
+    Direction,
+    FoldSide,
+    JumpKind,
+    PointKind,
+    Verdict,
+    VerdictCounts,
+)
+from l2path.continuation.study import (
+    NOT_FOLLOWED,
+    BranchEnd,
+    BranchEvidence,
+    Continuation,
+    ContinuationResults,
+    FoldBracket,
+    SGDPoint,
+    Step,
+    SubsetProblem,
+    escape_test,
+    judge_step,
+    run,
+    summary,
+)
 from l2path.rows import read_rows, write_rows
 
 from test_certificate import LAM_MIN, minimum
@@ -68,22 +88,32 @@ def test_the_metrics_count_points_certificates_folds_and_verdicts(results):
     assert metrics.points == len(out.points) == 3 + 1
     assert metrics.folds == len(out.folds) >= 1 and metrics.nonmonotone_steps == 2
     assert metrics.undecided == 0
-    assert metrics.verdicts == VerdictCounts(saddle_branch=0, branch_jump=1, one_branch_of_minima=1,
-                                             undecided=0)
+    assert metrics.verdicts == VerdictCounts(
+        saddle_branch=0, branch_jump=1, one_branch_of_minima=1, undecided=0
+    )
     assert metrics.certified_points == sum(metrics.classes.to_json().values())
     assert type(metrics).from_json(metrics.to_json()) == metrics
 
 
 def _old_order(row: dict) -> tuple:
     """The sort key the task used on the tables' dicts before they were typed."""
-    return (row["seed"], *(row.get(k, 0) for k in ("lambda", "lambda_from", "lambda_low")),
-            row.get("kind", ""), row.get("step_from", 0), row.get("direction", ""))
+    return (
+        row["seed"],
+        *(row.get(k, 0) for k in ("lambda", "lambda_from", "lambda_low")),
+        row.get("kind", ""),
+        row.get("step_from", 0),
+        row.get("direction", ""),
+    )
 
 
 def test_the_tables_come_back_in_the_order_and_bytes_they_were_written(results, tmp_path):
     _, out = results
-    shuffled = ContinuationResults(points=out.points[::-1], branch=out.branch[::-1],
-                                   folds=out.folds[::-1], steps=out.steps[::-1])
+    shuffled = ContinuationResults(
+        points=out.points[::-1],
+        branch=out.branch[::-1],
+        folds=out.folds[::-1],
+        steps=out.steps[::-1],
+    )
     ordered = shuffled.ordered()
     for name in ("points", "branch", "folds", "steps"):
         rows = getattr(ordered, name)
@@ -109,11 +139,30 @@ STEP = Step(0, 1.0, 2.0, -1e-3)
 
 def _point(cls="minimum", data_loss=1.0, **extra) -> ContinuationPoint:
     """A polished point (a branch point with ``kind``, ``step_from`` and the distance)."""
-    fields = dict(seed=0, lam=1.0, lam_sub=1.0, kind=PointKind.POLISHED, converged=True,
-                  lbfgs_iterations=0, newton_iterations=0, grad_norm=1e-12, newton_step_norm=0.0,
-                  newton_residual=1e-6, newton_mse_change=0.0, certified=True, bottom=1e-3,
-                  bottom_residual=0.0, delta=1e-9, curvature_class=cls, predicted_dL_dlambda=1e-3,
-                  data_loss=data_loss, mse=data_loss, objective=data_loss, weight_l2=1.0, hvps=0)
+    fields = dict(
+        seed=0,
+        lam=1.0,
+        lam_sub=1.0,
+        kind=PointKind.POLISHED,
+        converged=True,
+        lbfgs_iterations=0,
+        newton_iterations=0,
+        grad_norm=1e-12,
+        newton_step_norm=0.0,
+        newton_residual=1e-6,
+        newton_mse_change=0.0,
+        certified=True,
+        bottom=1e-3,
+        bottom_residual=0.0,
+        delta=1e-9,
+        curvature_class=cls,
+        predicted_dL_dlambda=1e-3,
+        data_loss=data_loss,
+        mse=data_loss,
+        objective=data_loss,
+        weight_l2=1.0,
+        hvps=0,
+    )
     return ContinuationPoint(**{**fields, **extra})
 
 
@@ -123,9 +172,14 @@ def _judge(start, end, up: BranchEvidence, down: BranchEvidence = NOT_FOLLOWED):
 
 def _reached(data_loss: float, on: bool, change: float) -> BranchEvidence:
     """What following a branch found when it reached the step's other lambda."""
-    end = _point(data_loss=data_loss, kind=PointKind.BRANCH_UP, step_from=1.0,
-                 lbfgs_iterations=None, newton_iterations=None,
-                 distance_to_polished=0.0 if on else 3.0)
+    end = _point(
+        data_loss=data_loss,
+        kind=PointKind.BRANCH_UP,
+        step_from=1.0,
+        lbfgs_iterations=None,
+        newton_iterations=None,
+        distance_to_polished=0.0 if on else 3.0,
+    )
     return BranchEvidence(end=BranchEnd(end, on, change))
 
 
@@ -150,8 +204,12 @@ def test_the_branch_down_from_the_end_decides_a_step_whose_start_is_not_a_certif
     assert born.curvature_verdict is Verdict.BRANCH_JUMP and born.jump_kind is JumpKind.FOLD
     assert born.fold_side is FoldSide.DOWN and born.fold_low == 1.4 and not born.up_followed
     assert born.down_followed and born.down_end_class == "" and born.bottom_before_fold == 1e-9
-    same = _judge(_point("degenerate"), _point(data_loss=1.1), NOT_FOLLOWED,
-                  _reached(1.0, on=True, change=0.1))
+    same = _judge(
+        _point("degenerate"),
+        _point(data_loss=1.1),
+        NOT_FOLLOWED,
+        _reached(1.0, on=True, change=0.1),
+    )
     assert same.curvature_verdict is Verdict.ONE_BRANCH and same.lemma_holds
     off = _judge(_point("degenerate"), _point(), NOT_FOLLOWED, _reached(1.0, on=False, change=0.1))
     assert off.curvature_verdict is Verdict.UNDECIDED and "degenerate" in off.reason
@@ -182,13 +240,13 @@ def test_the_escape_runs_at_certified_saddles_only():
     # J = 1 at the saddle (0, 0), 1 - (1 - lambda)^2 / 4 at the minima
     from test_escape import DoubleWell
 
-
     problem = DoubleWell(0.2)
     at_saddle = escape_test(problem, torch.zeros(2, dtype=torch.float64), _point("saddle"), CONFIG)
     assert at_saddle.escape_lowers and at_saddle.escape_control_objective == 1.0
     assert at_saddle.escape_objective == pytest.approx(1 - 0.16, rel=1e-10)
-    uncertified = escape_test(problem, torch.zeros(2, dtype=torch.float64),
-                              _point("saddle", certified=False), CONFIG)
+    uncertified = escape_test(
+        problem, torch.zeros(2, dtype=torch.float64), _point("saddle", certified=False), CONFIG
+    )
     assert all(getattr(uncertified, name) is None for name in ESCAPE)
     assert all(math.isnan(uncertified.to_row()[name]) for name in ESCAPE)
     minimum_point = escape_test(problem, torch.zeros(2), _point("minimum"), CONFIG)

@@ -13,6 +13,7 @@ refused). The stage's computation (``study``) makes them; the report reads them 
 The words of the tables (point kinds, verdicts, jump kinds, fold sides, directions) are the
 enums below, the one place they are spelled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from ..rows import Row, column
 class PointKind(str, Enum):
     """Which point a row of the points table is."""
 
-    POLISHED = "polished"        # an SGD point, polished and certified
-    BRANCH_UP = "branch up"      # the end of the branch followed up from a step's start
+    POLISHED = "polished"  # an SGD point, polished and certified
+    BRANCH_UP = "branch up"  # the end of the branch followed up from a step's start
     BRANCH_DOWN = "branch down"  # the end of the branch followed down from a step's end
 
 
@@ -68,8 +69,14 @@ class FoldSide(str, Enum):
     DOWN = "down from the end"
 
 
-_POLISHED_ONLY = ("lbfgs_iterations", "newton_iterations", "escape_alpha",
-                  "escape_control_objective", "escape_objective", "escape_lowers")
+_POLISHED_ONLY = (
+    "lbfgs_iterations",
+    "newton_iterations",
+    "escape_alpha",
+    "escape_control_objective",
+    "escape_objective",
+    "escape_lowers",
+)
 _BRANCH_ONLY = ("step_from", "distance_to_polished")
 
 
@@ -82,10 +89,10 @@ class ContinuationPoint(Row):
     point has the step it belongs to and its distance to the polished point there."""
 
     seed: int
-    lam: float = column("lambda")            # the study's lambda
-    lam_sub: float = column("lambda_sub")    # the subset problem's lambda
+    lam: float = column("lambda")  # the study's lambda
+    lam_sub: float = column("lambda_sub")  # the subset problem's lambda
     kind: PointKind
-    step_from: float | None = None           # branch points: the lambda_from of their step
+    step_from: float | None = None  # branch points: the lambda_from of their step
     converged: bool
     lbfgs_iterations: int | None = None
     newton_iterations: int | None = None
@@ -114,8 +121,11 @@ class ContinuationPoint(Row):
         super().__post_init__()
         polished = self.kind is PointKind.POLISHED
         wrong = [name for name in _BRANCH_ONLY if (getattr(self, name) is None) == (not polished)]
-        wrong += [name for name in ("lbfgs_iterations", "newton_iterations")
-                  if (getattr(self, name) is None) == polished]
+        wrong += [
+            name
+            for name in ("lbfgs_iterations", "newton_iterations")
+            if (getattr(self, name) is None) == polished
+        ]
         if not polished:
             wrong += [name for name in _POLISHED_ONLY[2:] if getattr(self, name) is not None]
         if wrong:
@@ -143,7 +153,7 @@ class BranchStep(Row):
     with the predicted and realised dL/dlambda_sub of the step that reached it."""
 
     seed: int
-    step_from: float                 # the lambda_from of the judged step
+    step_from: float  # the lambda_from of the judged step
     direction: Direction
     lam: float = column("lambda")
     lam_sub: float = column("lambda_sub")
@@ -153,8 +163,8 @@ class BranchStep(Row):
     bottom_residual: float
     predicted_dL_dlambda_sub: float
     realised_dL_dlambda_sub: float
-    jump: float                      # distance from the prediction
-    barrier: float                   # NaN at the branch's first point
+    jump: float  # distance from the prediction
+    barrier: float  # NaN at the branch's first point
     same_branch: bool
 
 
@@ -167,9 +177,9 @@ class Fold(Row):
     direction: Direction
     lambda_low: float
     lambda_high: float
-    jumped: bool                     # the corrector converged beyond the fold
-    reason: str                      # "fold"
-    evidence: str                    # why the smallest step failed
+    jumped: bool  # the corrector converged beyond the fold
+    reason: str  # "fold"
+    evidence: str  # why the smallest step failed
     bottom_before: float
     bottom_residual_before: float
 
@@ -193,7 +203,7 @@ class StepVerdict(Row):
     polished_data_loss_change: float
     drop_reproduced: bool
     up_followed: bool
-    up_end_class: str                # "" where the branch did not reach lambda_to
+    up_end_class: str  # "" where the branch did not reach lambda_to
     up_end_certified: bool
     up_data_loss_change: float
     up_other_on_branch: bool
@@ -210,9 +220,9 @@ class StepVerdict(Row):
     fold_evidence: str
     bottom_before_fold: float
     jump_kind: JumpKind
-    switch_lowers: bool | None       # switch jumps only
-    lemma_holds: bool | None         # where a branch of minima joins the two lambdas
-    reason: str                      # why undecided
+    switch_lowers: bool | None  # switch jumps only
+    lemma_holds: bool | None  # where a branch of minima joins the two lambdas
+    reason: str  # why undecided
     curvature_verdict: Verdict
 
 
@@ -227,10 +237,11 @@ class CertifiedClasses(Row):
     @classmethod
     def count(cls, classes: Iterable[PointClass]) -> CertifiedClasses:
         classes = list(classes)
-        return cls(minimum=classes.count(PointClass.MINIMUM),
-                   saddle=classes.count(PointClass.SADDLE),
-                   degenerate=classes.count(PointClass.DEGENERATE))
-
+        return cls(
+            minimum=classes.count(PointClass.MINIMUM),
+            saddle=classes.count(PointClass.SADDLE),
+            degenerate=classes.count(PointClass.DEGENERATE),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,8 +262,12 @@ class VerdictCounts(Row):
         return getattr(self, _VERDICT_FIELDS[verdict])
 
 
-_VERDICT_FIELDS = {Verdict.SADDLE_BRANCH: "saddle_branch", Verdict.BRANCH_JUMP: "branch_jump",
-                   Verdict.ONE_BRANCH: "one_branch_of_minima", Verdict.UNDECIDED: "undecided"}
+_VERDICT_FIELDS = {
+    Verdict.SADDLE_BRANCH: "saddle_branch",
+    Verdict.BRANCH_JUMP: "branch_jump",
+    Verdict.ONE_BRANCH: "one_branch_of_minima",
+    Verdict.UNDECIDED: "undecided",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,7 +292,7 @@ class ContinuationSummary(Row):
     drops_reproduced: int
     escapes: int
     escapes_lowering: int
-    branch_steps: int                   # accepted steps (points after a branch's first)
+    branch_steps: int  # accepted steps (points after a branch's first)
     branch_steps_across_a_barrier: int
     classes: CertifiedClasses
     verdicts: VerdictCounts

@@ -11,6 +11,7 @@ points, and which steps it judges (``plan``); then the run itself (``execute``).
 - **steps**: their non-monotone in-sample-MSE steps, the smallest change setting the
   certificate's scale.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -27,15 +28,23 @@ from ..objective import Objective
 from ..study.records import PointRecord
 from ..study.results import read_results
 from ..schedules import SCHEDULES
-from .study import (Continuation, ContinuationResults, SGDPoint, Step, SubsetProblem, run,
-                    settings_from)
+from .study import (
+    Continuation,
+    ContinuationResults,
+    SGDPoint,
+    Step,
+    SubsetProblem,
+    run,
+    settings_from,
+)
 
 
 def pick_device(choice: str) -> torch.device:
     """``runtime.device``: auto = CUDA when present, else the CPU; cuda without a GPU fails here."""
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("runtime.device is 'cuda' but torch sees no CUDA device; "
-                           "use 'auto' or 'cpu'")
+        raise RuntimeError(
+            "runtime.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'"
+        )
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 
@@ -51,16 +60,26 @@ def upward_chains() -> list[str]:
     return [s.name for s in SCHEDULES.values() if s.warm and s.direction > 0]
 
 
-def chain_points(study: list[PointRecord], objective: Objective, seed: int, lam_end: float,
-                 device: torch.device) -> list[SGDPoint]:
+def chain_points(
+    study: list[PointRecord], objective: Objective, seed: int, lam_end: float, device: torch.device
+) -> list[SGDPoint]:
     """The upward chains' points of ``seed`` up to lam_end (diverged points never), float64 on
     ``device``, in the study's order."""
     chains = upward_chains()
-    chosen = [p for p in study if p.schedule in chains and p.seed == seed
-              and p.lam <= lam_end * (1 + 1e-12) and not p.diverged]
-    return [SGDPoint(seed, p.lam,
-                     objective.flat(load_model(p.final_checkpoint, torch.float64)[0]).to(device))
-            for p in chosen]
+    chosen = [
+        p
+        for p in study
+        if p.schedule in chains
+        and p.seed == seed
+        and p.lam <= lam_end * (1 + 1e-12)
+        and not p.diverged
+    ]
+    return [
+        SGDPoint(
+            seed, p.lam, objective.flat(load_model(p.final_checkpoint, torch.float64)[0]).to(device)
+        )
+        for p in chosen
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ class Plan:
     subset: SubsetProblem
     points: list[SGDPoint]
     steps: list[Step]
-    smallest_change: float     # the smallest |change| judged: the certificate's scale
+    smallest_change: float  # the smallest |change| judged: the certificate's scale
     settings: Continuation
 
 
@@ -85,23 +104,49 @@ def plan(params: Params) -> Plan:
     lam_end = config.lambda_end or (float(steps["lambda_to"].max()) if len(steps) else 0.0)
     data = load_dataset(paths.prepared, torch.float64, n_train=model.n_train)
     n_sub = subset_size(config, device, len(data.train.x))
-    subset = SubsetProblem(model.sizes, data.train.x.to(device), data.train.y.to(device),
-                           model.cost, len(data.train.x), n_sub)
-    judged = [Step(int(s.seed), float(s.lambda_from), float(s.lambda_to), float(s.change))
-              for s in steps.itertuples()]
+    subset = SubsetProblem(
+        model.sizes,
+        data.train.x.to(device),
+        data.train.y.to(device),
+        model.cost,
+        len(data.train.x),
+        n_sub,
+    )
+    judged = [
+        Step(int(s.seed), float(s.lambda_from), float(s.lambda_to), float(s.change))
+        for s in steps.itertuples()
+    ]
     study = read_results(paths.study_results)
-    points = [p for seed in params.lambda_study.chain_seeds
-              for p in chain_points(study, subset.mse, seed, lam_end, device)]
-    return Plan(device, n_sub, lam_end, subset, points, judged,
-                min((abs(s.change) for s in judged), default=1.0),
-                replace(settings_from(config), n_sub=n_sub))
+    points = [
+        p
+        for seed in params.lambda_study.chain_seeds
+        for p in chain_points(study, subset.mse, seed, lam_end, device)
+    ]
+    return Plan(
+        device,
+        n_sub,
+        lam_end,
+        subset,
+        points,
+        judged,
+        min((abs(s.change) for s in judged), default=1.0),
+        replace(settings_from(config), n_sub=n_sub),
+    )
 
 
 def execute(plan: Plan, log=lambda message: None, map_=map) -> ContinuationResults:
     """Run the plan (``study.run``; ``map_`` spreads its independent pieces over workers) and
     return its tables in a fixed order."""
     results = ContinuationResults()
-    run(plan.subset, plan.points, plan.steps, plan.settings, plan.smallest_change, results, log,
-        map_)
+    run(
+        plan.subset,
+        plan.points,
+        plan.steps,
+        plan.settings,
+        plan.smallest_change,
+        results,
+        log,
+        map_,
+    )
 
     return results.ordered()
