@@ -378,8 +378,10 @@ def test_every_model_records_its_own_epochs_and_equals_training_it_alone():
 def test_float32_training_follows_the_float64_trajectory():
     """The stage trains in float32 with the exact decay: over 5 epochs on 2,000 images at the
     book's eta = 0.5, lambda = 5 (40x the default's decay per step), every recorded layer norm
-    stays within 1e-5 (relative) of the float64 run, and so does every per-epoch shrink factor:
-    a hundredth of the gaps the stage reads off them (the second order's residual is ~1e-4)."""
+    stays within 3e-5 (relative) of the float64 run, and so does every per-epoch shrink factor:
+    a seventieth of the decay gap the stage reads off them (measured 0.9534 against 0.9512).
+    How close float32 stays depends on the CPU's kernels: layer 2 differed by 1.2e-6 on an
+    earlier machine and by 1.7e-5 on the 2-core Xeon of 2026-12-05."""
     data32, data64 = (
         synthetic_dataset(n_train=2000, n_eval=50, dtype=dtype)
         for dtype in (torch.float32, torch.float64)
@@ -404,8 +406,8 @@ def test_float32_training_follows_the_float64_trajectory():
         single, double = (
             run.sort_values(["init", "epoch"])[f"{layer}_l2"].to_numpy() for run in runs
         )
-        assert np.allclose(single, double, rtol=1e-5, atol=0)
-        assert np.allclose(single[1:] / single[:-1], double[1:] / double[:-1], rtol=1e-5, atol=0)
+        assert np.allclose(single, double, rtol=3e-5, atol=0)
+        assert np.allclose(single[1:] / single[:-1], double[1:] / double[:-1], rtol=3e-5, atol=0)
 
 
 def test_dynamics_params_are_validated():
