@@ -110,7 +110,7 @@ def analyse_study(
                 "seed": record.seed,
                 "lambda": record.lam,
                 "grad_norm": record.grad_norm,
-                "certified": record.certified,
+                "critical": record.critical,
                 **numbers,
                 "escape_lower": False,
             }

@@ -44,7 +44,7 @@ class CurvaturePoint(Row):
     seed: int
     lam: float = column("lambda")
     grad_norm: float  # the study's full-data ||grad J||
-    certified: bool  # the study's gradient rule (study.csv)
+    critical: bool  # the study's gradient rule (study.csv)
     lambda_max: float
     lambda_min: float
     lambda_max_residual: float

@@ -61,7 +61,7 @@ STEP_COLUMNS = [
     "z",
     "beyond_noise",
     "cold_sd",
-    "both_certified",
+    "both_critical",
     "run",
     "run_length",
     "run_drop",
@@ -166,7 +166,7 @@ def _path_steps(
                 "z": -change / sd if sd > 0 else math.nan,
                 "beyond_noise": _beyond(-change, sd, z_alpha),
                 "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
-                "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
+                "both_critical": bool(path["critical"].iloc[i] and path["critical"].iloc[i + 1]),
                 "run": -1,
                 "run_length": 0,
                 "run_drop": 0.0,
@@ -269,7 +269,7 @@ class MetricMonotonicity(Row):
     steps: int
     decreases: int
     decreases_beyond_noise: int
-    decreases_between_certified: int
+    decreases_between_critical: int
     largest_decrease: float
     total_decrease: float
     runs: int
@@ -310,7 +310,7 @@ def _counts(group: pd.DataFrame) -> dict:
         "steps": int(len(group)),
         "decreases": int(group["decrease"].sum()),
         "decreases_beyond_noise": int(group["beyond_noise"].sum()),
-        "decreases_between_certified": int((group["decrease"] & group["both_certified"]).sum()),
+        "decreases_between_critical": int((group["decrease"] & group["both_critical"]).sum()),
         "largest_decrease": float(drops.max()) if len(drops) else 0.0,
         "total_decrease": float(np.sum(drops)),
         "runs": int(len(runs)),
@@ -320,7 +320,7 @@ def _counts(group: pd.DataFrame) -> dict:
 
 
 def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> MonotonicitySummary:
-    """Per schedule and metric: steps, decreases, decreases beyond noise, between certified
+    """Per schedule and metric: steps, decreases, decreases beyond noise, between critical
     points, largest and total decrease; runs of consecutive decreases, the longest, and those
     whose cumulative drop is beyond noise; with ``violations``, the largest drop between any
     two lambdas of any path and how many paths have one beyond noise."""

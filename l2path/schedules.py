@@ -63,6 +63,11 @@ def chained() -> list[str]:
     return [name for name, s in SCHEDULES.items() if s.warm]
 
 
+def upward_chains() -> list[str]:
+    """The warm schedules that run up the grid: the chains whose steps the continuation judges."""
+    return [name for name, s in SCHEDULES.items() if s.warm and s.direction > 0]
+
+
 def cold() -> list[str]:
     """Names of the cold schedules (every point from a fresh initialisation), in registry order."""
     return [name for name, s in SCHEDULES.items() if not s.warm]

@@ -40,7 +40,7 @@ EVIDENCE = [
     "run_drop",
     "run_beyond_noise",
     "cold_sd",
-    "both_certified",
+    "both_critical",
     "control_change",
     "control_gap",
     "control_gap_sd",

@@ -38,7 +38,7 @@ def _spectrum_metrics(point: CurvaturePoint) -> dict[str, float]:
         "bottom_converged": point.bottom_converged,
         "hvps": point.hvps,
         "saddle": point.curvature_class is PointClass.SADDLE,
-        "certified": point.certified,
+        "critical": point.critical,
     }
 
 

@@ -132,7 +132,7 @@ def log_point(params: Params, stage: StageRun, record: PointRecord, data_md5: st
 
 
 def _describe(record: PointRecord) -> str:
-    state = record.message or ("certified" if record.certified else "not certified")
+    state = record.message or ("critical" if record.critical else "not critical")
     return (
         f"{record.key}: lambda={record.lam:g} epochs={record.epochs} "
         f"J={record.final.objective:.6g} train MSE={record.final.train_mse:.6g} "

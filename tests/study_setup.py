@@ -89,4 +89,4 @@ def point_record(key: str, lam: float, diverged: bool = False) -> PointRecord:
                        data_loss_sd=0.0, train_mse_sd=0.0, diverged=diverged, message="",
                        chain_start_weight_l2=1.0, train_seconds=0.0, polish_seconds=0.0, polished=False,
                        polish_iterations=0, control_of=None, execution="", mlflow_run_id=None, sgd_grad_norm=0.0, grad_norm=0.0,
-                       certified=False, collapsed=False, sgd=zeros, final=zeros)
+                       critical=False, collapsed=False, sgd=zeros, final=zeros)

@@ -25,7 +25,7 @@ def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
         "steps": steps,
         "decreases": decreases,
         "decreases_beyond_noise": beyond,
-        "decreases_between_certified": 0,
+        "decreases_between_critical": 0,
         "largest_decrease": 0.002,
         "largest_drop_any_pair": 0.004,
         "total_decrease": 0.003,
@@ -134,7 +134,7 @@ def test_continuation_answers_count_steps_and_saddles():
         and "not a continuation" in cold
     )
     summary = answers["Convergence and curvature"]
-    assert "2 of 3 points of the study were certified" in summary
+    assert "2 of 3 points of the study were critical points" in summary
     assert "0 minima" not in summary and "1 minima, 2 saddles, 0 not critical" in summary
     assert "2 points have a negative smallest eigenvalue" in summary
 

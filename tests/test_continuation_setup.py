@@ -8,6 +8,7 @@ import torch
 
 from l2path.config import load_params
 from l2path.continuation import setup
+from l2path.schedules import upward_chains
 
 from conftest import REPO
 from study_setup import point_record
@@ -33,7 +34,7 @@ def test_the_device_is_the_cpu_when_asked_and_cuda_without_a_gpu_fails():
 
 
 def test_the_continuation_follows_the_warm_chains_that_run_up_the_grid():
-    assert setup.upward_chains() == ["ascending"]
+    assert upward_chains() == ["ascending"]
 
 
 class _Flat:

@@ -70,7 +70,7 @@ def _point(schedule: str, cls: str) -> CurvaturePoint:
         seed=0,
         lam=1.0,
         grad_norm=1e-3,
-        certified=False,
+        critical=False,
         lambda_max=10.0,
         lambda_min=-1.0,
         lambda_max_residual=0.0,

@@ -11,7 +11,7 @@ import pytest
 from l2path.monotonicity import largest_violations, step_table, summary, threshold
 
 
-def row(schedule, seed, lam, mse, sd=0.001, certified=False, diverged=False):
+def row(schedule, seed, lam, mse, sd=0.001, critical=False, diverged=False):
     """A point whose three metrics share the within-stage noise ``sd``."""
     return {
         "schedule": schedule,
@@ -23,7 +23,7 @@ def row(schedule, seed, lam, mse, sd=0.001, certified=False, diverged=False):
         "train_mse_sd": sd,
         "data_loss_sd": sd,
         "objective_sd": sd,
-        "certified": certified,
+        "critical": critical,
         "diverged": diverged,
     }
 
@@ -33,8 +33,8 @@ def results():
     rows = [
         # ascending chain: 0.10 -> 0.08 (drop 0.02) -> 0.12 -> 0.119 -> 0.117 (a run of two
         # drops); one diverged
-        row("ascending", 0, 1.0, 0.10, 0.001, certified=True),
-        row("ascending", 0, 2.0, 0.08, 0.001, certified=True),
+        row("ascending", 0, 1.0, 0.10, 0.001, critical=True),
+        row("ascending", 0, 2.0, 0.08, 0.001, critical=True),
         row("ascending", 0, 4.0, 0.12, 0.002),
         row("ascending", 0, 8.0, 0.119, 0.0005),
         row("ascending", 0, 16.0, 0.117, 0.0005),
@@ -74,7 +74,7 @@ def test_steps_are_judged_against_the_within_stage_noise_of_both_ends(results):
     assert list(mse["cold_sd"]) == pytest.approx(
         [math.sqrt(2) * 0.001] * 4
     )  # sqrt(2) sigma for a difference
-    assert list(mse["both_certified"]) == [True, False, False, False]
+    assert list(mse["both_critical"]) == [True, False, False, False]
     objective = steps[(steps["schedule"] == "ascending") & (steps["metric"] == "objective")]
     assert list(objective["change"]) == pytest.approx([-0.01, 0.06, 0.039, 0.078])
 
@@ -99,7 +99,7 @@ def test_summary_counts(results):
         "steps": 4,
         "decreases": 3,
         "decreases_beyond_noise": 2,
-        "decreases_between_certified": 1,
+        "decreases_between_critical": 1,
         "largest_decrease": pytest.approx(0.02),
         "total_decrease": pytest.approx(0.023),
         "runs": 2,

@@ -87,6 +87,6 @@ def test_layer_statistics_keep_their_order(records):
 
 def test_a_malformed_row_is_refused(records):
     row = {key: str(value) for key, value in records[0].to_row().items()}
-    row["certified"] = "maybe"
+    row["critical"] = "maybe"
     with pytest.raises(ValueError, match="not a boolean"):
         PointRecord.from_row(row)

@@ -46,7 +46,7 @@ def _counts(steps: int, decreases: int) -> dict:
         "steps": steps,
         "decreases": decreases,
         "decreases_beyond_noise": decreases,
-        "decreases_between_certified": 0,
+        "decreases_between_critical": 0,
         "largest_decrease": 0.01,
         "total_decrease": 0.01,
         "runs": decreases,

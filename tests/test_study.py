@@ -183,7 +183,7 @@ def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
 
 def test_polish_certificate_is_an_independent_gradient_norm(study):
     """The recorded gradient norm equals autograd's ||grad J_lambda|| of the saved float64
-    weights; certified iff it is under the tolerance; polished points improve J."""
+    weights; critical iff it is under the tolerance; polished points improve J."""
     runner, data = study
     config = small_config()
     x, y = data.train.x, data.train.y
@@ -204,9 +204,9 @@ def test_polish_certificate_is_an_independent_gradient_norm(study):
         norm = float(torch.sqrt(sum(g.square().sum() for g in grads)))
         assert norm == pytest.approx(record.grad_norm, rel=1e-6, abs=1e-12)
         assert record.final.objective == pytest.approx(objective.item(), rel=1e-10)
-        assert record.certified == (norm <= config.polish.grad_tol)
+        assert record.critical == (norm <= config.polish.grad_tol)
         assert record.final.objective <= record.sgd.objective + 1e-12
-    assert any(r.certified for r in polished)
+    assert any(r.critical for r in polished)
 
 
 def test_chain_continues_from_polished_weights_when_asked(tmp_path):
@@ -294,7 +294,7 @@ def test_divergence_is_recorded_and_ends_only_its_chain(tmp_path):
     runner = run_small(tmp_path / "points", config)
     records = runner.results()
     diverged = [r for r in records if r.diverged]
-    assert diverged and all("diverged" in r.message and not r.certified for r in diverged)
+    assert diverged and all("diverged" in r.message and not r.critical for r in diverged)
     for seed in (0, 1):
         chain = [r for r in records if r.key.startswith(f"ascending/seed{seed}/")]
         assert chain[-1].diverged and not any(r.diverged for r in chain[:-1])

@@ -45,7 +45,7 @@ def test_the_any_pair_counts_are_optional_together_with_the_rest():
         "steps": 4,
         "decreases": 1,
         "decreases_beyond_noise": 0,
-        "decreases_between_certified": 0,
+        "decreases_between_critical": 0,
         "largest_decrease": 0.1,
         "total_decrease": 0.1,
         "runs": 1,

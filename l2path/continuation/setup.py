@@ -27,7 +27,7 @@ from ..monotonicity import nonmonotone_steps
 from ..objective import Objective
 from ..study.records import PointRecord
 from ..study.results import read_results
-from ..schedules import SCHEDULES
+from ..schedules import upward_chains
 from .study import (
     Continuation,
     ContinuationResults,
@@ -53,11 +53,6 @@ def subset_size(config: ContinuationParams, device: torch.device, n_train: int) 
     if device.type != "cuda":
         return config.n_sub
     return n_train if config.n_sub_gpu is None else config.n_sub_gpu
-
-
-def upward_chains() -> list[str]:
-    """The schedules whose chains the continuation follows: warm, up the grid."""
-    return [s.name for s in SCHEDULES.values() if s.warm and s.direction > 0]
 
 
 def chain_points(

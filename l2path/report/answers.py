@@ -2,7 +2,7 @@
 the stages' outputs: every number in a sentence is read from them, none is typed here.
 
 - ``continuation_answers``: question 1, from the monotonicity summary (per schedule and
-  quantity: steps, decreases, decreases beyond cold-start noise, between certified points),
+  quantity: steps, decreases, decreases beyond cold-start noise, between critical points),
   results/study.csv (critical points) and the hessian stage's tables (class of the start
   point of every non-monotone step, escapes, J on the segment between the step's points).
 Question 2's answers are in ``decay_answers``. Each returns a list of (heading, paragraph) pairs.
@@ -20,9 +20,8 @@ import pandas as pd
 from ..curvature.classes import PointClass
 from ..landscape_records import NOT_ANALYSED, CurvaturePoint, InterpolationRow, SaddleStep
 from ..continuation.records import ContinuationSummary, JumpKind, StepVerdict, Verdict
-from ..continuation.setup import upward_chains
 from ..monotonicity import ScheduleMonotonicity, MonotonicitySummary
-from ..schedules import Schedule, chained, schedule
+from ..schedules import Schedule, chained, schedule, upward_chains
 from ..verdicts import VerdictSummary
 
 LEMMA = (
@@ -139,8 +138,8 @@ def _steps_sentence(name: str, counts: ScheduleMonotonicity) -> str:
     sentence = (
         f"{_opening(s)}, {_fall(s)} at {mse.decreases} of "
         f"{_plural(mse.steps, 'step')} ({mse.decreases_beyond_noise} of them beyond the "
-        f"within-stage noise of their two ends; {mse.decreases_between_certified} between "
-        f"two certified points)"
+        f"within-stage noise of their two ends; {mse.decreases_between_critical} between "
+        f"two critical points)"
     )
     if mse.decreases:
         sentence += (
@@ -211,8 +210,8 @@ def _saddle_sentence(
         text += (
             f"{classes[PointClass.SADDLE]} started from a saddle point, "
             f"{classes[PointClass.MINIMUM]} from a minimum and {classes[PointClass.NOT_CRITICAL]} "
-            f"from a point that is not a certified critical point (its gradient norm is above "
-            f"the certificate tolerance, so no claim about saddles can be made there)"
+            f"from a point that is not a critical point (its gradient norm is above "
+            f"lambda_study.polish.grad_tol, so no claim about saddles can be made there)"
         )
     if classes[PointClass.SADDLE]:
         text += (
@@ -239,7 +238,7 @@ def _curvature_sentence(hessian: list[CurvaturePoint]) -> str:
         f"{classes[PointClass.MINIMUM]} minima, {classes[PointClass.SADDLE]} saddles, "
         f"{classes[PointClass.NOT_CRITICAL]} not critical. λ_max ranged over {top_range}; "
         f"{negative} points have a negative smallest eigenvalue (from {bottom_range}), i.e. "
-        f"directions of negative curvature exist even where the point is not certified critical."
+        f"directions of negative curvature exist even where the point is not critical."
     )
 
 
@@ -261,8 +260,8 @@ def continuation_answers(
             text += f" {extra}" if extra else ""
         answers.append((schedule(name).label, text))
     summary = (
-        f"{critical} of {_plural(len(study), 'point')} of the study were certified "
-        f"critical points (full-batch ‖∇J_λ‖ under the tolerance); the others stopped on "
+        f"{critical} of {_plural(len(study), 'point')} of the study were critical points "
+        f"(full-batch ‖∇J_λ‖ under lambda_study.polish.grad_tol); the others stopped on "
         f"the SGD plateau rule, with ‖∇J_λ‖ from {study['grad_norm'].min():.2g} to "
         f"{study['grad_norm'].max():.2g}."
     )

@@ -160,7 +160,7 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
         data_loss_sd=phase.data_loss_sd, train_mse_sd=phase.train_mse_sd, diverged=diverged, message="",
         chain_start_weight_l2=phase.chain_start_weight_l2, train_seconds=phase.train_seconds, polish_seconds=0.0,
         polished=False, polish_iterations=0, control_of=point.control_of, execution=context.label, mlflow_run_id=None,
-        sgd_grad_norm=math.nan, grad_norm=math.nan, certified=False, collapsed=False,
+        sgd_grad_norm=math.nan, grad_norm=math.nan, critical=False, collapsed=False,
         sgd=phase.evaluation, final=phase.evaluation, history=phase.history)
     polished_net = None
     if diverged:
@@ -170,7 +170,7 @@ def finish_point(context: RoundContext, progress: Progress, point: Point, phase:
         record = record.replace(sgd_grad_norm=norm, grad_norm=norm)
         if context.plan.is_polished(point):
             record, polished_net = polish_point(context, point, model, record)
-        record = record.replace(certified=bool(record.grad_norm <= config.polish.grad_tol))
+        record = record.replace(critical=bool(record.grad_norm <= config.polish.grad_tol))
     if is_collapsed(record, config.collapse_ratio):
         record = record.replace(collapsed=True, message=(
             f"weights collapsed: ||w|| = {record.final.weight_l2:.3g} < {config.collapse_ratio:g} * "

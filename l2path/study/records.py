@@ -163,9 +163,21 @@ _COLUMNS = {
     "train_seconds": _float, "polish_seconds": _float, "polished": _bool, "polish_iterations": int,
     "control_of": _optional_str, "execution": _str, "mlflow_run_id": _optional_str, "sgd_grad_norm": _float,
     "grad_norm": _float,
-    "certified": _bool, "collapsed": _bool,
+    "critical": _bool, "collapsed": _bool,
 }
 _COLUMN_NAMES = {"lam": "lambda"}
+# Columns renamed since a point store was written (old name -> new): a store made before the
+# rename still resumes.
+_LEGACY_NAMES = {"certified": "critical"}
+
+
+def _renamed(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``row`` with legacy column names replaced by today's."""
+    if not any(old in row for old in _LEGACY_NAMES):
+        return row
+    return {_LEGACY_NAMES.get(key, key): value for key, value in row.items()}
+
+
 # What one run of a point was, not what the point is: never in a DVC-tracked file.
 RUN_FIELDS = ("execution", "mlflow_run_id", "parent_mlflow_run_id", "train_seconds", "polish_seconds")
 
@@ -177,7 +189,8 @@ class PointRecord:
     ``sgd`` evaluates the weights after the SGD phase, ``final`` the point's final weights
     (the polished ones when it was polished, else the same as ``sgd``). ``grad_norm`` is the
     float64 full-batch ||grad J_lambda|| of the final weights (``sgd_grad_norm`` of the SGD
-    ones; NaN for a diverged point), and ``certified`` means grad_norm <= polish.grad_tol.
+    ones; NaN for a diverged point), and ``critical`` means grad_norm <= polish.grad_tol
+    (the gradient rule; the continuation's Newton-step certificate is "certified").
     ``collapsed``: an ascending point whose ||w|| < collapse_ratio * chain_start_weight_l2.
     ``checkpoint`` holds the SGD phase's best epoch (``best_epoch`` of ``epochs``), and
     ``objective_sd``/``data_loss_sd``/``train_mse_sd`` its within-stage noise (``SGDPhase``).
@@ -213,7 +226,7 @@ class PointRecord:
     mlflow_run_id: str | None        # the tracking run that logged it, once logged
     sgd_grad_norm: float
     grad_norm: float
-    certified: bool
+    critical: bool
     collapsed: bool
     sgd: Evaluation
     final: Evaluation
@@ -243,6 +256,7 @@ class PointRecord:
     def from_row(cls, row: Mapping[str, Any], history: tuple[EpochRecord, ...] = ()) -> "PointRecord":
         """From a results row (values as written, or as strings read back from the CSV); run
         fields missing from the row (a content row) are empty: no run, NaN seconds."""
+        row = _renamed(row)
         values = {name: parse(row[_COLUMN_NAMES.get(name, name)]) for name, parse in _COLUMNS.items()
                   if name not in RUN_FIELDS or name in row}
         missing = {name: parse(None) for name, parse in _COLUMNS.items() if name not in values}
