@@ -169,7 +169,7 @@ CURVATURE = {
     "seed": 0,
     "lambda": 0.125,
     "grad_norm": 1e-4,
-    "certified": False,
+    "critical": False,
     "lambda_max": 40.0,
     "lambda_min": -0.002,
     "lambda_max_residual": 1e-8,
