@@ -1,5 +1,4 @@
 """Stage ``prepare``: MNIST from the first source that verifies, then Nielsen's split."""
-
 from __future__ import annotations
 
 from prefect import flow

@@ -1,5 +1,4 @@
 """Stage ``report``: every stage's tables as an HTML report and a Markdown summary."""
-
 from __future__ import annotations
 
 from prefect import flow

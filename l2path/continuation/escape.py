@@ -1,0 +1,51 @@
+"""Escape test at a certified saddle, judged against an unperturbed control polish.
+
+At a point theta of J_lambda with bottom Ritz pair (mu, v), ||v|| = 1, and ||grad J|| ~ 0,
+the quadratic model along v is J(theta + a v) = J(theta) + mu a^2 / 2. The step
+a = sqrt(2 * drop * |J(theta)| / |mu|) is the one the model says lowers J by drop * |J|
+when mu < 0. Both theta + a v and theta - a v are polished (``corrector.polish``); so is theta
+itself, unperturbed, with the same budget: the **control**. The escape *lowers* J when a
+perturbed polish ends below the control's J by more than rounding (1e-12 |J|). Without the
+control a polish that merely continues downhill from a point that was not quite critical
+would count as an escape.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..curvature.spectrum import lanczos_extreme
+from .corrector import Polish, polish
+
+
+@dataclass(frozen=True)
+class Escape:
+    alpha: float                       # the step along the bottom eigenvector
+    bottom: float                      # mu, the bottom Ritz value it was taken from
+    control_objective: float           # J after polishing theta itself
+    objectives: tuple[float, float]    # J after polishing theta + alpha v and theta - alpha v
+    data_losses: tuple[float, float]   # L there
+    grad_norms: tuple[float, float]
+
+    @property
+    def lowers(self) -> bool:
+        """Does either escape end lower than the control polish?"""
+        return min(self.objectives) < self.control_objective - 1e-12 * abs(self.control_objective)
+
+
+def escape(problem, theta: torch.Tensor, settings: Polish, eig_tol: float = 1e-10, eig_steps: int = 1000,
+           drop: float = 1e-3) -> Escape:
+    """The escape test at theta (see the module); ``problem`` is J_lambda (``branch.Problem``)."""
+    op = problem.operator(theta)
+    pair = lanczos_extreme(op, 1, "SA", eig_tol, eig_steps)
+    mu, vector = float(pair.values[0]), torch.as_tensor(pair.vectors[:, 0], device=theta.device)
+    value = float(problem.value(theta))
+    alpha = math.sqrt(2 * drop * max(abs(value), 1e-300) / max(abs(mu), 1e-300))
+    control = polish(problem, theta, settings)
+    ends = [polish(problem, theta + sign * alpha * vector, settings) for sign in (1.0, -1.0)]
+    return Escape(alpha, mu, float(problem.value(control.theta)),
+                  tuple(float(problem.value(e.theta)) for e in ends),
+                  tuple(float(problem.data_loss(e.theta)) for e in ends),
+                  tuple(e.grad_norm for e in ends))
