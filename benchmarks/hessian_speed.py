@@ -21,8 +21,10 @@ PyHessian's criterion cannot see an L2 term, so the comparison is on the data lo
 (lambda = 0), the same Hessian for both. PyHessian is installed for this benchmark only:
 ``pip install --no-deps pyhessian==0.1``.
 
-    python benchmarks/hessian_speed.py [--checkpoint models/study/ascending/seed0/lambda05.pt] [--n-train 10000]
+    python benchmarks/hessian_speed.py \
+        [--checkpoint models/study/ascending/seed0/lambda05.pt] [--n-train 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +37,7 @@ import torch
 from l2path.model.checkpoint import load_model
 from l2path.model.costs import get_cost
 from l2path.data.dataset import load_dataset
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.curvature.spectrum import extreme_eigenpairs, lanczos_extreme
 
 TOL = 1e-6
@@ -61,7 +63,8 @@ def timed(run, repeats: int):
 
 
 def ours_top(objective: Objective, theta: torch.Tensor, tol: float):
-    """(top eigenvalue, its unit vector, HVPs) by the stage's plain Lanczos at residual <= tol * |theta_max|."""
+    """(top eigenvalue, its unit vector, HVPs) by the stage's plain Lanczos at residual
+    <= tol * |theta_max|."""
     op = objective.operator(theta)
     pairs = lanczos_extreme(op, 1, "LA", tol, max_steps=500)
     return float(pairs.values[-1]), pairs.vectors[:, -1], op.products
@@ -101,7 +104,9 @@ def pyhessian_top(model, x: torch.Tensor, y: torch.Tensor, tol: float):
         values, vectors = engine.eigenvalues(maxIter=10_000, tol=tol, top_n=1)
     finally:
         pyhessian_module.hessian_vector_product = product
-    parts = [part.detach() for part in vectors[0]]  # PyHessian: W1, b1, W2, b2; ours: weights, then biases
+    parts = [
+        part.detach() for part in vectors[0]
+    ]  # PyHessian: W1, b1, W2, b2; ours: weights, then biases
     flat = torch.cat([part.reshape(-1) for part in parts[0::2] + parts[1::2]]).numpy()
     return float(values[0]), flat, counted["hvps"]
 
@@ -114,8 +119,15 @@ def sweep(run, tols, repeats: int, operator) -> list[dict]:
         secs, (value, vector, hvps) = timed(lambda: run(tol), repeats)
         vector = vector / np.linalg.norm(vector)
         hv = operator.matvec(vector)
-        rows.append({"tol": tol, "value": value, "seconds": secs, "hvps": hvps,
-                     "residual": float(np.linalg.norm(hv - (vector @ hv) * vector))})
+        rows.append(
+            {
+                "tol": tol,
+                "value": value,
+                "seconds": secs,
+                "hvps": hvps,
+                "residual": float(np.linalg.norm(hv - (vector @ hv) * vector)),
+            }
+        )
     return rows
 
 
@@ -127,15 +139,33 @@ def cheapest(rows: list[dict], good) -> dict | None:
 
 def equal_accuracy_rows(ours: list[dict], theirs: list[dict], reference: float) -> list[str]:
     """Markdown rows: for each accuracy, each side's cheapest setting and the ratio."""
-    criteria = [(f"eigenvalue error <= {e:g}", lambda row, e=e: abs(row["value"] - reference) <= e * abs(reference))
-                for e in (1e-3, 1e-4, 1e-5, 1e-6)]
-    criteria += [(f"vector residual <= {e:g} lambda_max", lambda row, e=e: row["residual"] <= e * abs(reference))
-                 for e in (1e-4, 1e-5, 1e-6)]
+    criteria = [
+        (
+            f"eigenvalue error <= {e:g}",
+            lambda row, e=e: abs(row["value"] - reference) <= e * abs(reference),
+        )
+        for e in (1e-3, 1e-4, 1e-5, 1e-6)
+    ]
+    criteria += [
+        (
+            f"vector residual <= {e:g} lambda_max",
+            lambda row, e=e: row["residual"] <= e * abs(reference),
+        )
+        for e in (1e-4, 1e-5, 1e-6)
+    ]
     lines = []
     for name, good in criteria:
         a, b = cheapest(ours, good), cheapest(theirs, good)
-        cell = (lambda r: f"{r['hvps']} HVPs, {r['seconds']:.2f} s (tol {r['tol']:g})" if r else "not reached at any tol")
-        ratio = f"{b['seconds'] / a['seconds']:.1f}x time, {b['hvps'] / a['hvps']:.1f}x HVPs" if a and b else "-"
+        cell = lambda r: (
+            f"{r['hvps']} HVPs, {r['seconds']:.2f} s (tol {r['tol']:g})"
+            if r
+            else "not reached at any tol"
+        )
+        ratio = (
+            f"{b['seconds'] / a['seconds']:.1f}x time, {b['hvps'] / a['hvps']:.1f}x HVPs"
+            if a and b
+            else "-"
+        )
         lines.append(f"| {name} | {cell(a)} | {cell(b)} | {ratio} |")
     return lines
 
@@ -177,39 +207,72 @@ def main() -> None:
     reference = extreme_eigenpairs(objective.operator(theta), 1, "LA", 1e-14).values[-1]
 
     check = objective.operator(theta)  # residuals are measured outside the timings
-    ours = sweep(lambda tol: ours_top(objective, theta, tol), [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6], args.repeats, check)
+    ours = sweep(
+        lambda tol: ours_top(objective, theta, tol),
+        [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        args.repeats,
+        check,
+    )
     model = pyhessian_model(net)
-    theirs = sweep(lambda tol: pyhessian_top(model, x, y, tol), [10.0 ** -e for e in range(2, 13)], args.repeats,
-                   check)
+    theirs = sweep(
+        lambda tol: pyhessian_top(model, x, y, tol),
+        [10.0**-e for e in range(2, 13)],
+        args.repeats,
+        check,
+    )
 
-    print(f"[784, 30, 10] at {args.checkpoint}, {len(x)} training images, float64, {args.threads} thread(s), "
-          f"quadratic data loss (lambda = 0)")
-    print(f"HVP {hvp_s:.3f} s, gradient {grad_s:.3f} s: HVP = {hvp_s / grad_s:.2f} gradients "
-          f"({hvp_s / (2 * grad_s):.2f} x the cost of two)")
+    print(
+        f"[784, 30, 10] at {args.checkpoint}, {len(x)} training images, float64, "
+        f"{args.threads} thread(s), quadratic data loss (lambda = 0)"
+    )
+    print(
+        f"HVP {hvp_s:.3f} s, gradient {grad_s:.3f} s: HVP = {hvp_s / grad_s:.2f} gradients "
+        f"({hvp_s / (2 * grad_s):.2f} x the cost of two)"
+    )
     print()
     print("| task | method | HVPs | seconds | result |")
     print("|---|---|---:|---:|---|")
     for name, method, pairs, secs, hvps, extreme in [
-            (f"top {args.k}", "ours (plain Lanczos, as the stage)", top, top_s, top_n, -1),
-            (f"top {args.k}", "scipy eigsh (ARPACK)", arpack, arpack_s, arpack_n, -1),
-            (f"bottom {args.k}", f"ours (plain Lanczos, <= {args.lanczos_steps} steps)", bottom, bottom_s, bottom_n, 0)]:
-        print(f"| {name} | {method} | {hvps} | {secs:.1f} | {pairs.converged.sum()}/{args.k} at residual "
-              f"<= 1e-6 lambda_max; extreme {pairs.values[extreme]:.8g} (residual {pairs.residuals[extreme]:.1e}) |")
+        (f"top {args.k}", "ours (plain Lanczos, as the stage)", top, top_s, top_n, -1),
+        (f"top {args.k}", "scipy eigsh (ARPACK)", arpack, arpack_s, arpack_n, -1),
+        (
+            f"bottom {args.k}",
+            f"ours (plain Lanczos, <= {args.lanczos_steps} steps)",
+            bottom,
+            bottom_s,
+            bottom_n,
+            0,
+        ),
+    ]:
+        print(
+            f"| {name} | {method} | {hvps} | {secs:.1f} | {pairs.converged.sum()}/{args.k} "
+            f"at residual <= 1e-6 lambda_max; extreme {pairs.values[extreme]:.8g} "
+            f"(residual {pairs.residuals[extreme]:.1e}) |"
+        )
     print()
-    print(f"Top eigenvalue at equal accuracy (reference {reference:.12g}, eigsh at tol 1e-14; "
-          f"median of {args.repeats} runs, operator set-up included):")
+    print(
+        f"Top eigenvalue at equal accuracy (reference {reference:.12g}, eigsh at tol 1e-14; "
+        f"median of {args.repeats} runs, operator set-up included):"
+    )
     print()
-    print("| accuracy | ours (plain Lanczos) | PyHessian 0.1 (power iteration) | PyHessian / ours |")
+    print(
+        "| accuracy | ours (plain Lanczos) | PyHessian 0.1 (power iteration) | PyHessian / ours |"
+    )
     print("|---|---|---|---|")
     print("\n".join(equal_accuracy_rows(ours, theirs, reference)))
     print()
-    print("| method | tol | value | eigenvalue error | vector residual / lambda_max | HVPs | seconds |")
+    print(
+        "| method | tol | value | eigenvalue error | vector residual / lambda_max | HVPs "
+        "| seconds |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for method, rows in (("ours", ours), ("PyHessian", theirs)):
         for row in rows:
-            print(f"| {method} | {row['tol']:g} | {row['value']:.12g} | "
-                  f"{abs(row['value'] - reference) / abs(reference):.1e} | {row['residual'] / abs(reference):.1e} | "
-                  f"{row['hvps']} | {row['seconds']:.2f} |")
+            print(
+                f"| {method} | {row['tol']:g} | {row['value']:.12g} | "
+                f"{abs(row['value'] - reference) / abs(reference):.1e} "
+                f"| {row['residual'] / abs(reference):.1e} | {row['hvps']} | {row['seconds']:.2f} |"
+            )
 
 
 if __name__ == "__main__":

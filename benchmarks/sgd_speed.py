@@ -17,6 +17,7 @@ images) divided by the sgemm rate measured in the same run. Slow baselines run o
 
     python benchmarks/sgd_speed.py [--n-train 50000] [--baseline-n 10000] [--stack 8 16 32]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def sgemm_gflops(size: int = 2048, seconds: float = 1.0) -> float:
     while time.perf_counter() - start < seconds:
         a @ b
         runs += 1
-    return 2 * size ** 3 * runs / (time.perf_counter() - start) / 1e9
+    return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
 def per_example_numpy(x: np.ndarray, y: np.ndarray) -> float:
@@ -62,8 +63,16 @@ def per_example_numpy(x: np.ndarray, y: np.ndarray) -> float:
     n = len(x)
     start = time.perf_counter()
     for begin in range(0, n, M):
-        weights, biases = nielsen_reference.update_mini_batch(weights, biases, x[begin:begin + M], y[begin:begin + M],
-                                                              ETA, LAM, n, "cross_entropy")
+        weights, biases = nielsen_reference.update_mini_batch(
+            weights,
+            biases,
+            x[begin : begin + M],
+            y[begin : begin + M],
+            ETA,
+            LAM,
+            n,
+            "cross_entropy",
+        )
     return time.perf_counter() - start
 
 
@@ -71,13 +80,20 @@ def autograd_loop(x: torch.Tensor, y: torch.Tensor) -> float:
     torch.manual_seed(0)
     layers = [torch.nn.Linear(i, o) for i, o in zip(SIZES[:-1], SIZES[1:])]
     n = len(x)
-    optimiser = torch.optim.SGD([{"params": [l.weight for l in layers], "weight_decay": LAM / n},
-                                 {"params": [l.bias for l in layers], "weight_decay": 0.0}], lr=ETA)
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")  # Nielsen's cross-entropy, summed over outputs
+    optimiser = torch.optim.SGD(
+        [
+            {"params": [l.weight for l in layers], "weight_decay": LAM / n},
+            {"params": [l.bias for l in layers], "weight_decay": 0.0},
+        ],
+        lr=ETA,
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss(
+        reduction="sum"
+    )  # Nielsen's cross-entropy, summed over outputs
     order = torch.randperm(n)
     start = time.perf_counter()
     for begin in range(0, n, M):
-        batch = order[begin:begin + M]
+        batch = order[begin : begin + M]
         a = x[batch]
         for layer in layers[:-1]:
             a = torch.sigmoid(layer(a))
@@ -105,8 +121,12 @@ def engine(x: torch.Tensor, y: torch.Tensor, k: int, repeats: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/prepared/mnist.npz")
-    parser.add_argument("--n-train", type=int, default=50_000, help="images per epoch for our engine")
-    parser.add_argument("--baseline-n", type=int, default=10_000, help="images timed for the two baselines")
+    parser.add_argument(
+        "--n-train", type=int, default=50_000, help="images per epoch for our engine"
+    )
+    parser.add_argument(
+        "--baseline-n", type=int, default=10_000, help="images timed for the two baselines"
+    )
     parser.add_argument("--stack", type=int, nargs="+", default=[8, 16, 32])
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -116,20 +136,33 @@ def main() -> None:
     scale = n / nb
     gflops = sgemm_gflops()
     floor = flop_per_model_epoch(n) / (gflops * 1e9)
-    rows = [("per-example numpy (float64)", 1, per_example_numpy(x[:nb].double().numpy(), y[:nb].double().numpy())
-             * scale, nb),
-            ("PyTorch autograd loop", 1, autograd_loop(x[:nb], y[:nb]) * scale, nb),
-            ("our engine", 1, engine(x, y, 1), n)]
+    rows = [
+        (
+            "per-example numpy (float64)",
+            1,
+            per_example_numpy(x[:nb].double().numpy(), y[:nb].double().numpy()) * scale,
+            nb,
+        ),
+        ("PyTorch autograd loop", 1, autograd_loop(x[:nb], y[:nb]) * scale, nb),
+        ("our engine", 1, engine(x, y, 1), n),
+    ]
     rows += [("our engine, stacked", k, engine(x, y, k) / k, n) for k in args.stack]
     baseline = rows[0][2]
-    print(f"torch {torch.__version__}, 1 thread; model-epoch = {n} images, "
-          f"{flop_per_model_epoch(n) / 1e9:.2f} GFLOP; sgemm {gflops:.1f} GFLOP/s -> floor {floor:.3f} s")
-    print(f"| {'implementation':<28} | {'K':>3} | {'timed on':>8} | {'s / model-epoch':>15} | "
-          f"{'vs per-example':>14} | {'x floor':>7} |")
+    print(
+        f"torch {torch.__version__}, 1 thread; model-epoch = {n} images, "
+        f"{flop_per_model_epoch(n) / 1e9:.2f} GFLOP; sgemm {gflops:.1f} GFLOP/s "
+        f"-> floor {floor:.3f} s"
+    )
+    print(
+        f"| {'implementation':<28} | {'K':>3} | {'timed on':>8} | {'s / model-epoch':>15} | "
+        f"{'vs per-example':>14} | {'x floor':>7} |"
+    )
     print(f"|{'-' * 30}|{'-' * 5}|{'-' * 10}|{'-' * 17}|{'-' * 16}|{'-' * 9}|")
     for name, k, seconds, timed in rows:
-        print(f"| {name:<28} | {k:>3} | {timed:>8} | {seconds:>15.3f} | {baseline / seconds:>13.1f}x | "
-              f"{seconds / floor:>7.2f} |")
+        print(
+            f"| {name:<28} | {k:>3} | {timed:>8} | {seconds:>15.3f} "
+            f"| {baseline / seconds:>13.1f}x | {seconds / floor:>7.2f} |"
+        )
 
 
 if __name__ == "__main__":

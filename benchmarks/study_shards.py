@@ -10,6 +10,7 @@ also checks that the configurations with the same number of shards give equal re
 
     python benchmarks/study_shards.py [--shards 2] [--n-train 10000] [--top 4] [--epochs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,13 @@ VARYING = ["train_seconds", "polish_seconds", "execution", "mlflow_run_id", "par
 
 
 def checkout_copy(dest: Path, overrides: dict) -> Path:
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
+    names = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for name in filter(None, names):
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -50,13 +56,19 @@ def checkout_copy(dest: Path, overrides: dict) -> Path:
 
 
 def run_study(root: Path, home: Path) -> float:
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
         env.pop(key, None)
     home.mkdir(parents=True)
     clock = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "flows.study"], cwd=root, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.study"], cwd=root, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - clock
     if out.returncode != 0:
         raise SystemExit(f"study failed in {root}:\n{out.stderr[-3000:]}")
@@ -72,21 +84,39 @@ def main() -> None:
     args = parser.parse_args()
     if not (REPO / "data/prepared/mnist.npz").exists():
         raise SystemExit("run `dvc repro prepare` first")
-    reduced = {"lambda_study.model.n_train": args.n_train, "lambda_study.grid.lambda_max": 2.0 ** args.top,
-               "lambda_study.sgd.max_epochs": args.epochs}
-    configurations = [("1 shard, threads", 1, "local"), (f"{args.shards} shards, threads", args.shards, "local"),
-                      (f"{args.shards} shards, Dask LocalCluster", args.shards, "dask")]
+    reduced = {
+        "lambda_study.model.n_train": args.n_train,
+        "lambda_study.grid.lambda_max": 2.0**args.top,
+        "lambda_study.sgd.max_epochs": args.epochs,
+    }
+    configurations = [
+        ("1 shard, threads", 1, "local"),
+        (f"{args.shards} shards, threads", args.shards, "local"),
+        (f"{args.shards} shards, Dask LocalCluster", args.shards, "dask"),
+    ]
     rows, tables = [], {}
     with tempfile.TemporaryDirectory(prefix="study-shards-") as tmp:
         for label, shards, executor in configurations:
-            root = checkout_copy(Path(tmp) / label.replace(" ", "_").replace(",", ""),
-                                 {**reduced, "lambda_study.shards": shards, "scale_out.executor": executor,
-                                  "scale_out.local_workers": shards})
+            root = checkout_copy(
+                Path(tmp) / label.replace(" ", "_").replace(",", ""),
+                {
+                    **reduced,
+                    "lambda_study.shards": shards,
+                    "scale_out.executor": executor,
+                    "scale_out.local_workers": shards,
+                },
+            )
             seconds = run_study(root, Path(tmp) / f"home-{len(rows)}")
             table = pd.read_csv(root / "results/study.csv")
             tables[label] = table.drop(columns=VARYING)
-            rows.append({"configuration": label, "points": len(table), "wall s": round(seconds, 1),
-                         "SGD s (sum over points)": round(table["train_seconds"].sum(), 1)})
+            rows.append(
+                {
+                    "configuration": label,
+                    "points": len(table),
+                    "wall s": round(seconds, 1),
+                    "SGD s (sum over points)": round(table["train_seconds"].sum(), 1),
+                }
+            )
     print(pd.DataFrame(rows).to_string(index=False))
     threads, dask = tables[configurations[1][0]], tables[configurations[2][0]]
     print(f"\n{args.shards} shards: Dask results equal the threaded ones: {threads.equals(dask)}")

@@ -3,6 +3,7 @@
 dvc.yaml writes paths as ``${paths.<key>}`` (params.yaml's ``paths`` section); they are
 resolved here with the params in use, so code never keeps a copy of a stage's outputs.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,9 +20,9 @@ _VARIABLE = re.compile(r"\$\{([\w.]+)\}")
 
 @dataclass(frozen=True)
 class StageFiles:
-    deps: tuple[str, ...]      # resolved dependency paths, code included
-    params: tuple[str, ...]    # params keys or sections the stage depends on
-    outputs: tuple[str, ...]   # outs, metrics and plots, resolved
+    deps: tuple[str, ...]  # resolved dependency paths, code included
+    params: tuple[str, ...]  # params keys or sections the stage depends on
+    outputs: tuple[str, ...]  # outs, metrics and plots, resolved
 
 
 @lru_cache(maxsize=None)
@@ -39,6 +40,7 @@ def _resolve(text: str, params: Params) -> str:
         for part in match.group(1).split("."):
             node = node[part]
         return str(node)
+
     return _VARIABLE.sub(value, text)
 
 
@@ -49,12 +51,17 @@ def stage_files(stage: str, params: Params, root: Path) -> StageFiles:
         raise KeyError(f"dvc.yaml has no stage {stage!r} (stages: {sorted(stages)})")
     entry = stages[stage]
     outputs = [_entry_path(e) for kind in ("outs", "metrics", "plots") for e in entry.get(kind, [])]
-    return StageFiles(deps=tuple(_resolve(_entry_path(d), params) for d in entry.get("deps", [])),
-                      params=tuple(_entry_path(p) for p in entry.get("params", [])),
-                      outputs=tuple(_resolve(o, params) for o in outputs))
+    return StageFiles(
+        deps=tuple(_resolve(_entry_path(d), params) for d in entry.get("deps", [])),
+        params=tuple(_entry_path(p) for p in entry.get("params", [])),
+        outputs=tuple(_resolve(o, params) for o in outputs),
+    )
 
 
 def producers(params: Params, root: Path) -> dict[str, str]:
     """Output path -> the stage that writes it, for every stage."""
-    return {output: name for name in _stages((root / "dvc.yaml").resolve())
-            for output in stage_files(name, params, root).outputs}
+    return {
+        output: name
+        for name in _stages((root / "dvc.yaml").resolve())
+        for output in stage_files(name, params, root).outputs
+    }

@@ -1,12 +1,16 @@
 """The process environment a stage runs in, set when a stage starts (never on import)."""
+
 from __future__ import annotations
 
 import logging
 import os
 
 # These machines (and many labs') have no internet: every tool's telemetry stays off.
-TELEMETRY_OFF = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-                 "DVC_NO_ANALYTICS": "1"}
+TELEMETRY_OFF = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+}
 
 
 def quiet_telemetry() -> None:
@@ -26,7 +30,7 @@ class _ShortRecord(logging.LogRecord):
         text = super().getMessage()
         if len(text) <= LOG_LINE_LIMIT:
             return text
-        return f"{text[:LOG_LINE_LIMIT - 40]} ... [{len(text)} characters, cut]"
+        return f"{text[: LOG_LINE_LIMIT - 40]} ... [{len(text)} characters, cut]"
 
 
 def short_log_lines() -> None:

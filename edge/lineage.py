@@ -6,6 +6,7 @@ The execution id groups the stage runs of one pipeline execution:
   derived from the DVC process that launched it (same pid and start time for all of
   its stages); ``$L2PATH_EXECUTION_ID`` overrides both.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,16 @@ def git_commit(root: Path) -> str | None:
 
 # What defines a computation. dvc.lock and the metrics/plots files are rewritten by the
 # pipeline itself, so changes there do not make a run "dirty".
-DEFINING_PATHS = ("l2path", "edge", "flows", "tasks", "params.yaml", "dvc.yaml", "pyproject.toml", "requirements.lock")
+DEFINING_PATHS = (
+    "l2path",
+    "edge",
+    "flows",
+    "tasks",
+    "params.yaml",
+    "dvc.yaml",
+    "pyproject.toml",
+    "requirements.lock",
+)
 
 
 def git_dirty(root: Path) -> bool | None:
@@ -61,7 +71,9 @@ def dvc_execution_id() -> str | None:
 
 
 def execution_id(explicit: str | None, flow_run_id: str | None) -> str:
-    return os.environ.get("L2PATH_EXECUTION_ID") or explicit or dvc_execution_id() or str(flow_run_id)
+    return (
+        os.environ.get("L2PATH_EXECUTION_ID") or explicit or dvc_execution_id() or str(flow_run_id)
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,8 +92,11 @@ def dvc_dep_md5s(root: Path, stage: str) -> tuple[tuple[str, str], ...]:
     with Repo(str(root)) as repo:
         (dvc_stage,) = repo.stage.collect(stage)
         # DVC names a new file's hash "md5-dos2unix"; the value is the file's plain md5
-        return tuple((dep.def_path, dep.get_hash().value) for dep in dvc_stage.deps
-                     if not isinstance(dep, ParamsDependency))
+        return tuple(
+            (dep.def_path, dep.get_hash().value)
+            for dep in dvc_stage.deps
+            if not isinstance(dep, ParamsDependency)
+        )
 
 
 def dvc_dep_tags(root: Path, stage: str) -> dict[str, str]:
@@ -115,9 +130,16 @@ def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str
         **dvc_dep_tags(root, pipeline_stage),
     }
     # only inside `dvc exp run`: an empty experiment name would read as "an experiment named ''"
-    tags.update({tag: os.environ[variable] for tag, variable in (("dvc.exp_name", "DVC_EXP_NAME"),
-                                                                  ("dvc.exp_baseline_rev", "DVC_EXP_BASELINE_REV"))
-                 if os.environ.get(variable)})
+    tags.update(
+        {
+            tag: os.environ[variable]
+            for tag, variable in (
+                ("dvc.exp_name", "DVC_EXP_NAME"),
+                ("dvc.exp_baseline_rev", "DVC_EXP_BASELINE_REV"),
+            )
+            if os.environ.get(variable)
+        }
+    )
     if commit:
         tags["mlflow.source.git.commit"] = commit
     return tags

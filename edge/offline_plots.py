@@ -13,6 +13,7 @@ Usage: ``python -m edge.offline_plots`` from the repository root. With ``--onlin
 on the machine) it writes a template that keeps DVC's CDN scripts instead, so ``dvc plots
 show`` still works where there is network.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,7 +22,11 @@ from pathlib import Path
 from l2path import atomic
 
 PLOTS_DIR = Path(".dvc/plots")
-BUILDS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js", "vega-embed/build/vega-embed.min.js")
+BUILDS = (
+    "vega/build/vega.min.js",
+    "vega-lite/build/vega-lite.min.js",
+    "vega-embed/build/vega-embed.min.js",
+)
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -52,7 +57,9 @@ def template(node_modules: Path) -> str:
     for build in BUILDS:
         path = node_modules / build
         if not path.is_file():
-            raise OfflinePlotsError(f"{path} is missing: run `npm ci` in {node_modules.parent} (setup.sh does)")
+            raise OfflinePlotsError(
+                f"{path} is missing: run `npm ci` in {node_modules.parent} (setup.sh does)"
+            )
         code = path.read_text(encoding="utf8")
         if "</script" in code.lower() or "{plot_divs}" in code:
             raise OfflinePlotsError(f"{path} cannot be inlined in a script element")
@@ -62,7 +69,11 @@ def template(node_modules: Path) -> str:
 
 def main(root: Path = Path("."), online: bool = False) -> Path:
     target = root / PLOTS_DIR / "offline.html"
-    page = PAGE.format(scripts="    {scripts}") if online else template(root / PLOTS_DIR / "node_modules")
+    page = (
+        PAGE.format(scripts="    {scripts}")
+        if online
+        else template(root / PLOTS_DIR / "node_modules")
+    )
     atomic.write_text(target, page)
     return target
 

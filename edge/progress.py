@@ -5,6 +5,7 @@ The artifact is updated at most every ``ARTIFACT_EVERY_S`` seconds (and at the e
 update is a call to the Prefect API. Outside a Prefect run (a test calling a task's
 function) only the bar is drawn. ``advance`` is thread-safe: shards and workers call it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,14 @@ class Progress:
         self.total = int(total)
         self.done = 0
         self._lock = threading.Lock()
-        self._bar = tqdm(total=self.total, desc=what, unit=f" {unit}", file=sys.stderr, mininterval=1.0,
-                         dynamic_ncols=True)
+        self._bar = tqdm(
+            total=self.total,
+            desc=what,
+            unit=f" {unit}",
+            file=sys.stderr,
+            mininterval=1.0,
+            dynamic_ncols=True,
+        )
         self._key = re.sub(r"[^a-z0-9-]+", "-", artifact_key.lower()).strip("-")
         self._what = what
         self._artifact = self._create_artifact()
@@ -46,7 +53,9 @@ class Progress:
             return None
 
     def _push(self, force: bool = False) -> None:
-        if self._artifact is None or not (force or time.monotonic() - self._pushed >= ARTIFACT_EVERY_S):
+        if self._artifact is None or not (
+            force or time.monotonic() - self._pushed >= ARTIFACT_EVERY_S
+        ):
             return
         from prefect.artifacts import update_progress_artifact
 

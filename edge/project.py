@@ -1,4 +1,6 @@
-"""Where the project lives: the repository root that relative paths in params.yaml resolve against."""
+"""Where the project lives: the repository root that relative paths in params.yaml resolve
+against."""
+
 from __future__ import annotations
 
 import re

@@ -9,6 +9,7 @@ to the flow's server; the runner therefore puts the flow's own API URL in the se
 before it submits anything. MLflow needs nothing of the kind: every child run names the
 study run as its parent explicitly.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,20 +51,34 @@ def check_workers_can_report(dask_address: str | None, api_url: str, tracking_ur
         return
     problems = []
     if _host(api_url) in _LOOPBACK:
-        problems.append(f"the Prefect API {api_url} is on loopback: set PREFECT_API_URL to a server they can reach")
+        problems.append(
+            f"the Prefect API {api_url} is on loopback: set PREFECT_API_URL to a server they can "
+            "reach"
+        )
     if not tracking_uri.startswith(("http://", "https://")):
-        problems.append(f"the MLflow store {tracking_uri} is a local file: set MLFLOW_TRACKING_URI to a "
-                        "tracking server they can reach")
+        problems.append(
+            f"the MLflow store {tracking_uri} is a local file: set MLFLOW_TRACKING_URI to a "
+            "tracking server they can reach"
+        )
     if problems:
-        raise ScaleOutError(f"Dask workers of {dask_address} cannot report here: " + "; ".join(problems))
+        raise ScaleOutError(
+            f"Dask workers of {dask_address} cannot report here: " + "; ".join(problems)
+        )
 
 
 def dask_runner(config: ScaleOut) -> DaskTaskRunner:
     if config.dask_address:
         return DaskTaskRunner(address=config.dask_address)
     # Scheduler, workers and nannies on loopback; no dashboard (it would listen on all interfaces).
-    return DaskTaskRunner(cluster_kwargs={"n_workers": config.local_workers, "threads_per_worker": 1,
-                                          "processes": True, "host": "127.0.0.1", "dashboard_address": None})
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": config.local_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        }
+    )
 
 
 @contextlib.contextmanager

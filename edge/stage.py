@@ -17,6 +17,7 @@
    both change on every run, and dvc.lock must not. A failed stage ends its run FAILED,
    with the error recorded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -85,7 +86,9 @@ class StageRun:
     execution_id: str
     tags: dict[str, str]
     upstream: dict[str, LineageRecord] = field(default_factory=dict)
-    timings: dict[str, object] = field(default_factory=dict)  # wall times the task measured (edge.timings)
+    timings: dict[str, object] = field(
+        default_factory=dict
+    )  # wall times the task measured (edge.timings)
 
     def child_tags(self, kind: str) -> dict[str, str]:
         """Lineage tags of a child run (``study.point``, ``hessian.point``, ``dynamics.model``)."""
@@ -95,11 +98,15 @@ class StageRun:
 def require_inputs(files: StageFiles, params: Params) -> None:
     """Inputs that earlier stages write must exist."""
     root, writers = project_root(), producers(params, project_root())
-    missing = {dep: writers[dep] for dep in files.deps if dep in writers and not (root / dep).exists()}
+    missing = {
+        dep: writers[dep] for dep in files.deps if dep in writers and not (root / dep).exists()
+    }
     if missing:
         stages = sorted(set(missing.values()))
-        raise MissingInputError(f"missing input(s) {sorted(missing)}: run the {', '.join(stages)} stage(s) first "
-                                f"(dvc repro {' '.join(stages)})")
+        raise MissingInputError(
+            f"missing input(s) {sorted(missing)}: run the {', '.join(stages)} stage(s) first "
+            f"(dvc repro {' '.join(stages)})"
+        )
 
 
 def require_writable(outputs: tuple[str, ...]) -> None:
@@ -115,8 +122,10 @@ def require_writable(outputs: tuple[str, ...]) -> None:
             with tempfile.TemporaryFile(dir=directory, prefix=".write-probe."):
                 pass
         except OSError as exc:
-            raise OutputWriteError(f"output directory {directory} is not writable ({exc}): "
-                                   f"cannot write {output}; nothing was started") from None
+            raise OutputWriteError(
+                f"output directory {directory} is not writable ({exc}): "
+                f"cannot write {output}; nothing was started"
+            ) from None
 
 
 def stage_params(params: Params, keys: tuple[str, ...]) -> dict[str, object]:
@@ -158,8 +167,13 @@ def _upstream(stage: str, files: StageFiles, params: Params) -> dict[str, Lineag
         if record is not None and tracking.run_wrote(record.run_id, path, md5):
             found[name] = record
         elif (run := tracking.run_that_wrote(params.study.name, name, path, md5)) is not None:
-            found[name] = LineageRecord(name, run.info.run_id, run.info.experiment_id, run.info.run_name,
-                                        run.data.tags.get("l2path.execution_id", ""))
+            found[name] = LineageRecord(
+                name,
+                run.info.run_id,
+                run.info.experiment_id,
+                run.info.run_name,
+                run.data.tags.get("l2path.execution_id", ""),
+            )
     return found
 
 
@@ -167,14 +181,21 @@ def output_tags(outputs: tuple[str, ...]) -> dict[str, str]:
     """``dvc.out.<path>``: the md5 of each file output (as DVC computes a file's). A later
     reader of that file finds the runs that wrote it by content, the same on every re-run,
     where a run id would change (``tasks.report.mlflow_links``)."""
-    return {f"dvc.out.{output}": file_md5(project_root() / output) for output in outputs
-            if (project_root() / output).is_file()}
+    return {
+        f"dvc.out.{output}": file_md5(project_root() / output)
+        for output in outputs
+        if (project_root() / output).is_file()
+    }
 
 
 def _announce(params: Params, stage: str, run_id: str, experiment: str) -> None:
     """The run's URL (or id, with no UI configured) as the stage's first log line."""
     ui = params.report.mlflow_ui
-    where = tracking.run_url(ui, experiment, run_id) if ui else f"run {run_id} in {tracking.tracking_uri()}"
+    where = (
+        tracking.run_url(ui, experiment, run_id)
+        if ui
+        else f"run {run_id} in {tracking.tracking_uri()}"
+    )
     try:
         logger = get_run_logger()
     except MissingContextError:  # called outside a Prefect flow (tests, a notebook)
@@ -192,8 +213,9 @@ def _log_outputs(run_id: str, outputs: tuple[str, ...]) -> None:
 
 
 @contextlib.contextmanager
-def open_stage(params: Params, stage: str, execution_id: str | None = None,
-               run_name: str | None = None) -> Iterator[StageRun]:
+def open_stage(
+    params: Params, stage: str, execution_id: str | None = None, run_name: str | None = None
+) -> Iterator[StageRun]:
     """Check, open the stage's MLflow run, yield the open stage; record its lineage on success."""
     quiet_telemetry()
     short_log_lines()
@@ -204,16 +226,27 @@ def open_stage(params: Params, stage: str, execution_id: str | None = None,
     prefect_run = flow_run.id
     execution = lineage.execution_id(execution_id, prefect_run)
     upstream = _upstream(stage, files, params)
-    tags = {**lineage.lineage_tags(project_root(), stage, prefect_run, execution),
-            **{f"l2path.upstream.{name}": record.run_id for name, record in upstream.items()}}
+    tags = {
+        **lineage.lineage_tags(project_root(), stage, prefect_run, execution),
+        **{f"l2path.upstream.{name}": record.run_id for name, record in upstream.items()},
+    }
     name = run_name or stage
     clock = time.perf_counter()
-    with tracking.stage_run(params.study.name, name, stage_params(params, files.params), tags) as run_id:
-        run = StageRun(params, stage, run_id, tracking.experiment_of(run_id), name, execution, tags, upstream)
+    with tracking.stage_run(
+        params.study.name, name, stage_params(params, files.params), tags
+    ) as run_id:
+        run = StageRun(
+            params, stage, run_id, tracking.experiment_of(run_id), name, execution, tags, upstream
+        )
         _announce(params, stage, run_id, run.experiment_id)
         if params.paths.prepared in files.deps:
-            tracking.log_dataset(run_id, params.paths.prepared, "mnist-nielsen-split",
-                                 digest=file_md5(params.paths.prepared), context="training")
+            tracking.log_dataset(
+                run_id,
+                params.paths.prepared,
+                "mnist-nielsen-split",
+                digest=file_md5(params.paths.prepared),
+                context="training",
+            )
         yield run
         record = LineageRecord(stage, run_id, run.experiment_id, name, execution)
         atomic.write_json(lineage_path(params, stage), asdict(record))

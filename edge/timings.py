@@ -5,6 +5,7 @@ dvc.lock even when nothing else changed. Timings go to the stage's MLflow run an
 ``timings/<stage>.json`` (git-ignored, not a DVC output): the stage's total seconds, its
 run id, and whatever per-item times the stage's task adds (per epoch, per point, ...).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,5 +25,7 @@ def timings_path(stage: str) -> Path:
 def write(stage: str, run_id: str, seconds: float, details: dict[str, Any]) -> Path:
     """Replace the stage's timings file: total ``seconds``, ``run_id`` and ``details``."""
     path = timings_path(stage)
-    atomic.write_json(path, {"stage": stage, "run_id": run_id, "seconds": round(seconds, 3), **details})
+    atomic.write_json(
+        path, {"stage": stage, "run_id": run_id, "seconds": round(seconds, 3), **details}
+    )
     return path

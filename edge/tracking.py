@@ -5,6 +5,7 @@ database ``sqlite:///<repo>/mlruns/mlflow.db`` (absolute path) with artifacts un
 ``<repo>/mlruns/artifacts``. Every call names its run id explicitly (MlflowClient),
 never MLflow's thread-local active run, so tasks on worker threads log to the right run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,10 @@ def require_reachable(timeout_s: float = 5.0) -> None:
             answer.read()
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} is unreachable ({getattr(exc, 'reason', exc)}): start it "
-            "(docs/tracking.md) or unset MLFLOW_TRACKING_URI to use the local store") from None
+            f"MLflow tracking server {uri} is unreachable ({getattr(exc, 'reason', exc)}): "
+            "start it "
+            "(docs/tracking.md) or unset MLFLOW_TRACKING_URI to use the local store"
+        ) from None
 
 
 def client() -> MlflowClient:
@@ -107,9 +110,15 @@ def _param_value(value) -> str:
 
 
 @contextlib.contextmanager
-def stage_run(study: str, run_name: str, params: Mapping[str, object], tags: Mapping[str, str],
-              parent_run_id: str | None = None, start_time: float | None = None,
-              end_time: float | None = None) -> Iterator[str]:
+def stage_run(
+    study: str,
+    run_name: str,
+    params: Mapping[str, object],
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+    start_time: float | None = None,
+    end_time: float | None = None,
+) -> Iterator[str]:
     """Open a run for one stage (or one item of it), yield its id, and end it FINISHED or
     FAILED. ``start_time``/``end_time`` (seconds since the epoch): when the work it records
     really ran, for an item logged after the fact (a study point is logged once trained).
@@ -119,8 +128,12 @@ def stage_run(study: str, run_name: str, params: Mapping[str, object], tags: Map
     all_tags = dict(tags)
     if parent_run_id:
         all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-    run = mlflow.create_run(experiment_id(mlflow, study), run_name=run_name, tags=all_tags,
-                            start_time=None if start_time is None else int(start_time * 1000))
+    run = mlflow.create_run(
+        experiment_id(mlflow, study),
+        run_name=run_name,
+        tags=all_tags,
+        start_time=None if start_time is None else int(start_time * 1000),
+    )
     run_id = run.info.run_id
     try:
         mlflow.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
@@ -128,11 +141,18 @@ def stage_run(study: str, run_name: str, params: Mapping[str, object], tags: Map
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"
         trace = "".join(traceback.format_exception(exc))[-20000:]
-        mlflow.log_batch(run_id, tags=[RunTag("l2path.error", message[:5000]),
-                                       RunTag("mlflow.note.content", f"**FAILED**: {message}\n\n```\n{trace}\n```")])
+        mlflow.log_batch(
+            run_id,
+            tags=[
+                RunTag("l2path.error", message[:5000]),
+                RunTag("mlflow.note.content", f"**FAILED**: {message}\n\n```\n{trace}\n```"),
+            ],
+        )
         mlflow.set_terminated(run_id, "FAILED")
         raise
-    mlflow.set_terminated(run_id, "FINISHED", end_time=None if end_time is None else int(end_time * 1000))
+    mlflow.set_terminated(
+        run_id, "FINISHED", end_time=None if end_time is None else int(end_time * 1000)
+    )
 
 
 def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
@@ -144,27 +164,41 @@ def log_params(run_id: str, params: Mapping[str, object]) -> None:
     client().log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
 
 
-def log_history(run_id: str, history: list[Mapping[str, float]], step_key: str = "epoch",
-                model_id: str | None = None) -> None:
+def log_history(
+    run_id: str,
+    history: list[Mapping[str, float]],
+    step_key: str = "epoch",
+    model_id: str | None = None,
+) -> None:
     """Log many steps' numeric records in as few batched calls as MLflow allows (linked to
     the LoggedModel ``model_id`` if given, ``logged_model``)."""
     now = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), now, int(record[step_key]), model_id=model_id)
-               for record in history for key, value in record.items()
-               if key != step_key and isinstance(value, (int, float))]
+    metrics = [
+        Metric(key, float(value), now, int(record[step_key]), model_id=model_id)
+        for record in history
+        for key, value in record.items()
+        if key != step_key and isinstance(value, (int, float))
+    ]
     mlflow = client()
     for start in range(0, len(metrics), _BATCH):
-        mlflow.log_batch(run_id, metrics=metrics[start:start + _BATCH])
+        mlflow.log_batch(run_id, metrics=metrics[start : start + _BATCH])
 
 
-def log_metrics(run_id: str, values: Mapping[str, float], step: int = 0, model_id: str | None = None) -> None:
+def log_metrics(
+    run_id: str, values: Mapping[str, float], step: int = 0, model_id: str | None = None
+) -> None:
     """Log one step's record of metrics in batched calls."""
     log_history(run_id, [{**values, "_step": step}], step_key="_step", model_id=model_id)
 
 
 @contextlib.contextmanager
-def logged_model(run_id: str, name: str, checkpoint: str | Path, params: Mapping[str, object],
-                 tags: Mapping[str, str] | None = None) -> Iterator[str]:
+def logged_model(
+    run_id: str,
+    name: str,
+    checkpoint: str | Path,
+    params: Mapping[str, object],
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """A checkpoint as an MLflow 3 LoggedModel of the run's experiment (the UI's Models tab).
 
     Yields the model id: metrics the caller logs on the run with ``model_id=`` inside the
@@ -174,9 +208,14 @@ def logged_model(run_id: str, name: str, checkpoint: str | Path, params: Mapping
     point becomes ``p``; ``/``, ``:``, ``%`` and quotes become ``-``)."""
     mlflow = client()
     experiment = mlflow.get_run(run_id).info.experiment_id
-    model = mlflow.create_logged_model(experiment, name=model_name(name), source_run_id=run_id,
-                                       model_type="l2path-checkpoint",
-                                       params={k: _param_value(v) for k, v in params.items()}, tags=dict(tags or {}))
+    model = mlflow.create_logged_model(
+        experiment,
+        name=model_name(name),
+        source_run_id=run_id,
+        model_type="l2path-checkpoint",
+        params={k: _param_value(v) for k, v in params.items()},
+        tags=dict(tags or {}),
+    )
     try:
         yield model.model_id
         with tempfile.TemporaryDirectory() as staging:
@@ -189,7 +228,8 @@ def logged_model(run_id: str, name: str, checkpoint: str | Path, params: Mapping
 
 
 def model_name(text: str) -> str:
-    """``text`` as a valid LoggedModel name (``ascending/seed0/lambda0.5`` -> ``ascending-seed0-lambda0p5``)."""
+    """``text`` as a valid LoggedModel name (``ascending/seed0/lambda0.5`` ->
+    ``ascending-seed0-lambda0p5``)."""
     return re.sub(r"[/:%\"']", "-", text.replace(".", "p"))
 
 
@@ -199,8 +239,12 @@ def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None
 
 def log_dataset(run_id: str, path: str | Path, name: str, digest: str, context: str) -> None:
     """Record the data file as a run input whose digest is its DVC md5."""
-    dataset = MetaDataset(LocalArtifactDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest)
-    entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    dataset = MetaDataset(
+        LocalArtifactDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest
+    )
+    entity = DatasetInput(
+        dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
+    )
     client().log_inputs(run_id, datasets=[entity])
 
 
@@ -219,7 +263,8 @@ def _run_or_none(run_id: str) -> Run | None:
 
 
 def run_exists(run_id: str) -> bool:
-    """Whether this store holds the run (outputs restored from DVC may name runs of another store)."""
+    """Whether this store holds the run (outputs restored from DVC may name runs of another
+    store)."""
     return _run_or_none(run_id) is not None
 
 
@@ -244,8 +289,11 @@ def wrote_filter(stage: str, path: str, md5: str) -> str:
 
 
 def search_url(ui: str, experiment_id: str, filter_string: str) -> str:
-    """The experiment's runs in the MLflow UI, filtered (the UI reads ``searchFilter`` from the URL)."""
-    return f"{experiment_url(ui, experiment_id)}/runs?searchFilter={urllib.parse.quote(filter_string)}"
+    """The experiment's runs in the MLflow UI, filtered (the UI reads ``searchFilter`` from the
+    URL)."""
+    return (
+        f"{experiment_url(ui, experiment_id)}/runs?searchFilter={urllib.parse.quote(filter_string)}"
+    )
 
 
 def describe_children(run_id: str, experiment_id: str) -> int:
@@ -253,12 +301,20 @@ def describe_children(run_id: str, experiment_id: str) -> int:
     the experiment's runs filtered by ``tags.mlflow.parentRunId``, where the UI nests them
     under the stage run (the unfiltered list shows a few hundred point runs first). A
     relative link, so it works wherever the UI is served. Returns the number of children."""
-    children = client().search_runs([experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=50000)
+    children = client().search_runs(
+        [experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=50000
+    )
     if children:
         link = f"#/experiments/{experiment_id}/runs?searchFilter=" + urllib.parse.quote(
-            f"tags.mlflow.parentRunId = '{run_id}'")
-        set_tags(run_id, {"mlflow.note.content": f"[{len(children)} child runs]({link}): open them, "
-                                                  "then expand this run's row"})
+            f"tags.mlflow.parentRunId = '{run_id}'"
+        )
+        set_tags(
+            run_id,
+            {
+                "mlflow.note.content": f"[{len(children)} child runs]({link}): open them, "
+                "then expand this run's row"
+            },
+        )
     return len(children)
 
 
@@ -269,11 +325,16 @@ def run_wrote(run_id: str, path: str, md5: str) -> bool:
 
 
 def run_that_wrote(study: str, stage: str, path: str, md5: str) -> Run | None:
-    """The newest FINISHED run of ``stage`` that wrote ``path`` with this md5, if the store has one."""
+    """The newest FINISHED run of ``stage`` that wrote ``path`` with this md5, if the store has
+    one."""
     mlflow = client()
     experiment = mlflow.get_experiment_by_name(study)
     if experiment is None:
         return None
-    runs = mlflow.search_runs([experiment.experiment_id], f"{wrote_filter(stage, path, md5)} and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = mlflow.search_runs(
+        [experiment.experiment_id],
+        f"{wrote_filter(stage, path, md5)} and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0] if runs else None

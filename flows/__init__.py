@@ -3,6 +3,7 @@
 Run that way, a stage says so at once: importing its flow (Prefect, MLflow, torch) takes
 seconds before any of its code runs, and a silent start looks like a hang.
 """
+
 import sys
 import time
 

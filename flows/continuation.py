@@ -1,5 +1,6 @@
 """Stage ``continuation``: certified branches of minima through the ascending chains, folds, and a
 curvature verdict for every non-monotone step."""
+
 from __future__ import annotations
 
 from prefect import flow
@@ -9,7 +10,10 @@ from l2path.config import load_params
 from tasks.continuation import continue_branches
 
 
-@flow(name="continuation", description="Certified continuation in lambda: branches, folds, curvature verdicts.")
+@flow(
+    name="continuation",
+    description="Certified continuation in lambda: branches, folds, curvature verdicts.",
+)
 def continuation(params_file: str = "params.yaml", execution_id: str | None = None) -> dict:
     params = load_params(params_file)
     with open_stage(params, "continuation", execution_id) as stage:

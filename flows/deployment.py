@@ -2,6 +2,7 @@
 DVC* (`dvc repro`, or `dvc exp run -S key=value ...` when a run asks for other params), so
 however a study is started its data and checkpoints end up in dvc.lock and the DVC cache,
 and each stage still runs as its own flow with the same MLflow lineage."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,35 +29,59 @@ def validated_overrides(overrides: dict[str, Any]) -> list[str]:
             node = node[key]
         node[leaf] = value
     parse_params(raw)
-    return [arg for dotted, value in overrides.items()
-            for arg in ("-S", f"{dotted}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")]
+    return [
+        arg
+        for dotted, value in overrides.items()
+        for arg in (
+            "-S",
+            f"{dotted}={_flow_yaml(value)}",
+        )
+    ]
 
 
 def run_through_dvc(overrides: dict[str, Any], targets: list[str]) -> dict:
     logger = get_run_logger()
     load_params(project_root() / "params.yaml")
     settings = validated_overrides(overrides)
-    command = [sys.executable, "-m", "dvc", *(["exp", "run", *settings] if settings else ["repro"]), *targets]
+    command = [
+        sys.executable,
+        "-m",
+        "dvc",
+        *(["exp", "run", *settings] if settings else ["repro"]),
+        *targets,
+    ]
     logger.info("running %s in %s", " ".join(command[2:]), project_root())
     done = subprocess.run(command, cwd=project_root(), capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines()[-40:]:
         logger.info(line)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[2:])} failed with exit code {done.returncode}")
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=project_root(), capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"], cwd=project_root(), capture_output=True, text=True
+    )
     return {"command": " ".join(command[2:]), "dvc_status": status.stdout.strip()}
 
 
-@flow(name="study-deployment", description="The whole study through DVC (dvc repro / dvc exp run -S).")
+@flow(
+    name="study-deployment", description="The whole study through DVC (dvc repro / dvc exp run -S)."
+)
 def study_deployment(overrides: dict[str, Any] | None = None) -> dict:
     """``overrides``: dotted params keys and values, e.g. {"lambda_study.grid.factor": 4.0}."""
     return run_through_dvc(overrides or {}, [])
 
 
-@flow(name="dynamics-deployment", description="Nielsen's weight-decay study through DVC, then the report.")
+@flow(
+    name="dynamics-deployment",
+    description="Nielsen's weight-decay study through DVC, then the report.",
+)
 def dynamics_deployment(overrides: dict[str, Any] | None = None) -> dict:
     """``overrides`` of the ``dynamics`` section only, e.g. {"dynamics.epochs": 60}."""
     foreign = [key for key in (overrides or {}) if not key.startswith("dynamics.")]
     if foreign:
         raise ValueError(f"the dynamics deployment only takes dynamics.* params, not {foreign}")
     return run_through_dvc(overrides or {}, ["dynamics"])
+
+
+def _flow_yaml(value) -> str:
+    """A param value as one line of YAML (``dvc exp run -S`` parses it)."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

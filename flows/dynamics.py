@@ -1,4 +1,5 @@
 """Stage ``dynamics``: Nielsen's weight-decay exercise, measured per layer against the theory."""
+
 from __future__ import annotations
 
 from prefect import flow
@@ -8,7 +9,10 @@ from l2path.config import load_params
 from tasks.dynamics import study_dynamics
 
 
-@flow(name="dynamics", description="How weights shrink under L2 (Nielsen ch. 3), per layer and initialiser.")
+@flow(
+    name="dynamics",
+    description="How weights shrink under L2 (Nielsen ch. 3), per layer and initialiser.",
+)
 def dynamics(params_file: str = "params.yaml", execution_id: str | None = None) -> dict:
     params = load_params(params_file)
     with open_stage(params, "dynamics", execution_id, run_name="weight-decay dynamics") as stage:

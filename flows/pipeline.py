@@ -1,4 +1,5 @@
 """The whole study in one process: every stage as a subflow, sharing one execution id."""
+
 from __future__ import annotations
 
 from prefect import flow
@@ -13,7 +14,13 @@ from flows.study import study
 from flows.train import train
 
 
-@flow(name="pipeline", description="prepare -> train -> study -> hessian -> continuation -> dynamics -> report, as dvc.yaml chains them.")
+@flow(
+    name="pipeline",
+    description=(
+        "prepare -> train -> study -> hessian -> continuation -> dynamics -> report, "
+        "as dvc.yaml chains them."
+    ),
+)
 def pipeline(params_file: str = "params.yaml") -> dict:
     execution = f"prefect-{flow_run.id}"
     manifest = prepare(params_file, execution_id=execution)
@@ -23,8 +30,15 @@ def pipeline(params_file: str = "params.yaml") -> dict:
     branches = continuation(params_file, execution_id=execution)
     decay = dynamics(params_file, execution_id=execution)
     numbers = report(params_file, execution_id=execution)
-    return {"prepare": manifest, "train": summary, "study": monotonicity, "hessian": curvature, "continuation": branches, "dynamics": decay,
-            "report": numbers}
+    return {
+        "prepare": manifest,
+        "train": summary,
+        "study": monotonicity,
+        "hessian": curvature,
+        "continuation": branches,
+        "dynamics": decay,
+        "report": numbers,
+    }
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Stage ``prepare``: MNIST from the first source that verifies, then Nielsen's split."""
+
 from __future__ import annotations
 
 from prefect import flow

@@ -1,4 +1,5 @@
 """Stage ``report``: every stage's tables as an HTML report and a Markdown summary."""
+
 from __future__ import annotations
 
 from prefect import flow

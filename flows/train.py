@@ -1,4 +1,5 @@
 """Stage ``train``: one model at one lambda with Nielsen's SGD, tracked every epoch."""
+
 from __future__ import annotations
 
 from prefect import flow

@@ -3,6 +3,7 @@
 A reader (or DVC) never sees a half-written output, and a crash, a full disk or a
 read-only directory leaves the previous version of the file in place.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and not isinstance(exc, OutputWriteError):
-            raise OutputWriteError(f"cannot write {target}: {exc}; its previous version is unchanged") from exc
+            raise OutputWriteError(
+                f"cannot write {target}: {exc}; its previous version is unchanged"
+            ) from exc
         raise
 
 
@@ -65,7 +68,9 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, OutputWriteError):
-            raise OutputWriteError(f"cannot write {target}: {exc}; its previous version is unchanged") from exc
+            raise OutputWriteError(
+                f"cannot write {target}: {exc}; its previous version is unchanged"
+            ) from exc
         raise
     shutil.rmtree(old, ignore_errors=True)
 

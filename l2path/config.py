@@ -3,13 +3,24 @@
 Unknown keys are rejected, and every error names the key (``train.lambda``) and what
 is allowed, before any data is read or any run is opened.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .schedules import SCHEDULES
 
 N_PIXELS, N_CLASSES = 784, 10
 
@@ -113,7 +124,14 @@ class Train(Section):
     seed: int = Field(ge=0)
 
 
-Schedule = Literal["ascending", "descending", "cold"]
+def _registered(name: str) -> str:
+    """A schedule of the registry at validation time (so a schedule a test registers is valid)."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; allowed: {list(SCHEDULES)}")
+    return name
+
+
+ScheduleName = Annotated[str, AfterValidator(_registered)]
 
 
 def _unique(values: list) -> list:
@@ -136,7 +154,9 @@ class Grid(Section):
     @model_validator(mode="after")
     def _ordered(self) -> "Grid":
         if self.lambda_max < self.lambda_start:
-            raise ValueError(f"lambda_max ({self.lambda_max}) must be >= lambda_start ({self.lambda_start})")
+            raise ValueError(
+                f"lambda_max ({self.lambda_max}) must be >= lambda_start ({self.lambda_start})"
+            )
         return self
 
 
@@ -156,7 +176,7 @@ class StudySGD(Section):
 
 
 class Polish(Section):
-    schedules: list[Schedule]
+    schedules: list[ScheduleName]
     grad_tol: float = Field(gt=0)
     max_iter: int = Field(ge=0)
     continue_from: Literal["sgd", "polished"]
@@ -165,7 +185,7 @@ class Polish(Section):
 
 
 class LambdaStudy(Section):
-    schedules: list[Schedule] = Field(min_length=1)
+    schedules: list[ScheduleName] = Field(min_length=1)
     chain_seeds: list[int] = Field(min_length=1)
     cold_seeds: list[int]
     collapse_ratio: float = Field(gt=0, lt=1)
@@ -186,7 +206,7 @@ class LambdaStudy(Section):
 class Hessian(Section):
     """Curvature of J_lambda at the study's points (l2path.curvature.saddle)."""
 
-    schedules: list[Schedule]
+    schedules: list[ScheduleName]
     select: Literal["none", "nonmonotone", "all"]
     n_train: int | None = Field(default=None, ge=1)
     k: int = Field(ge=1)
@@ -228,7 +248,9 @@ class Continuation(Section):
     @model_validator(mode="after")
     def _steps_ordered(self) -> "Continuation":
         if self.min_step_log2 > self.step_log2:
-            raise ValueError(f"min_step_log2 ({self.min_step_log2}) is larger than step_log2 ({self.step_log2})")
+            raise ValueError(
+                f"min_step_log2 ({self.min_step_log2}) is larger than step_log2 ({self.step_log2})"
+            )
         return self
 
 
@@ -246,7 +268,9 @@ class DynamicsSetting(Section):
     @classmethod
     def _decayed(cls, lambdas: list[float]) -> list[float]:
         if any(lam <= 0 for lam in lambdas):
-            raise ValueError("the lambdas of a further setting must be > 0 (the control is the main setting's)")
+            raise ValueError(
+                "the lambdas of a further setting must be > 0 (the control is the main setting's)"
+            )
         return lambdas
 
 
@@ -267,9 +291,15 @@ class Dynamics(Section):
     sweep: DynamicsSetting | None = None
     small_gradient_ratio: float = Field(gt=0)
     tail_off_fraction: float = Field(gt=0, lt=1)
-    trend_epochs: int = Field(ge=1)  # the per-epoch shrink rate's trend: a centred moving mean over this many epochs
-    level_off_rate: float = Field(gt=0, lt=1)  # levelled off: |trend of the last epochs| < this share of the decay rate
-    gradient_every: int = Field(ge=1)  # beyond the question's epochs, the full record every this many epochs
+    trend_epochs: int = Field(
+        ge=1
+    )  # the per-epoch shrink rate's trend: a centred moving mean over this many epochs
+    level_off_rate: float = Field(
+        gt=0, lt=1
+    )  # levelled off: |trend of the last epochs| < this share of the decay rate
+    gradient_every: int = Field(
+        ge=1
+    )  # beyond the question's epochs, the full record every this many epochs
     workers: int = Field(ge=1)  # processes training stacks side by side (one torch thread each)
     # the per-layer weight variances the question reports after training from the large
     # initialiser, set beside ours in the report (empty: none)
@@ -286,12 +316,15 @@ class Dynamics(Section):
         if not any(lam > 0 for lam in lambdas):
             raise ValueError("at least one lambda must be > 0 (0 is only the control)")
         return lambdas
+
     _seeds = field_validator("seeds")(_non_negative_seeds)
 
     @model_validator(mode="after")
     def _question_within_run(self) -> "Dynamics":
         if self.question_epochs > self.epochs:
-            raise ValueError(f"question_epochs ({self.question_epochs}) must be <= epochs ({self.epochs})")
+            raise ValueError(
+                f"question_epochs ({self.question_epochs}) must be <= epochs ({self.epochs})"
+            )
         return self
 
 
@@ -337,7 +370,11 @@ def _describe(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (not a param of this section)"
-    got = f" (got {error['input']!r})" if "input" in error and error["type"] not in ("missing", "model_type") else ""
+    got = (
+        f" (got {error['input']!r})"
+        if "input" in error and error["type"] not in ("missing", "model_type")
+        else ""
+    )
     return f"{key}: {message}{got}"
 
 

@@ -31,19 +31,47 @@ cumulative drop m_i - m_j is tested the same way against sqrt(sd_i^2 + sd_j^2) (
 intermediate values cancel). ``largest_violations`` also finds, per path, the largest drop
 between any two lambdas, max over i < j of m_i - m_j, tested the same way.
 """
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .rows import Row
+from .schedules import SCHEDULES, chained
+from .schedules import cold as cold_schedules
+
 METRICS = ("train_mse", "data_loss", "objective")
-STEP_COLUMNS = ["schedule", "seed", "metric", "lambda_from", "lambda_to", "value_from", "value_to", "change",
-                "decrease", "noise_sd", "z", "beyond_noise", "cold_sd", "both_certified", "run", "run_length",
-                "run_drop", "run_noise_sd", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd",
-                "explained"]
+STEP_COLUMNS = [
+    "schedule",
+    "seed",
+    "metric",
+    "lambda_from",
+    "lambda_to",
+    "value_from",
+    "value_to",
+    "change",
+    "decrease",
+    "noise_sd",
+    "z",
+    "beyond_noise",
+    "cold_sd",
+    "both_critical",
+    "run",
+    "run_length",
+    "run_drop",
+    "run_noise_sd",
+    "run_beyond_noise",
+    "control_change",
+    "control_gap",
+    "control_gap_sd",
+    "explained",
+]
 
 
 def threshold(false_alarm: float) -> float:
@@ -52,7 +80,7 @@ def threshold(false_alarm: float) -> float:
 
 
 def _sd(first: float, second: float) -> float:
-    return math.sqrt(first ** 2 + second ** 2)
+    return math.sqrt(first**2 + second**2)
 
 
 def _beyond(drop: float, sd: float, z_alpha: float) -> bool:
@@ -61,7 +89,7 @@ def _beyond(drop: float, sd: float, z_alpha: float) -> bool:
 
 def cold_spread(results: pd.DataFrame, metric: str) -> pd.Series:
     """Sample standard deviation of ``metric`` over cold-start seeds, indexed by lambda."""
-    cold = results[(results["schedule"] == "cold") & ~results["diverged"]]
+    cold = results[results["schedule"].isin(cold_schedules()) & ~results["diverged"]]
     return cold.groupby("lambda")[metric].std(ddof=1)
 
 
@@ -71,17 +99,23 @@ def _paths(results: pd.DataFrame):
         yield schedule, int(seed), path.sort_values("lambda").reset_index(drop=True)
 
 
-def _control_columns(path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None,
-                     z_alpha: float) -> dict:
+def _control_columns(
+    path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None, z_alpha: float
+) -> dict:
     """The control of the step between rows i and i + 1 of a path (see the module's docstring)."""
-    none = {"control_change": math.nan, "control_gap": math.nan, "control_gap_sd": math.nan, "explained": False}
+    none = {
+        "control_change": math.nan,
+        "control_gap": math.nan,
+        "control_gap_sd": math.nan,
+        "explained": False,
+    }
     if controls is None or "key" not in path or controls.empty:
         return none
     keys, parents = list(path["key"]), list(path["parent"])
     if parents[i + 1] == keys[i]:
-        child, parent = i + 1, i      # lambda rises along the chain (ascending)
+        child, parent = i + 1, i  # lambda rises along the chain (ascending)
     elif parents[i] == keys[i + 1]:
-        child, parent = i, i + 1      # lambda falls along the chain (descending)
+        child, parent = i, i + 1  # lambda falls along the chain (descending)
     else:
         return none
     found = controls[controls["control_of"] == keys[child]]
@@ -91,25 +125,56 @@ def _control_columns(path: pd.DataFrame, i: int, metric: str, controls: pd.DataF
     value, noise = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy()
     gap, sd = value[child] - control[metric], _sd(noise[child], control[f"{metric}_sd"])
     fell = value[child] < value[parent]
-    return {"control_change": control[metric] - value[parent], "control_gap": gap, "control_gap_sd": sd,
-            "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd)}
+    return {
+        "control_change": control[metric] - value[parent],
+        "control_gap": gap,
+        "control_gap_sd": sd,
+        "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd),
+    }
 
 
-def _path_steps(schedule: str, seed: int, path: pd.DataFrame, metric: str, cold: pd.Series,
-                z_alpha: float, controls: pd.DataFrame | None = None) -> list[dict]:
-    values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
+def _path_steps(
+    schedule: str,
+    seed: int,
+    path: pd.DataFrame,
+    metric: str,
+    cold: pd.Series,
+    z_alpha: float,
+    controls: pd.DataFrame | None = None,
+) -> list[dict]:
+    values, noise, lams = (
+        path[metric].to_numpy(),
+        path[f"{metric}_sd"].to_numpy(),
+        path["lambda"].to_numpy(),
+    )
     rows = []
     for i in range(len(path) - 1):
         change = values[i + 1] - values[i]
         sd = _sd(noise[i], noise[i + 1])
-        rows.append({"schedule": schedule, "seed": seed, "metric": metric, "lambda_from": lams[i],
-                     "lambda_to": lams[i + 1], "value_from": values[i], "value_to": values[i + 1], "change": change,
-                     "decrease": bool(change < 0), "noise_sd": sd, "z": -change / sd if sd > 0 else math.nan,
-                     "beyond_noise": _beyond(-change, sd, z_alpha),
-                     "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
-                     "both_certified": bool(path["certified"].iloc[i] and path["certified"].iloc[i + 1]),
-                     "run": -1, "run_length": 0, "run_drop": 0.0, "run_noise_sd": math.nan,
-                     "run_beyond_noise": False, **_control_columns(path, i, metric, controls, z_alpha)})
+        rows.append(
+            {
+                "schedule": schedule,
+                "seed": seed,
+                "metric": metric,
+                "lambda_from": lams[i],
+                "lambda_to": lams[i + 1],
+                "value_from": values[i],
+                "value_to": values[i + 1],
+                "change": change,
+                "decrease": bool(change < 0),
+                "noise_sd": sd,
+                "z": -change / sd if sd > 0 else math.nan,
+                "beyond_noise": _beyond(-change, sd, z_alpha),
+                "cold_sd": _sd(cold.get(lams[i], math.nan), cold.get(lams[i + 1], math.nan)),
+                "both_critical": bool(path["critical"].iloc[i] and path["critical"].iloc[i + 1]),
+                "run": -1,
+                "run_length": 0,
+                "run_drop": 0.0,
+                "run_noise_sd": math.nan,
+                "run_beyond_noise": False,
+                **_control_columns(path, i, metric, controls, z_alpha),
+            }
+        )
     _mark_runs(rows, values, noise, z_alpha)
     return rows
 
@@ -125,13 +190,20 @@ def _mark_runs(rows: list[dict], values: np.ndarray, noise: np.ndarray, z_alpha:
         while j + 1 < len(rows) and rows[j + 1]["decrease"]:
             j += 1
         drop, sd = values[i] - values[j + 1], _sd(noise[i], noise[j + 1])
-        for row in rows[i:j + 1]:
-            row.update(run=run, run_length=j - i + 1, run_drop=drop, run_noise_sd=sd,
-                       run_beyond_noise=_beyond(drop, sd, z_alpha))
+        for row in rows[i : j + 1]:
+            row.update(
+                run=run,
+                run_length=j - i + 1,
+                run_drop=drop,
+                run_noise_sd=sd,
+                run_beyond_noise=_beyond(drop, sd, z_alpha),
+            )
         run, i = run + 1, j + 1
 
 
-def step_table(results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None) -> pd.DataFrame:
+def step_table(
+    results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (path, lambda step, metric): the change, its noise, the one-sided test at
     ``false_alarm``, the run of consecutive decreases it belongs to (``run`` -1: none) and,
     with ``controls`` (the controls' results), what the step's same-lambda control did."""
@@ -151,7 +223,11 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
     rows = []
     for metric in METRICS:
         for schedule, seed, path in _paths(results):
-            values, noise, lams = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy(), path["lambda"].to_numpy()
+            values, noise, lams = (
+                path[metric].to_numpy(),
+                path[f"{metric}_sd"].to_numpy(),
+                path["lambda"].to_numpy(),
+            )
             best = (0.0, -1, -1)
             for j in range(1, len(values)):
                 i = int(np.argmax(values[:j]))
@@ -159,35 +235,125 @@ def largest_violations(results: pd.DataFrame, false_alarm: float) -> pd.DataFram
                     best = (values[i] - values[j], i, j)
             drop, i, j = best
             sd = _sd(noise[i], noise[j]) if drop > 0 else math.nan
-            rows.append({"schedule": schedule, "seed": seed, "metric": metric, "drop": drop,
-                         "lambda_from": lams[i] if drop > 0 else math.nan,
-                         "lambda_to": lams[j] if drop > 0 else math.nan, "noise_sd": sd,
-                         "beyond_noise": _beyond(drop, sd, z_alpha)})
+            rows.append(
+                {
+                    "schedule": schedule,
+                    "seed": seed,
+                    "metric": metric,
+                    "drop": drop,
+                    "lambda_from": lams[i] if drop > 0 else math.nan,
+                    "lambda_to": lams[j] if drop > 0 else math.nan,
+                    "noise_sd": sd,
+                    "beyond_noise": _beyond(drop, sd, z_alpha),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict:
-    """Per schedule and metric: steps, decreases, decreases beyond noise, between certified
+R = TypeVar("R")
+
+
+def by_schedule(kind: str, raw: Mapping, read: Callable[[Mapping], R]) -> dict[str, R]:
+    """A metrics object keyed by schedule name, each value read by ``read``; a name that is not
+    a registered schedule raises ValueError (a typo would otherwise read as another schedule)."""
+    unknown = [name for name in raw if name not in SCHEDULES]
+    if unknown:
+        raise ValueError(f"{kind}: unknown schedules {unknown}; allowed: {list(SCHEDULES)}")
+    return {name: read(value) for name, value in raw.items()}
+
+
+@dataclass(frozen=True)
+class MetricMonotonicity(Row):
+    """The steps of one schedule's paths for one metric (see ``summary``)."""
+
+    steps: int
+    decreases: int
+    decreases_beyond_noise: int
+    decreases_between_critical: int
+    largest_decrease: float
+    total_decrease: float
+    runs: int
+    longest_run: int
+    runs_beyond_noise: int
+    # present only when the summary was given ``largest_violations`` (None: left out of the JSON)
+    largest_drop_any_pair: float | None = None
+    paths_with_drop_beyond_noise: int | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleMonotonicity(Row):
+    """One schedule's counts, one field per metric of ``METRICS``."""
+
+    train_mse: MetricMonotonicity
+    data_loss: MetricMonotonicity
+    objective: MetricMonotonicity
+
+
+@dataclass(frozen=True)
+class MonotonicitySummary:
+    """metrics/monotonicity.json: per schedule (registry names), its ``ScheduleMonotonicity``."""
+
+    schedules: Mapping[str, ScheduleMonotonicity]
+
+    def to_json(self) -> dict:
+        return {name: counts.to_json() for name, counts in self.schedules.items()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "MonotonicitySummary":
+        return cls(by_schedule(cls.__name__, raw, ScheduleMonotonicity.from_json))
+
+
+def _counts(group: pd.DataFrame) -> dict:
+    drops = -group.loc[group["decrease"], "change"]
+    runs = group[group["run"] >= 0].drop_duplicates(["seed", "run"])
+    return {
+        "steps": int(len(group)),
+        "decreases": int(group["decrease"].sum()),
+        "decreases_beyond_noise": int(group["beyond_noise"].sum()),
+        "decreases_between_critical": int((group["decrease"] & group["both_critical"]).sum()),
+        "largest_decrease": float(drops.max()) if len(drops) else 0.0,
+        "total_decrease": float(np.sum(drops)),
+        "runs": int(len(runs)),
+        "longest_run": int(runs["run_length"].max()) if len(runs) else 0,
+        "runs_beyond_noise": int(runs["run_beyond_noise"].sum()),
+    }
+
+
+def summary(steps: pd.DataFrame, violations: pd.DataFrame | None = None) -> MonotonicitySummary:
+    """Per schedule and metric: steps, decreases, decreases beyond noise, between critical
     points, largest and total decrease; runs of consecutive decreases, the longest, and those
     whose cumulative drop is beyond noise; with ``violations``, the largest drop between any
     two lambdas of any path and how many paths have one beyond noise."""
-    out: dict = {}
-    for (schedule, metric), group in steps.groupby(["schedule", "metric"], sort=True):
-        drops = -group.loc[group["decrease"], "change"]
-        runs = group[group["run"] >= 0].drop_duplicates(["seed", "run"])
-        out.setdefault(schedule, {})[metric] = {
-            "steps": int(len(group)),
-            "decreases": int(group["decrease"].sum()),
-            "decreases_beyond_noise": int(group["beyond_noise"].sum()),
-            "decreases_between_certified": int((group["decrease"] & group["both_certified"]).sum()),
-            "largest_decrease": float(drops.max()) if len(drops) else 0.0,
-            "total_decrease": float(np.sum(drops)),
-            "runs": int(len(runs)),
-            "longest_run": int(runs["run_length"].max()) if len(runs) else 0,
-            "runs_beyond_noise": int(runs["run_beyond_noise"].sum()),
-        }
+    counts: dict[tuple[str, str], dict] = {
+        key: _counts(group) for key, group in steps.groupby(["schedule", "metric"], sort=True)
+    }
     if violations is not None:
-        for (schedule, metric), group in violations.groupby(["schedule", "metric"], sort=True):
-            out[schedule][metric]["largest_drop_any_pair"] = float(group["drop"].max())
-            out[schedule][metric]["paths_with_drop_beyond_noise"] = int(group["beyond_noise"].sum())
-    return out
+        for key, group in violations.groupby(["schedule", "metric"], sort=True):
+            counts[key].update(
+                largest_drop_any_pair=float(group["drop"].max()),
+                paths_with_drop_beyond_noise=int(group["beyond_noise"].sum()),
+            )
+    names = sorted({name for name, _ in counts})
+    return MonotonicitySummary(
+        {
+            name: ScheduleMonotonicity(
+                **{metric: MetricMonotonicity(**counts[name, metric]) for metric in METRICS}
+            )
+            for name in names
+        }
+    )
+
+
+def chain_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    """Every in-sample-MSE step of the continuation chains of ``schedules``."""
+    chosen = steps[
+        (steps["metric"] == "train_mse")
+        & steps["schedule"].isin(schedules)
+        & steps["schedule"].isin(chained())
+    ]
+    return chosen.reset_index(drop=True)
+
+
+def nonmonotone_steps(steps: pd.DataFrame, schedules: list[str]) -> pd.DataFrame:
+    chosen = chain_steps(steps, schedules)
+    return chosen[chosen["decrease"]].reset_index(drop=True)

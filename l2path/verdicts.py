@@ -12,14 +12,40 @@ where the MSE fell gets, in this order:
 
 The counts per schedule are the study's answer in numbers (``metrics/verdicts.json``).
 """
+
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import pandas as pd
 
+from .monotonicity import by_schedule
+from .rows import Row
+
 VERDICTS = ("continued optimisation", "within noise", "beyond noise, unexplained")
-EVIDENCE = ["schedule", "seed", "lambda_from", "lambda_to", "value_from", "value_to", "change", "noise_sd", "z",
-            "beyond_noise", "run", "run_length", "run_drop", "run_beyond_noise", "cold_sd", "both_certified",
-            "control_change", "control_gap", "control_gap_sd", "explained"]
+EVIDENCE = [
+    "schedule",
+    "seed",
+    "lambda_from",
+    "lambda_to",
+    "value_from",
+    "value_to",
+    "change",
+    "noise_sd",
+    "z",
+    "beyond_noise",
+    "run",
+    "run_length",
+    "run_drop",
+    "run_beyond_noise",
+    "cold_sd",
+    "both_critical",
+    "control_change",
+    "control_gap",
+    "control_gap_sd",
+    "explained",
+]
 
 
 def verdict(step) -> str:
@@ -36,11 +62,43 @@ def verdict_table(steps: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def verdict_counts(table: pd.DataFrame, schedules: list[str]) -> dict:
-    """Per schedule: non-monotone steps and how many got each verdict (keys with underscores)."""
+@dataclass(frozen=True)
+class VerdictCounts(Row):
+    """One schedule's non-monotone steps and how many got each verdict."""
+
+    nonmonotone_steps: int
+    continued_optimisation: int
+    within_noise: int
+    beyond_noise_unexplained: int
+
+
+# the field of VerdictCounts that counts each verdict (the verdict's words, underscored)
+VERDICT_FIELDS = dict(
+    zip(VERDICTS, ("continued_optimisation", "within_noise", "beyond_noise_unexplained"))
+)
+
+
+@dataclass(frozen=True)
+class VerdictSummary:
+    """metrics/verdicts.json: per schedule of the study (registry names), its counts."""
+
+    schedules: Mapping[str, VerdictCounts]
+
+    def to_json(self) -> dict:
+        return {name: counts.to_json() for name, counts in self.schedules.items()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> "VerdictSummary":
+        return cls(by_schedule(cls.__name__, raw, VerdictCounts.from_json))
+
+
+def verdict_counts(table: pd.DataFrame, schedules: Iterable[str]) -> VerdictSummary:
+    """Per schedule: non-monotone steps and how many got each verdict."""
     out = {}
-    for schedule in schedules:
-        part = table[table["schedule"] == schedule]
-        out[schedule] = {"nonmonotone_steps": int(len(part)),
-                         **{v.replace(",", "").replace(" ", "_"): int((part["verdict"] == v).sum()) for v in VERDICTS}}
-    return out
+    for name in schedules:
+        part = table[table["schedule"] == name]
+        out[name] = VerdictCounts(
+            nonmonotone_steps=int(len(part)),
+            **{VERDICT_FIELDS[v]: int((part["verdict"] == v).sum()) for v in VERDICTS},
+        )
+    return VerdictSummary(out)

@@ -1,1 +1,2 @@
-"""Prefect tasks, one per unit of work of a stage; each owns its stage's logging (through ``edge``)."""
+"""Prefect tasks, one per unit of work of a stage; each owns its stage's logging (through
+``edge``)."""

@@ -1,4 +1,5 @@
 """Task of the ``dynamics`` stage: Nielsen's weight-decay exercise, its tables and MLflow runs."""
+
 from __future__ import annotations
 
 import math
@@ -17,34 +18,73 @@ from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.data.split import file_md5
 from l2path.dynamics.plan import Model, model_epochs
-from l2path.dynamics.tables import PLOT_NAMES, metrics, plot_tables
+from l2path.dynamics.tables import PLOT_NAMES, plot_tables, summarise
 from l2path.dynamics.theory import theory_table
 from l2path.dynamics.training import run_dynamics
 from l2path.model.checkpoint import save_model
 from l2path.model.network import DTYPES
 
 
-
 def model_key(model: Model) -> str:
     return f"{model.init}_seed{model.seed}_eta{model.eta:g}_lambda{model.lam:g}"
 
 
-def log_model_run(params: Params, stage: StageRun, model: Model, history: list[dict], checkpoint: Path,
-                  data_md5: str) -> None:
+def log_model_run(
+    params: Params,
+    stage: StageRun,
+    model: Model,
+    history: list[dict],
+    checkpoint: Path,
+    data_md5: str,
+) -> None:
     """A child run of the stage run: one model's per-epoch metrics and final weights."""
-    logged = {"init": model.init, "seed": model.seed, "eta": model.eta, "lambda": model.lam,
-              "epochs": len(history) - 1,
-              **{f"dynamics.{k}": v for k, v in params.dynamics.model_dump().items()
-                 if k not in ("inits", "seeds", "lambdas", "eta", "epochs", "book", "sweep")}}
-    run_tags = {**stage.child_tags("model"), "l2path.model": model_key(model), "l2path.data_md5": data_md5}
-    with tracking.stage_run(params.study.name, f"dynamics {model_key(model)}", logged, run_tags,
-                            parent_run_id=stage.run_id) as run_id:
-        numeric = [{k: v for k, v in row.items() if isinstance(v, (int, float)) and math.isfinite(v)
-                    and k not in ("seed", "eta", "lambda")} for row in history]
+    logged = {
+        "init": model.init,
+        "seed": model.seed,
+        "eta": model.eta,
+        "lambda": model.lam,
+        "epochs": len(history) - 1,
+        **{
+            f"dynamics.{k}": v
+            for k, v in params.dynamics.model_dump().items()
+            if k not in ("inits", "seeds", "lambdas", "eta", "epochs", "book", "sweep")
+        },
+    }
+    run_tags = {
+        **stage.child_tags("model"),
+        "l2path.model": model_key(model),
+        "l2path.data_md5": data_md5,
+    }
+    with tracking.stage_run(
+        params.study.name,
+        f"dynamics {model_key(model)}",
+        logged,
+        run_tags,
+        parent_run_id=stage.run_id,
+    ) as run_id:
+        numeric = [
+            {
+                k: v
+                for k, v in row.items()
+                if isinstance(v, (int, float))
+                and math.isfinite(v)
+                and k not in ("seed", "eta", "lambda")
+            }
+            for row in history
+        ]
         tracking.log_artifact(run_id, checkpoint, "checkpoint")
-        with tracking.logged_model(run_id, f"dynamics-{model_key(model)}", checkpoint,
-                                   {"init": model.init, "seed": model.seed, "eta": model.eta, "lambda": model.lam,
-                                    "epochs": len(history) - 1}) as model_id:
+        with tracking.logged_model(
+            run_id,
+            f"dynamics-{model_key(model)}",
+            checkpoint,
+            {
+                "init": model.init,
+                "seed": model.seed,
+                "eta": model.eta,
+                "lambda": model.lam,
+                "epochs": len(history) - 1,
+            },
+        ) as model_id:
             tracking.log_history(run_id, numeric, model_id=model_id)
 
 
@@ -71,23 +111,41 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
 
     def on_epoch(model: Model, row: dict) -> None:
         bar.advance()
-        if model.init == config.inits[0] and model.eta == config.eta and model.lam == config.lambdas[0]:
-            logger.info("seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)", model.seed,
-                        config.seeds.index(model.seed) + 1, len(config.seeds), row["epoch"], planned[model],
-                        model.init, [round(row[f"layer{l}_rms"], 4) for l in layers],
-                        [round(row.get(f"layer{l}_ratio", math.nan), 3) for l in layers], row["seconds"])
+        if (
+            model.init == config.inits[0]
+            and model.eta == config.eta
+            and model.lam == config.lambdas[0]
+        ):
+            logger.info(
+                "seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)",
+                model.seed,
+                config.seeds.index(model.seed) + 1,
+                len(config.seeds),
+                row["epoch"],
+                planned[model],
+                model.init,
+                [round(row[f"layer{l}_rms"], 4) for l in layers],
+                [round(row.get(f"layer{l}_ratio", math.nan), 3) for l in layers],
+                row["seconds"],
+            )
 
-    with progress(f"dynamics: {len(planned)} models", sum(e + 1 for e in planned.values()), "model-epochs",
-                  "dynamics-epochs") as bar:
+    with progress(
+        f"dynamics: {len(planned)} models",
+        sum(e + 1 for e in planned.values()),
+        "model-epochs",
+        "dynamics-epochs",
+    ) as bar:
         result = run_dynamics(config, data, on_epoch=on_epoch)
     theory = theory_table(result.epochs, config, len(data.train))
-    stage.timings["stack_epoch_seconds"] = float(result.epochs["seconds"].sum())  # wall times: never in a DVC output
+    stage.timings["stack_epoch_seconds"] = float(
+        result.epochs["seconds"].sum()
+    )  # wall times: never in a DVC output
     atomic.write_csv(paths.dynamics_epochs, result.epochs.drop(columns=["seconds"]))
     atomic.write_csv(paths.dynamics_theory, theory)
     tables = plot_tables(result.epochs, theory, config)
     for name in PLOT_NAMES:
         atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", tables[name])
-    numbers = metrics(theory)
+    numbers = summarise(theory).to_json()
     atomic.write_json(paths.dynamics_metrics, numbers)
 
     models_dir = Path(paths.dynamics_dir)
@@ -95,14 +153,35 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     data_md5 = file_md5(paths.prepared)
     for model, net in result.final.items():
         checkpoint = models_dir / f"{model_key(model)}.pt"
-        history = result.epochs[(result.epochs["init"] == model.init) & (result.epochs["seed"] == model.seed)
-                                & (result.epochs["eta"] == model.eta)
-                                & (result.epochs["lambda"] == model.lam)].to_dict("records")
-        save_model(net, 0, checkpoint, meta={"init": model.init, "seed": model.seed, "lambda": model.lam,
-                                             "eta": model.eta, "epochs": len(history) - 1})
+        history = result.epochs[
+            (result.epochs["init"] == model.init)
+            & (result.epochs["seed"] == model.seed)
+            & (result.epochs["eta"] == model.eta)
+            & (result.epochs["lambda"] == model.lam)
+        ].to_dict("records")
+        save_model(
+            net,
+            0,
+            checkpoint,
+            meta={
+                "init": model.init,
+                "seed": model.seed,
+                "lambda": model.lam,
+                "eta": model.eta,
+                "epochs": len(history) - 1,
+            },
+        )
         log_model_run(params, stage, model, history, checkpoint, data_md5)
     tracking.log_metrics(stage.run_id, dict(_flat(numbers)))
     for row in theory[theory["measured_factor"].notna()].to_dict("records"):
-        logger.info("%s init, eta %g, lambda %g, layer %d: measured factor %.6f per epoch against theory %.6f",
-                    row["init"], row["eta"], row["lambda"], row["layer"], row["measured_factor"], row["theory_factor"])
+        logger.info(
+            "%s init, eta %g, lambda %g, layer %d: measured factor %.6f per epoch against theory "
+            "%.6f",
+            row["init"],
+            row["eta"],
+            row["lambda"],
+            row["layer"],
+            row["measured_factor"],
+            row["theory_factor"],
+        )
     return numbers

@@ -1,4 +1,5 @@
 """Tasks of the ``prepare`` stage: obtain verified MNIST files, build Nielsen's split."""
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,8 @@ def mnist_sources(params: Params) -> list[str]:
 
 @task(name="fetch-mnist", cache_policy=NO_CACHE)
 def fetch_raw(params: Params, stage: StageRun) -> list[str]:
-    """The four IDX files, from the first source whose copy verifies; the sources tried are a param."""
+    """The four IDX files, from the first source whose copy verifies; the sources tried are a
+    param."""
     sources = mnist_sources(params)
     tracking.log_params(stage.run_id, {"data.sources": sources})
     paths = fetch_mnist(params.paths.raw_dir, sources, timeout=params.data.timeout_s)
@@ -32,10 +34,23 @@ def fetch_raw(params: Params, stage: StageRun) -> list[str]:
 
 @task(name="build-split", cache_policy=NO_CACHE)
 def build_split(params: Params, stage: StageRun) -> dict:
-    """Nielsen's split and its manifest; the prepared file is the run's dataset (digest: its DVC md5)."""
-    manifest = prepare_split(params.paths.raw_dir, params.paths.prepared, params.paths.manifest,
-                             n_validation=params.data.n_validation)
-    tracking.log_dataset(stage.run_id, params.paths.prepared, "mnist-nielsen-split",
-                         digest=manifest["prepared_md5"], context="prepared")
-    tracking.log_metrics(stage.run_id, {f"n_{split}": count for split, count in manifest["counts"].items()})
+    """Nielsen's split and its manifest; the prepared file is the run's dataset (digest: its DVC
+    md5)."""
+    manifest = prepare_split(
+        params.paths.raw_dir,
+        params.paths.prepared,
+        params.paths.manifest,
+        n_validation=params.data.n_validation,
+    )
+    tracking.log_dataset(
+        stage.run_id,
+        params.paths.prepared,
+        "mnist-nielsen-split",
+        digest=manifest["prepared_md5"],
+        context="prepared",
+    )
+    tracking.log_metrics(
+        stage.run_id, {f"n_{split}": count for split, count in manifest["counts"].items()}
+    )
+
     return manifest

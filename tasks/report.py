@@ -1,9 +1,13 @@
 """Task of the ``report`` stage: read every stage's tables, build the report, publish it."""
+
 from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
+from typing import TypeVar
+
 
 import numpy as np
 import pandas as pd
@@ -17,13 +21,27 @@ from edge.project import project_root
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
+from l2path.continuation.records import ContinuationSummary, StepVerdict
 from l2path.data.split import file_md5
+from l2path.dynamics.summary import TheoryRow
 from l2path.dynamics.tables import PLOT_NAMES
+from l2path.landscape_records import (
+    CurvaturePoint,
+    EscapeRow,
+    InterpolationRow,
+    SaddleStep,
+    spectrum_path,
+)
+
+from l2path.monotonicity import MonotonicitySummary
 from l2path.report.headline import headline
 from l2path.report.html import Report, ReportInputs, build_report
+from l2path.rows import Row, read_rows
 from l2path.study.results import read_results, results_frame
+from l2path.verdicts import VerdictSummary
 
-from .hessian import spectrum_path
+R = TypeVar("R", bound=Row)
+S = TypeVar("S")
 
 
 def read_table(path: str) -> pd.DataFrame | None:
@@ -36,15 +54,20 @@ def read_table(path: str) -> pd.DataFrame | None:
         return pd.DataFrame()
 
 
-def pick_spectra(params: Params, hessian: pd.DataFrame | None) -> dict:
-    """``report.densities`` analysed points spread evenly over lambda, with their spectrum arrays."""
-    if hessian is None or hessian.empty or params.report.densities == 0:
+def pick_spectra(params: Params, hessian: list[CurvaturePoint] | None) -> dict:
+    """``report.densities`` analysed points spread evenly over lambda, with their spectrum
+    arrays."""
+    if not hessian or params.report.densities == 0:
         return {}
-    ordered = hessian.sort_values(["lambda", "key"])["key"].tolist()
-    picks = np.unique(np.linspace(0, len(ordered) - 1, min(params.report.densities, len(ordered))).round().astype(int))
+    ordered = [p.key for p in sorted(hessian, key=lambda p: (p.lam, p.key))]
+    picks = np.unique(
+        np.linspace(0, len(ordered) - 1, min(params.report.densities, len(ordered)))
+        .round()
+        .astype(int)
+    )
     spectra = {}
     for key in (ordered[i] for i in picks):
-        path = spectrum_path(params, key)
+        path = spectrum_path(params.paths.spectra_dir, key)
         if path.exists():
             with np.load(path) as arrays:
                 spectra[key] = {name: arrays[name] for name in ("slq_nodes", "slq_weights")}
@@ -55,14 +78,16 @@ def provenance(params: Params) -> dict:
     grid = params.lambda_study.grid
     # No git commit: the report is a DVC output, and one that named its commit would change
     # at every commit of dvc.lock (DVC's lock and MLflow's tags say which commit made it).
-    return {"data md5 (DVC)": file_md5(params.paths.prepared),
-            "λ grid": f"{grid.lambda_start:g} × {grid.factor:g}^k up to {grid.lambda_max:g}",
-            "schedules": ", ".join(params.lambda_study.schedules),
-            "model": json.dumps(params.lambda_study.model.model_dump()),
-            "SGD": json.dumps(params.lambda_study.sgd.model_dump()),
-            "hessian": json.dumps(params.hessian.model_dump()),
-            "continuation": json.dumps(params.continuation.model_dump()),
-            "dynamics": json.dumps(params.dynamics.model_dump())}
+    return {
+        "data md5 (DVC)": file_md5(params.paths.prepared),
+        "λ grid": f"{grid.lambda_start:g} × {grid.factor:g}^k up to {grid.lambda_max:g}",
+        "schedules": ", ".join(params.lambda_study.schedules),
+        "model": json.dumps(params.lambda_study.model.model_dump()),
+        "SGD": json.dumps(params.lambda_study.sgd.model_dump()),
+        "hessian": json.dumps(params.hessian.model_dump()),
+        "continuation": json.dumps(params.continuation.model_dump()),
+        "dynamics": json.dumps(params.dynamics.model_dump()),
+    }
 
 
 def mlflow_links(params: Params, stage: StageRun) -> dict[str, str | None]:
@@ -81,7 +106,9 @@ def mlflow_links(params: Params, stage: StageRun) -> dict[str, str | None]:
     links = {}
     for name, path in sorted(read_from.items()):
         search = tracking.wrote_filter(name, path, file_md5(root / path))
-        links[f"{name}: {search}"] = tracking.search_url(ui, stage.experiment_id, search) if ui else None
+        links[f"{name}: {search}"] = (
+            tracking.search_url(ui, stage.experiment_id, search) if ui else None
+        )
     return links
 
 
@@ -89,28 +116,53 @@ def run_links(params: Params, stage: StageRun) -> list[str]:
     """The runs of this execution, as Markdown lines: URLs with a UI configured, else ids."""
     ui = params.report.mlflow_ui
     runs = {**stage.upstream, "report": stage}
-    return [f"- {name}: [{record.run_id}]({tracking.run_url(ui, record.experiment_id, record.run_id)})" if ui
-            else f"- {name}: MLflow run `{record.run_id}`" for name, record in runs.items()]
+    return [
+        f"- {name}: [{record.run_id}]({tracking.run_url(ui, record.experiment_id, record.run_id)})"
+        if ui
+        else f"- {name}: MLflow run `{record.run_id}`"
+        for name, record in runs.items()
+    ]
+
+
+def read_summary(path: str, cls: type[S]) -> S | None:
+    """A stage's metrics JSON as its type; None if the stage has not written it."""
+    return cls.from_json(json.loads(Path(path).read_text())) if Path(path).exists() else None
+
+
+def read_records(path: str, cls: type[R]) -> list[R] | None:
+    """A stage's table as its rows' type; None if the stage has not written it."""
+    return read_rows(path, cls) if Path(path).exists() else None
 
 
 def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
     paths = params.paths
-    hessian = read_table(paths.hessian_table)
+    hessian = read_records(paths.hessian_table, CurvaturePoint)
     plots_dir = Path(paths.dynamics_plots_dir)
     return ReportInputs(
-        study=results_frame(read_results(paths.study_results)), steps=read_table(paths.monotonicity_table),
-        monotonicity=json.loads(Path(paths.monotonicity_metrics).read_text()),
-        verdicts=json.loads(Path(paths.verdicts_metrics).read_text()) if Path(paths.verdicts_metrics).exists() else None,
+        study=results_frame(read_results(paths.study_results)),
+        steps=read_table(paths.monotonicity_table),
+        monotonicity=MonotonicitySummary.from_json(
+            json.loads(Path(paths.monotonicity_metrics).read_text())
+        ),
+        verdicts=read_summary(paths.verdicts_metrics, VerdictSummary),
         verdict_steps=read_table(paths.verdicts),
-        continuation=(json.loads(Path(paths.continuation_metrics).read_text())
-                      if Path(paths.continuation_metrics).exists() else None),
-        curvature_steps=read_table(paths.continuation_steps),
-        hessian=hessian, saddle_steps=read_table(paths.saddle_steps), escapes=read_table(paths.escapes),
-        interpolation=read_table(paths.interpolation), spectra=pick_spectra(params, hessian),
-        dynamics_plots={name: pd.read_csv(plots_dir / f"{name}.csv") for name in PLOT_NAMES
-                        if (plots_dir / f"{name}.csv").exists()},
-        theory=read_table(paths.dynamics_theory), dynamics_config=params.dynamics,
-        provenance=provenance(params), links=mlflow_links(params, stage))
+        continuation=read_summary(paths.continuation_metrics, ContinuationSummary),
+        curvature_steps=read_records(paths.continuation_steps, StepVerdict),
+        hessian=hessian,
+        saddle_steps=read_records(paths.saddle_steps, SaddleStep),
+        escapes=read_records(paths.escapes, EscapeRow),
+        interpolation=read_records(paths.interpolation, InterpolationRow),
+        spectra=pick_spectra(params, hessian),
+        dynamics_plots={
+            name: pd.read_csv(plots_dir / f"{name}.csv")
+            for name in PLOT_NAMES
+            if (plots_dir / f"{name}.csv").exists()
+        },
+        theory=read_records(paths.dynamics_theory, TheoryRow),
+        dynamics_config=params.dynamics,
+        provenance=provenance(params),
+        links=mlflow_links(params, stage),
+    )
 
 
 def write_report(report: Report, directory: str, metrics_path: str) -> None:
@@ -121,7 +173,7 @@ def write_report(report: Report, directory: str, metrics_path: str) -> None:
         (staging / "summary.md").write_text(report.markdown)
         for name, data in report.figures.items():
             (staging / "figures" / name).write_bytes(data)
-    atomic.write_json(metrics_path, report.numbers)
+    atomic.write_json(metrics_path, report.numbers.to_json())
 
 
 def embedded_markdown(report: Report) -> str:
@@ -129,21 +181,43 @@ def embedded_markdown(report: Report) -> str:
     directory beside it, so a relative image path would not resolve in the UI."""
     markdown = report.markdown
     for name, data in report.figures.items():
-        markdown = markdown.replace(f"](figures/{name})", f"](data:image/png;base64,{base64.b64encode(data).decode()})")
+        inline = f"](data:image/png;base64,{base64.b64encode(data).decode()})"
+        markdown = markdown.replace(f"](figures/{name})", inline)
     return markdown
+
+
+def _json_number(value):
+    """JSON has no NaN: null, as pandas' ``to_json`` wrote it."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def publish(report: Report, inputs: ReportInputs, runs: list[str]) -> None:
     """Prefect artifacts on the flow run: the summary with its figures and the MLflow runs
     of this execution, the theory-vs-measured table, the class of every analysed point."""
-    create_markdown_artifact(markdown=embedded_markdown(report) + "\n\n## MLflow runs\n\n" + "\n".join(runs),
-                             key="l2path-report", description="answers of the study")
-    if inputs.theory is not None and len(inputs.theory):
-        rows = json.loads(inputs.theory.to_json(orient="records"))  # NaN -> null
-        create_table_artifact(table=rows, key="weight-decay-theory", description="decay: theory vs measured")
-    if inputs.hessian is not None and len(inputs.hessian):
-        rows = json.loads(inputs.hessian[["key", "lambda", "class", "lambda_max", "lambda_min"]].to_json(orient="records"))
-        create_table_artifact(table=rows, key="hessian-classes", description="class of every analysed point")
+    create_markdown_artifact(
+        markdown=embedded_markdown(report) + "\n\n## MLflow runs\n\n" + "\n".join(runs),
+        key="l2path-report",
+        description="answers of the study",
+    )
+    if inputs.theory:
+        rows = [{k: _json_number(v) for k, v in r.to_row().items()} for r in inputs.theory]
+        create_table_artifact(
+            table=rows, key="weight-decay-theory", description="decay: theory vs measured"
+        )
+    if inputs.hessian:
+        rows = [
+            {
+                "key": p.key,
+                "lambda": p.lam,
+                "class": p.curvature_class.value,
+                "lambda_max": _json_number(p.lambda_max),
+                "lambda_min": _json_number(p.lambda_min),
+            }
+            for p in inputs.hessian
+        ]
+        create_table_artifact(
+            table=rows, key="hessian-classes", description="class of every analysed point"
+        )
 
 
 @task(name="build-report", cache_policy=NO_CACHE)
@@ -154,19 +228,31 @@ def make_report(params: Params, stage: StageRun) -> dict:
     report = build_report(inputs)
     write_report(report, params.paths.report_dir, params.paths.report_metrics)
     train = Path(params.paths.train_metrics)
-    atomic.write_json(params.paths.headline_metrics,
-                      headline(report.numbers, json.loads(train.read_text()) if train.exists() else {}))
+    atomic.write_json(
+        params.paths.headline_metrics,
+        headline(report.numbers, json.loads(train.read_text()) if train.exists() else {}),
+    )
     publish(report, inputs, run_links(params, stage))
     tracking.log_artifacts(stage.run_id, params.paths.report_dir, "report")
-    tracking.log_metrics(stage.run_id, {k: float(v) for k, v in report.numbers.items() if v is not None})
+    tracking.log_metrics(
+        stage.run_id, {k: float(v) for k, v in report.numbers.to_json().items() if v is not None}
+    )
     logger = get_run_logger()
     study = stage.upstream.get("study")
     if study is None:
-        logger.warning("no lineage file of the study stage: the report is not attached to a study run")
+        logger.warning(
+            "no lineage file of the study stage: the report is not attached to a study run"
+        )
+
     elif not tracking.run_exists(study.run_id):
-        logger.warning("the study run %s named by the study's lineage file is not in this MLflow store (%s): the "
-                       "report is not attached to it", study.run_id, tracking.tracking_uri())
+        logger.warning(
+            "the study run %s named by the study's lineage file is not in this MLflow "
+            "store (%s): the report is not attached to it",
+            study.run_id,
+            tracking.tracking_uri(),
+        )
+
     else:
         tracking.log_artifacts(study.run_id, params.paths.report_dir, "report")
     logger.info("report written to %s/index.html", params.paths.report_dir)
-    return report.numbers
+    return report.numbers.to_json()

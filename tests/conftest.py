@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic data, the MNIST mirror, and isolated tool state."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ torch.set_num_threads(1)
 def synthetic_dataset(n_train=60, n_eval=20, dtype=torch.float64, seed=0) -> Dataset:
     """A tiny MNIST-shaped dataset (784 inputs in [0, 1], 10 classes)."""
     rng = np.random.default_rng(seed)
+
     def split(count):
         return make_split(rng.random((count, 784)), rng.integers(0, 10, count), dtype)
+
     return Dataset(split(n_train), split(n_eval), split(n_eval))
 
 
@@ -37,7 +40,12 @@ def mnist_mirror() -> Path | None:
     if not candidate:
         return None
     path = Path(candidate)
-    return path if (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists() else None
+    return (
+        path
+        if (path / "train-images-idx3-ubyte.gz").exists()
+        or (path / "train-images-idx3-ubyte").exists()
+        else None
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +53,9 @@ def mirror() -> Path:
     """The MNIST mirror; under CI a missing mirror is a failure, never a skip."""
     path = mnist_mirror()
     if path is None:
-        message = "MNIST mirror not found: set MNIST_MIRROR to a directory holding the MNIST IDX files"
+        message = (
+            "MNIST mirror not found: set MNIST_MIRROR to a directory holding the MNIST IDX files"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -69,10 +79,19 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-quic", "--window-size=1200,900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--window-size=1200,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)

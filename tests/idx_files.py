@@ -1,4 +1,5 @@
 """Helpers that write IDX files by hand (the format from its spec, not from l2path)."""
+
 from __future__ import annotations
 
 import struct

@@ -4,6 +4,7 @@ Written per example, the way network2.py does it (backprop one sample at a time,
 the gradients over the mini-batch, then apply the L2-regularised update), to serve as
 an oracle for the vectorised, stacked trainer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,8 @@ def backprop(weights, biases, x, y, cost):
 
 
 def update_mini_batch(weights, biases, xs, ys, eta, lmbda, n, cost):
-    """network2's update: w -> (1 - eta*lmbda/n) w - (eta/m) sum grad_w; b -> b - (eta/m) sum grad_b."""
+    """network2's update: w -> (1 - eta*lmbda/n) w - (eta/m) sum grad_w;
+    b -> b - (eta/m) sum grad_b."""
     sum_w = [np.zeros_like(w) for w in weights]
     sum_b = [np.zeros_like(b) for b in biases]
     for x, y in zip(xs, ys):
@@ -64,4 +66,4 @@ def total_cost(weights, biases, xs, ys, lmbda, cost):
         else:
             total += 0.5 * float(np.sum((a - y) ** 2))
     n = len(xs)
-    return total / n + lmbda / (2 * n) * sum(float(np.sum(w ** 2)) for w in weights)
+    return total / n + lmbda / (2 * n) * sum(float(np.sum(w**2)) for w in weights)

@@ -1,4 +1,5 @@
 """A throw-away copy of this repository (its tracked and unignored files) as a fresh git repo."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ from conftest import REPO
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def set_dotted(mapping: dict, dotted: str, value) -> None:
@@ -28,7 +31,8 @@ SETUP_BUILT = (".dvc/plots/offline.html",)  # `dvc plots show`'s offline templat
 
 
 def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
-    """Copy the working tree's files (as git sees them) to ``dest``, apply params overrides, commit."""
+    """Copy the working tree's files (as git sees them) to ``dest``, apply params overrides,
+    commit."""
     listed = git(REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     for name in filter(None, listed):
         source = REPO / name
@@ -46,7 +50,16 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(dest, "init", "-q")
     git(dest, "add", "-A")
-    git(dest, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "copy")
+    git(
+        dest,
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.invalid",
+        "commit",
+        "-qm",
+        "copy",
+    )
     return dest
 
 
@@ -57,9 +70,13 @@ def tool_env(mirror: Path, home: Path) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MNIST_MIRROR"] = str(mirror)
     env["PREFECT_HOME"] = str(home / "prefect")
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1",
-               # a fresh PREFECT_HOME migrates its database first: slow on 2 busy cores
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DVC_NO_ANALYTICS="1",
+        # a fresh PREFECT_HOME migrates its database first: slow on 2 busy cores
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
     for key in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "L2PATH_EXECUTION_ID"):
         env.pop(key, None)
     return env

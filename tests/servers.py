@@ -1,4 +1,6 @@
-"""Real servers started by tests: on loopback, logged to a file, stopped with their process group."""
+"""Real servers started by tests: on loopback, logged to a file, stopped with their process
+group."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +22,14 @@ def free_port() -> int:
 
 def start(command, cwd, env, log: Path) -> subprocess.Popen:
     """Run ``command`` in its own process group, output to ``log``."""
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -1,4 +1,5 @@
 """A small lambda study on synthetic data: the real code path, shrunk data and counts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,19 +20,36 @@ from repo_copy import set_dotted
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
 # 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point;
-# curvature of the 3 ascending points on 500 images; their continuation on 200; the weight-decay dynamics on 1000
+# curvature of the 3 ascending points on 500 images; their continuation on 200; the weight-decay
+# dynamics on 1000
 # images for 2 epochs, one seed.
-PIPELINE_STUDY = {"lambda_study.model.n_train": 2000, "lambda_study.chain_seeds": [0],
-                  "lambda_study.cold_seeds": [0, 1], "lambda_study.grid.lambda_start": 1.0,
-                  "lambda_study.grid.lambda_max": 4.0, "lambda_study.sgd.max_epochs": 2,
-                  "hessian.select": "all", "hessian.n_train": 500, "hessian.k": 2, "hessian.lanczos_steps": 20,
-                  "hessian.slq_steps": 10, "hessian.trace_probes": 4,
-                  "continuation.n_sub": 200, "continuation.lambda_end": 4.0, "continuation.lbfgs_iterations": 300,
-                  "continuation.newton_iterations": 30, "continuation.cg_iterations": 200,
-                  "continuation.eig_steps": 100, "continuation.workers": 1,
-                  "dynamics.model.n_train": 1000, "dynamics.epochs": 2, "dynamics.seeds": [0],
-                  "dynamics.question_epochs": 1, "dynamics.book": None,
-                  "dynamics.sweep": {"eta": 0.5, "epochs": 2, "lambdas": [1.0, 5.0], "seeds": [0]}}
+PIPELINE_STUDY = {
+    "lambda_study.model.n_train": 2000,
+    "lambda_study.chain_seeds": [0],
+    "lambda_study.cold_seeds": [0, 1],
+    "lambda_study.grid.lambda_start": 1.0,
+    "lambda_study.grid.lambda_max": 4.0,
+    "lambda_study.sgd.max_epochs": 2,
+    "hessian.select": "all",
+    "hessian.n_train": 500,
+    "hessian.k": 2,
+    "hessian.lanczos_steps": 20,
+    "hessian.slq_steps": 10,
+    "hessian.trace_probes": 4,
+    "continuation.n_sub": 200,
+    "continuation.lambda_end": 4.0,
+    "continuation.lbfgs_iterations": 300,
+    "continuation.newton_iterations": 30,
+    "continuation.cg_iterations": 200,
+    "continuation.eig_steps": 100,
+    "continuation.workers": 1,
+    "dynamics.model.n_train": 1000,
+    "dynamics.epochs": 2,
+    "dynamics.seeds": [0],
+    "dynamics.question_epochs": 1,
+    "dynamics.book": None,
+    "dynamics.sweep": {"eta": 0.5, "epochs": 2, "lambdas": [1.0, 5.0], "seeds": [0]},
+}
 
 
 def small_config(**changes) -> LambdaStudy:
@@ -54,7 +72,9 @@ def small_data(n_train: int = 60, dtype: torch.dtype = torch.float64):
     return synthetic_dataset(n_train=n_train, n_eval=20, dtype=dtype)
 
 
-def small_plan(config: LambdaStudy | None = None, n_train: int = 60, data_md5: str = "md5") -> StudyPlan:
+def small_plan(
+    config: LambdaStudy | None = None, n_train: int = 60, data_md5: str = "md5"
+) -> StudyPlan:
     return StudyPlan.build(config or small_config(), n_train, data_md5)
 
 
@@ -82,11 +102,39 @@ def point_record(key: str, lam: float, diverged: bool = False) -> PointRecord:
     every number zero."""
     schedule, seed, index = key.split("/")
     zeros = Evaluation(**{name: 0.0 for name in SCALARS}, layers=())
-    return PointRecord(key=key, schedule=schedule, seed=int(seed.removeprefix("seed")),
-                       grid_index=int(index.removeprefix("lambda")), lam=lam, log2_lambda=0.0, fingerprint="f",
-                       start="fresh", parent=None, parent_checkpoint=None, parent_mlflow_run_id=None,
-                       checkpoint=f"{key}.pt", polished_checkpoint=None, epochs=1, best_epoch=1, objective_sd=0.0,
-                       data_loss_sd=0.0, train_mse_sd=0.0, diverged=diverged, message="",
-                       chain_start_weight_l2=1.0, train_seconds=0.0, polish_seconds=0.0, polished=False,
-                       polish_iterations=0, control_of=None, execution="", mlflow_run_id=None, sgd_grad_norm=0.0, grad_norm=0.0,
-                       certified=False, collapsed=False, sgd=zeros, final=zeros)
+    return PointRecord(
+        key=key,
+        schedule=schedule,
+        seed=int(seed.removeprefix("seed")),
+        grid_index=int(index.removeprefix("lambda")),
+        lam=lam,
+        log2_lambda=0.0,
+        fingerprint="f",
+        start="fresh",
+        parent=None,
+        parent_checkpoint=None,
+        parent_mlflow_run_id=None,
+        checkpoint=f"{key}.pt",
+        polished_checkpoint=None,
+        epochs=1,
+        best_epoch=1,
+        objective_sd=0.0,
+        data_loss_sd=0.0,
+        train_mse_sd=0.0,
+        diverged=diverged,
+        message="",
+        chain_start_weight_l2=1.0,
+        train_seconds=0.0,
+        polish_seconds=0.0,
+        polished=False,
+        polish_iterations=0,
+        control_of=None,
+        execution="",
+        mlflow_run_id=None,
+        sgd_grad_norm=0.0,
+        grad_norm=0.0,
+        critical=False,
+        collapsed=False,
+        sgd=zeros,
+        final=zeros,
+    )

@@ -1,145 +1,437 @@
 """The report's sentences carry the numbers of the tables they are written from."""
+
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 
 import pandas as pd
 
 from l2path.config import load_params
-from l2path.report.answers import continuation_answers, curvature_answer
+from l2path.continuation.records import ContinuationSummary, StepVerdict
+from l2path.dynamics.summary import TheoryRow
+from l2path.landscape_records import CurvaturePoint, InterpolationRow, SaddleStep
+from l2path.monotonicity import MonotonicitySummary
+from l2path.report.answers import continuation_answers, curvature_answer, opening_answer
 from l2path.report.decay_answers import dynamics_answers
+from l2path.verdicts import VerdictSummary
 
 from conftest import REPO
 
 
 def counts(steps, decreases, beyond=0, runs=0, longest=0, runs_beyond=0):
-    return {"steps": steps, "decreases": decreases, "decreases_beyond_noise": beyond,
-            "decreases_between_certified": 0, "largest_decrease": 0.002, "largest_drop_any_pair": 0.004,
-            "runs": runs, "longest_run": longest, "runs_beyond_noise": runs_beyond}
+    return {
+        "steps": steps,
+        "decreases": decreases,
+        "decreases_beyond_noise": beyond,
+        "decreases_between_critical": 0,
+        "largest_decrease": 0.002,
+        "largest_drop_any_pair": 0.004,
+        "total_decrease": 0.003,
+        "runs": runs,
+        "longest_run": longest,
+        "runs_beyond_noise": runs_beyond,
+        "paths_with_drop_beyond_noise": 0,
+    }
+
+
+def rows_of(kind: type, columns: dict[str, list]) -> list:
+    """Rows of a stage's table with the given columns; every other column blank (NaN, "",
+    False or 0, by its field's type): what the answers do not read."""
+    hints = typing.get_type_hints(kind)
+    blank = {float: math.nan, str: "", bool: False, int: 0}
+    size = len(next(iter(columns.values())))
+    filler = {
+        column: blank[hints[name]]
+        for column, name in kind.columns().items()
+        if column not in columns
+    }
+    return [
+        kind.from_row({**filler, **{c: values[i] for c, values in columns.items()}})
+        for i in range(size)
+    ]
+
+
+def monotonicity_of(**schedules) -> MonotonicitySummary:
+    """metrics/monotonicity.json of ``schedules`` (name -> metric -> counts; a metric left
+    out has no steps), read back as the report reads it."""
+    return MonotonicitySummary.from_json(
+        {
+            name: {
+                metric: metrics.get(metric, counts(0, 0))
+                for metric in ("train_mse", "data_loss", "objective")
+            }
+            for name, metrics in schedules.items()
+        }
+    )
 
 
 def test_continuation_answers_count_steps_and_saddles():
-    monotonicity = {"ascending": {"train_mse": counts(16, 3, beyond=1, runs=2, longest=2, runs_beyond=1),
-                                  "objective": counts(16, 1)},
-                    "cold": {"train_mse": counts(15, 0)}}
-    study = pd.DataFrame({"certified": [True, False, True], "grad_norm": [1e-5, 2e-2, 3e-5]})
-    saddle_steps = pd.DataFrame({"schedule": ["ascending"] * 3, "start": ["a0", "a1", "a2"], "end": ["a1", "a2", "a3"], "start_class": ["saddle", "saddle", "minimum"],
-                                 "start_escape_lower": [True, False, False],
-                                 "barrier_under_lambda_from": [0.0, 0.1, 0.0], "barrier_under_lambda_to": [0.0] * 3})
-    hessian = pd.DataFrame({"class": ["saddle", "saddle", "minimum"], "lambda_max": [0.5, 0.6, 0.7],
-                            "lambda_min": [-1e-3, -2e-3, 1e-4]})
+    monotonicity = monotonicity_of(
+        ascending={
+            "train_mse": counts(16, 3, beyond=1, runs=2, longest=2, runs_beyond=1),
+            "objective": counts(16, 1),
+        },
+        cold={"train_mse": counts(15, 0)},
+    )
+    study = pd.DataFrame({"critical": [True, False, True], "grad_norm": [1e-5, 2e-2, 3e-5]})
+    saddle_steps = rows_of(
+        SaddleStep,
+        {
+            "schedule": ["ascending"] * 3,
+            "start": ["a0", "a1", "a2"],
+            "end": ["a1", "a2", "a3"],
+            "start_class": ["saddle", "saddle", "minimum"],
+            "start_escape_lower": [True, False, False],
+            "barrier_under_lambda_from": [0.0, 0.1, 0.0],
+            "barrier_under_lambda_to": [0.0] * 3,
+        },
+    )
+    hessian = rows_of(
+        CurvaturePoint,
+        {
+            "class": ["saddle", "saddle", "minimum"],
+            "lambda_max": [0.5, 0.6, 0.7],
+            "lambda_min": [-1e-3, -2e-3, 1e-4],
+        },
+    )
     # J under the old lambda along each step's segment: lower at the new point for a0->a1 and a2->a3
-    interpolation = pd.DataFrame([{"start": a, "end": b, "objective_lambda": which, "t": t, "objective": value}
-                                  for a, b, end_value in (("a0", "a1", 0.9), ("a1", "a2", 1.2), ("a2", "a3", 0.5))
-                                  for which in ("from", "to")
-                                  for t, value in ((0.0, 1.0), (1.0, end_value if which == "from" else 2.0))])
+    interpolation = rows_of(
+        InterpolationRow,
+        pd.DataFrame(
+            [
+                {"start": a, "end": b, "objective_lambda": which, "t": t, "objective": value}
+                for a, b, end_value in (("a0", "a1", 0.9), ("a1", "a2", 1.2), ("a2", "a3", 0.5))
+                for which in ("from", "to")
+                for t, value in ((0.0, 1.0), (1.0, end_value if which == "from" else 2.0))
+            ]
+        ).to_dict("list"),
+    )
     answers = dict(continuation_answers(monotonicity, study, hessian, saddle_steps, interpolation))
     ascending = answers["λ continuation, ascending"]
-    assert "the in-sample MSE fell as λ rose at 3 of 16 steps" in ascending and "1 of them beyond" in ascending
-    assert "2 runs of consecutive drops (the longest 2 steps), 1 with a cumulative drop beyond noise" in ascending
+    assert (
+        "the in-sample MSE fell as λ rose at 3 of 16 steps" in ascending
+        and "1 of them beyond" in ascending
+    )
+    assert (
+        "2 runs of consecutive drops (the longest 2 steps), 1 with a cumulative drop beyond noise"
+        in ascending
+    )
     assert "the objective J_λ fell at 1 of its steps" in ascending
     assert "2 started from a saddle point, 1 from a minimum and 0 from a point" in ascending
-    assert "lowered J_λ at 1 of the saddles" in ascending and "1 of these steps cross a barrier" in ascending
-    assert "At 2 of these 3 steps the new point is lower than the old one under the old λ's" in ascending
+    assert (
+        "lowered J_λ at 1 of the saddles" in ascending
+        and "1 of these steps cross a barrier" in ascending
+    )
+    assert (
+        "At 2 of these 3 steps the new point is lower than the old one under the old λ's"
+        in ascending
+    )
     cold = answers["cold starts"]
-    assert "lower at the larger of two neighbouring λ at 0 of 15 steps" in cold and "not a continuation" in cold
+    assert (
+        "lower at the larger of two neighbouring λ at 0 of 15 steps" in cold
+        and "not a continuation" in cold
+    )
     summary = answers["Convergence and curvature"]
-    assert "2 of 3 points of the study were certified" in summary
+    assert "2 of 3 points of the study were critical points" in summary
     assert "0 minima" not in summary and "1 minima, 2 saddles, 0 not critical" in summary
     assert "2 points have a negative smallest eigenvalue" in summary
 
 
 def test_the_opening_answer_is_made_of_the_verdict_counts():
-    from l2path.report.answers import opening_answer
-
-    verdicts = {"ascending": {"nonmonotone_steps": 12, "continued_optimisation": 12, "within_noise": 0,
-                              "beyond_noise_unexplained": 0},
-                "descending": {"nonmonotone_steps": 2, "continued_optimisation": 0, "within_noise": 1,
-                               "beyond_noise_unexplained": 1},
-                "cold": {"nonmonotone_steps": 5, "continued_optimisation": 0, "within_noise": 5,
-                         "beyond_noise_unexplained": 0}}
-    monotonicity = {"ascending": {"train_mse": {"steps": 36}}, "descending": {"train_mse": {"steps": 44}},
-                    "cold": {"train_mse": {"steps": 66}}}
-    text = opening_answer(verdicts, monotonicity)
+    verdicts = {
+        "ascending": {
+            "nonmonotone_steps": 12,
+            "continued_optimisation": 12,
+            "within_noise": 0,
+            "beyond_noise_unexplained": 0,
+        },
+        "descending": {
+            "nonmonotone_steps": 2,
+            "continued_optimisation": 0,
+            "within_noise": 1,
+            "beyond_noise_unexplained": 1,
+        },
+        "cold": {
+            "nonmonotone_steps": 5,
+            "continued_optimisation": 0,
+            "within_noise": 5,
+            "beyond_noise_unexplained": 0,
+        },
+    }
+    monotonicity = monotonicity_of(
+        ascending={"train_mse": counts(36, 12)},
+        descending={"train_mse": counts(44, 2)},
+        cold={"train_mse": counts(66, 5)},
+    )
+    text = opening_answer(VerdictSummary.from_json(verdicts), monotonicity)
     assert text.startswith("Yes, it is non-monotone.")
-    assert "ascending chains (λ rising from point to point), the in-sample MSE fell as λ rose at 12 of 36 steps: " \
-           "the same-λ controls got as low at 12 of them" in text
-    assert "descending chains (λ falling from point to point), the in-sample MSE rose as λ fell at 2 of 44 steps" in text
-    assert "1 remain beyond noise and unexplained" in text and "cold" not in text.lower().split("chains")[0]
+    assert (
+        "ascending chains (λ rising from point to point), the in-sample MSE fell as λ rose at 12 "
+        "of 36 steps: the same-λ controls got as low at 12 of them" in text
+    )
+    assert (
+        "descending chains (λ falling from point to point), the in-sample MSE rose as λ fell at 2 "
+        "of 44 steps" in text
+    )
+    assert (
+        "1 remain beyond noise and unexplained" in text
+        and "cold" not in text.lower().split("chains")[0]
+    )
     quiet = {s: {**v, "nonmonotone_steps": 0} for s, v in verdicts.items()}
-    assert opening_answer(quiet, monotonicity).startswith("No non-monotone step.")
+    assert opening_answer(VerdictSummary.from_json(quiet), monotonicity).startswith(
+        "No non-monotone step."
+    )
 
 
 def test_without_the_per_point_hessian_analysis_no_class_counts_are_claimed():
-    monotonicity = {"ascending": {"train_mse": counts(5, 2), "objective": counts(5, 0)}}
-    study = pd.DataFrame({"certified": [False] * 3, "grad_norm": [2e-2] * 3})
-    saddle_steps = pd.DataFrame({"schedule": ["ascending"] * 2, "start": ["a0", "a1"], "end": ["a1", "a2"],
-                                 "start_class": ["not analysed"] * 2, "start_escape_lower": [False, False],
-                                 "barrier_under_lambda_from": [0.0, 0.2], "barrier_under_lambda_to": [0.0, 0.0]})
-    answers = dict(continuation_answers(monotonicity, study, pd.DataFrame(), saddle_steps, None))
+    monotonicity = monotonicity_of(ascending={"train_mse": counts(5, 2), "objective": counts(5, 0)})
+    study = pd.DataFrame({"critical": [False] * 3, "grad_norm": [2e-2] * 3})
+    saddle_steps = rows_of(
+        SaddleStep,
+        {
+            "schedule": ["ascending"] * 2,
+            "start": ["a0", "a1"],
+            "end": ["a1", "a2"],
+            "start_class": ["not analysed"] * 2,
+            "start_escape_lower": [False, False],
+            "barrier_under_lambda_from": [0.0, 0.2],
+            "barrier_under_lambda_to": [0.0, 0.0],
+        },
+    )
+    answers = dict(continuation_answers(monotonicity, study, [], saddle_steps, None))
     ascending = answers["λ continuation, ascending"]
-    assert "none was classed by the per-point Hessian analysis" in ascending and "saddle point" not in ascending
+    assert (
+        "none was classed by the per-point Hessian analysis" in ascending
+        and "saddle point" not in ascending
+    )
     assert "1 of these steps cross a barrier" in ascending
 
 
+def _step(seed: int, lambda_from: float, lambda_to: float, verdict: str, **evidence) -> StepVerdict:
+    """A row of results/continuation_steps.csv; what the answer does not read is filler."""
+    row = {
+        "seed": seed,
+        "lambda_from": lambda_from,
+        "lambda_to": lambda_to,
+        "sgd_mse_change": -1e-3,
+        "start_class": "minimum",
+        "start_certified": True,
+        "end_class": "minimum",
+        "end_certified": True,
+        "start_predicted_dL_dlambda": 1e-4,
+        "polished_mse_change": -1e-4,
+        "polished_data_loss_change": -1e-4,
+        "drop_reproduced": False,
+        **{
+            f"{side}_{name}": value
+            for side in ("up", "down")
+            for name, value in (
+                ("followed", False),
+                ("end_class", ""),
+                ("end_certified", False),
+                ("data_loss_change", math.nan),
+                ("other_on_branch", False),
+                ("distance_to_other", math.nan),
+            )
+        },
+        "fold_side": "",
+        "fold_low": math.nan,
+        "fold_high": math.nan,
+        "fold_evidence": "",
+        "bottom_before_fold": math.nan,
+        "jump_kind": "",
+        "switch_lowers": None,
+        "lemma_holds": None,
+        "reason": "",
+        "curvature_verdict": verdict,
+    }
+    return StepVerdict.from_row({**row, **evidence})
+
+
 def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_survives_the_polish():
-    metrics = {"n_sub": 1000, "points": 14, "certified_points": 14, "folds": 5, "nonmonotone_steps": 3,
-               "undecided": 1, "drops_reproduced": 1, "classes": {"minimum": 11, "saddle": 0, "degenerate": 3},
-               "verdicts": {"saddle_branch": 0, "branch_jump": 2, "one_branch_of_minima": 0, "undecided": 1},
-               "jumps": {"fold": 2, "switch": 0, "switch_lowering": 0}, "escapes": 0, "escapes_lowering": 0}
-    steps = pd.DataFrame({"seed": [1, 1, 0], "lambda_from": [0.03125, 0.0625, 0.5], "lambda_to": [0.0625, 0.125, 1.0],
-                          "curvature_verdict": ["branch jump", "branch jump", "undecided"],
-                          "jump_kind": ["fold", "fold", ""], "fold_low": [0.04419, 0.1, None],
-                          "fold_high": [0.04819, 0.11, None], "reason": ["", "", "not converged"],
-                          "fold_side": ["up from the start", "down from the end", ""],
-                          "drop_reproduced": [True, False, False]})
-    text = curvature_answer(metrics, steps)
+    metrics = {
+        "n_sub": 1000,
+        "points": 14,
+        "certified_points": 14,
+        "folds": 5,
+        "nonmonotone_steps": 3,
+        "undecided": 1,
+        "drops_reproduced": 1,
+        "classes": {"minimum": 11, "saddle": 0, "degenerate": 3},
+        "verdicts": {
+            "saddle_branch": 0,
+            "branch_jump": 2,
+            "one_branch_of_minima": 0,
+            "undecided": 1,
+        },
+        "jumps": {"fold": 2, "switch": 0, "switch_lowering": 0},
+        "escapes": 0,
+        "escapes_lowering": 0,
+        "branch_steps": 16,
+        "branch_steps_across_a_barrier": 0,
+    }
+    steps = [
+        _step(
+            1,
+            0.03125,
+            0.0625,
+            "branch jump",
+            jump_kind="fold",
+            fold_low=0.04419,
+            fold_high=0.04819,
+            fold_side="up from the start",
+            drop_reproduced=True,
+        ),
+        _step(
+            1,
+            0.0625,
+            0.125,
+            "branch jump",
+            jump_kind="fold",
+            fold_low=0.1,
+            fold_high=0.11,
+            fold_side="down from the end",
+        ),
+        _step(0, 0.5, 1.0, "undecided", reason="not converged"),
+    ]
+    text = curvature_answer(ContinuationSummary.from_json(metrics), steps)
     assert "14 of 14 points certified (11 minima, 0 saddles, 3 degenerate), 5 folds located" in text
-    assert "0 lie on a saddle branch, 2 jump between branches" in text and "1 are undecided" in text
+    assert (
+        "of the 3 non-monotone ascending steps, 0 lie on a saddle branch, 2 jump between branches"
+        in text
+        and "1 are undecided" in text
+    )
     assert "(2 at a fold located within the step, 0 where the end is a certified minimum" in text
     assert "escape" not in text  # no certified saddle, no escape test
-    with_saddles = curvature_answer({**metrics, "escapes": 2, "escapes_lowering": 1}, steps)
-    assert "at 2 certified saddles the escape along negative curvature ended below the unperturbed control " \
-           "polish at 1;" in with_saddles
-    assert text.endswith("still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
-                         "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start).")
+    saddles = ContinuationSummary.from_json({**metrics, "escapes": 2, "escapes_lowering": 1})
+    assert (
+        "at 2 certified saddles the escape along negative curvature ended below the unperturbed "
+        "control polish at 1;" in curvature_answer(saddles, steps)
+    )
+    assert text.endswith(
+        "still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
+        "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start)."
+    )
+    undecided = curvature_answer(
+        ContinuationSummary.from_json(metrics),
+        [_step(0, 0.5, 1.0, "undecided", reason="not converged", drop_reproduced=True)],
+    )
+    assert undecided.endswith(": seed 0, λ 0.5 → 1, undecided (not converged).")
 
 
 def _theory_row(init: str, layer: int, **numbers) -> dict:
-    row = {"eta": 0.1, "init": init, "lambda": 5.0, "layer": layer, "epochs": 100, "seeds": 3, "question_epoch": 30,
-           "theory_factor": 0.951229, "theory_factor_exp": 0.951229,
-           "measured_factor": 0.953384, "relative_deviation": 2.3e-3, "small_epochs": 60, "radial_ratio_small": -0.1,
-           "theory_factor_with_gradient": 0.9519, "first_order_share_of_gap": 0.31, "second_order_factor": 0.9533,
-           "second_order_share_of_gap": 0.97, "second_order_residual": 1e-4, "first_epoch_factor": 0.95,
-           "ratio_start": 0.5, "ratio_median": 2.0, "radial_ratio_median": 0.05, "radial_ratio_quadratic_median": 0.02,
-           "decay_dominated_epochs": 0.0, "outward_epochs": 0.0, "tail_off_epoch": 41.2, "tail_off_epoch_min": 40.1,
-           "tail_off_epoch_max": 42.5, "tail_off_rms": 0.21, "tail_off_rms_min": 0.2, "tail_off_rms_max": 0.22,
-           "tail_off_seeds": 3, "equilibrium_rms": 0.2, "equilibrium_rate": 0.01, "equilibrium_levelled": True,
-           "equilibrium_radial_ratio": -0.98, "equilibrium_balance_radial_ratio": -0.97,
-           "shrink_rate_end": 0.05, "rms_start": 1.0, "rms_end": 0.2, "var_question": 0.078, "reported_variance": 0.08,
-           "inv_sqrt_n_weights": 0.0065, "inv_n_weights": 4.2e-5, "inv_sqrt_n_in": 0.036,
-           "epochs_to_inv_sqrt_n_weights": 100.0, "l2_change_question": 0.28, "l2_change_question_control": 1.001,
-           "validation_accuracy_question": 0.9631, "validation_accuracy_question_control": 0.9479,
-           "saturation_mean_dsigma_start": 0.05, "saturation_mean_dsigma_end": 0.15, "saturation_share_z4_start": 0.6,
-           "saturation_share_z4_end": 0.1, "output_error_start": 1.2, "output_error_end": 0.2}
+    row = {
+        "eta": 0.1,
+        "init": init,
+        "lambda": 5.0,
+        "layer": layer,
+        "n_in": 784 if layer == 1 else 30,
+        "epochs": 100,
+        "seeds": 3,
+        "question_epoch": 30,
+        "batch_ratio_start": 5.0,
+        "theory_factor": 0.951229,
+        "theory_factor_exp": 0.951229,
+        "measured_factor": 0.953384,
+        "relative_deviation": 2.3e-3,
+        "small_epochs": 60,
+        "radial_ratio_small": -0.1,
+        "theory_factor_with_gradient": 0.9519,
+        "first_order_share_of_gap": 0.31,
+        "second_order_factor": 0.9533,
+        "second_order_share_of_gap": 0.97,
+        "second_order_residual": 1e-4,
+        "first_epoch_factor": 0.95,
+        "ratio_start": 0.5,
+        "ratio_median": 2.0,
+        "radial_ratio_median": 0.05,
+        "radial_ratio_quadratic_median": 0.02,
+        "decay_dominated_epochs": 0.0,
+        "outward_epochs": 0.0,
+        "tail_off_epoch": 41.2,
+        "tail_off_epoch_min": 40.1,
+        "tail_off_epoch_max": 42.5,
+        "tail_off_rms": 0.21,
+        "tail_off_rms_min": 0.2,
+        "tail_off_rms_max": 0.22,
+        "tail_off_seeds": 3,
+        "equilibrium_rms": 0.2,
+        "equilibrium_rate": 0.01,
+        "equilibrium_levelled": True,
+        "equilibrium_radial_ratio": -0.98,
+        "equilibrium_balance_radial_ratio": -0.97,
+        "shrink_rate_end": 0.05,
+        "rms_start": 1.0,
+        "rms_end": 0.2,
+        "var_question": 0.078,
+        "reported_variance": 0.08,
+        "inv_sqrt_n_weights": 0.0065,
+        "inv_n_weights": 4.2e-5,
+        "inv_sqrt_n_in": 0.036,
+        "epochs_to_inv_sqrt_n_weights": 100.0,
+        "l2_change_question": 0.28,
+        "l2_change_question_control": 1.001,
+        "validation_accuracy_question": 0.9631,
+        "validation_accuracy_question_control": 0.9479,
+        "saturation_mean_dsigma_start": 0.05,
+        "saturation_mean_dsigma_end": 0.15,
+        "saturation_share_z4_start": 0.6,
+        "saturation_share_z4_end": 0.1,
+        "output_error_start": 1.2,
+        "output_error_end": 0.2,
+    }
     return {**row, **numbers}
 
 
-def _theory() -> pd.DataFrame:
+def _theory() -> list[TheoryRow]:
     """The question's rows (eta = 0.1), the book's large layer 1 (eta = 0.5, no tail-off within
     its 30 epochs) and a sweep of large layer 1 over lambda = 1, 2, 5 with RMS 0.4 lambda^(-1/2)."""
-    sweep = [_theory_row("large", 1, eta=0.5, epochs=40, seeds=1, equilibrium_rms=0.4 * lam ** -0.5, **{"lambda": lam})
-             for lam in (1.0, 2.0)]
-    return pd.DataFrame([
-        _theory_row("large", 1),
-        _theory_row("large", 2, l2_change_question=1.9, l2_change_question_control=2.0, radial_ratio_median=-1.6,
-                    radial_ratio_quadratic_median=-0.2, first_epoch_factor=1.2, var_question=3.77,
-                    reported_variance=3.6, tail_off_seeds=0, equilibrium_levelled=False),
-        _theory_row("default", 1, validation_accuracy_question=0.9639),
-        _theory_row("default", 2, validation_accuracy_question=0.9639),
-        _theory_row("large", 1, eta=0.5, epochs=40, tail_off_seeds=0, shrink_rate_end=0.6, rms_end=0.3,
-                    equilibrium_rms=0.4 * 5 ** -0.5),
-        *sweep])
+    sweep = [
+        _theory_row(
+            "large",
+            1,
+            eta=0.5,
+            epochs=40,
+            seeds=1,
+            equilibrium_rms=0.4 * lam**-0.5,
+            **{"lambda": lam},
+        )
+        for lam in (1.0, 2.0)
+    ]
+    return [
+        TheoryRow.from_row(row)
+        for row in [
+            _theory_row("large", 1),
+            _theory_row(
+                "large",
+                2,
+                l2_change_question=1.9,
+                l2_change_question_control=2.0,
+                radial_ratio_median=-1.6,
+                radial_ratio_quadratic_median=-0.2,
+                first_epoch_factor=1.2,
+                var_question=3.77,
+                reported_variance=3.6,
+                tail_off_seeds=0,
+                equilibrium_levelled=False,
+            ),
+            _theory_row("default", 1, validation_accuracy_question=0.9639),
+            _theory_row("default", 2, validation_accuracy_question=0.9639),
+            _theory_row(
+                "large",
+                1,
+                eta=0.5,
+                epochs=40,
+                tail_off_seeds=0,
+                shrink_rate_end=0.6,
+                rms_end=0.3,
+                equilibrium_rms=0.4 * 5**-0.5,
+            ),
+            *sweep,
+        ]
+    ]
 
 
 def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
@@ -147,29 +439,56 @@ def test_the_dynamics_answers_open_with_a_plain_answer_and_its_number():
     theory = _theory()
     answers = dict(dynamics_answers(theory, config))
     a = answers["(a) Are the first epochs dominated by decay? (large N(0,1) init)"]
-    assert a.startswith("Yes for layer 1 (over 30 epochs its norm changed ×0.28 with λ = 5 and ×1.001 with λ = 0); "
-                        "no for layer 2")
+    assert a.startswith(
+        "Yes for layer 1 (over 30 epochs its norm changed ×0.28 with λ = 5 and ×1.001 with λ = 0); "
+        "no for layer 2"
+    )
     b = answers["(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gradients are small"]
-    assert "(31% of the gap)" in b and "0.953300 to second order (97% of the gap; residual +1.0e-04)" in b
+    assert (
+        "(31% of the gap)" in b
+        and "0.953300 to second order (97% of the gap; residual +1.0e-04)" in b
+    )
     c = answers["(c) Does decay tail off near RMS 1/√n_w?"]
     assert c.startswith("No: at η = 0.1 layer 1 tails off at RMS 0.21, 32.3× 1/√n_w. ")
-    assert "η = 0.1, 100 epochs, layer 1: at epoch 41.2 with RMS 0.21 (seeds 40.1–42.5, RMS 0.2–0.22)" in c
-    assert "η = 0.5, 40 epochs, layer 1: not below 50% (the last epoch's log-shrink is 60% of the theory's" in c
+    assert (
+        "η = 0.1, 100 epochs, layer 1: at epoch 41.2 with RMS 0.21 (seeds 40.1–42.5, RMS 0.2–0.22)"
+        in c
+    )
+    assert (
+        "η = 0.5, 40 epochs, layer 1: not below 50% (the last epoch's log-shrink is 60% of the "
+        "theory's" in c
+    )
     assert "layer 2 never decays: it grew ×1.2 in the first epoch" in c
     d = answers["(d) How does this relate to the N(0, 1/n_in) initialisation?"]
-    assert d.startswith("The N(0, 1/n_in) start ends with the best validation accuracy after 30 epochs: 96.39%, "
-                        "against 96.31% from the large start with λ = 5 and 94.79% from the large start without decay.")
+    assert d.startswith(
+        "The N(0, 1/n_in) start ends with the best validation accuracy after 30 epochs: 96.39%, "
+        "against 96.31% from the large start with λ = 5 and 94.79% from the large start without "
+        "decay."
+    )
     assert "layer 1: 0.078 (the question: 0.08); layer 2: 3.77 (the question: 3.6)" in d
     e = answers["(e) At what scale does each layer level off, and does it depend on λ?"]
-    assert e.startswith("Yes, it depends on λ, which a fixed 1/√n_w scale (slope 0) does not allow and the balance "
-                        "(λ/n)W = −∂L/∂W along W does: large layer 1: RMS ∝ λ^-0.50 ± 0.00 over λ = 1, 2, 5")
-    assert ("RMS at the end for λ = 1, 2, 5: large layer 1: 0.4, 0.283, 0.179 (27.5–61.5× 1/√n_w, "
-            "4.97–11.1× 1/√n_in; r minus the balance's r from -0.01 to -0.01)") in e
+    assert e.startswith(
+        "Yes, it depends on λ, which a fixed 1/√n_w scale (slope 0) does not allow and the balance "
+        "(λ/n)W = −∂L/∂W along W does: large layer 1: RMS ∝ λ^-0.50 ± 0.00 over λ = 1, 2, 5"
+    )
+    assert (
+        "RMS at the end for λ = 1, 2, 5: large layer 1: 0.4, 0.283, 0.179 (27.5–61.5× 1/√n_w, "
+        "4.97–11.1× 1/√n_in; r minus the balance's r from -0.01 to -0.01)"
+    ) in e
     why = answers["Why one layer shrinks while another grows"]
-    assert why.startswith("Yes: large layer 2 grows (median r -1.6 under cross-entropy), and with the quadratic "
-                          "cost's σ′ factor the same weights give median r -0.2, so the missing σ′ factor")
-    not_explained = dict(dynamics_answers(theory.assign(radial_ratio_quadratic_median=-1.5), config))
-    assert not_explained["Why one layer shrinks while another grows"].startswith("No: large layer 2 grows")
-    flat = theory.assign(equilibrium_rms=0.2)
-    assert dict(dynamics_answers(flat, config))["(e) At what scale does each layer level off, and does it depend on λ?"] \
-        .startswith("No, the scale barely moves with λ")
+    assert why.startswith(
+        "Yes: large layer 2 grows (median r -1.6 under cross-entropy), and with the quadratic "
+        "cost's σ′ factor the same weights give median r -0.2, so the missing σ′ factor"
+    )
+    not_explained = dict(
+        dynamics_answers(
+            [dataclasses.replace(r, radial_ratio_quadratic_median=-1.5) for r in theory], config
+        )
+    )
+    assert not_explained["Why one layer shrinks while another grows"].startswith(
+        "No: large layer 2 grows"
+    )
+    flat = [dataclasses.replace(r, equilibrium_rms=0.2) for r in theory]
+    assert dict(dynamics_answers(flat, config))[
+        "(e) At what scale does each layer level off, and does it depend on λ?"
+    ].startswith("No, the scale barely moves with λ")

@@ -1,5 +1,6 @@
 """Certificates, Newton steps and branch tangents against dense float64 references on a small
 network (185 parameters): numpy's solve and eigvalsh, and finite differences along a branch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,10 @@ import pytest
 import scipy.optimize
 import torch
 
-from l2path.continuation.certificate import branch_tangent, certify, classify_bottom, newton_step
+from l2path.curvature.certificate import branch_tangent, certify, newton_step
+from l2path.curvature.classes import PointClass, classify_bottom
 from l2path.model.costs import get_cost
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.model.init import init_stack
 
 from test_hessian import SIZES, dense_hessian, saddle_point, small_problem, trained_point
@@ -36,11 +38,18 @@ LAM_MIN = 0.05  # a minimum with every Hessian eigenvalue > 0 (bottom ~1e-5, top
 def minimum(objective: Objective) -> torch.Tensor:
     """A local minimiser: L-BFGS from the default initialisation, then dense Newton."""
     theta = objective.flat(init_stack(SIZES, ["default"], [1], torch.float64))
+
     def value_and_gradient(vector):
         t = torch.as_tensor(vector)
         return float(objective.value(t)), objective.gradient(t).numpy()
-    result = scipy.optimize.minimize(value_and_gradient, theta.numpy(), jac=True, method="L-BFGS-B",
-                                     options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15})
+
+    result = scipy.optimize.minimize(
+        value_and_gradient,
+        theta.numpy(),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15},
+    )
     return dense_newton(objective, torch.as_tensor(result.x))
 
 
@@ -58,13 +67,17 @@ def test_a_point_far_from_critical_is_not_certified_and_its_predicted_change_is_
     objective = small_problem(lam=0.5)
     theta = trained_point(objective)
     certificate = certify(objective, mse_of(objective), theta, smallest_change=1e-4)
-    exact_step = -np.linalg.solve(dense_hessian(objective, theta).numpy(), objective.gradient(theta).numpy())
+    exact_step = -np.linalg.solve(
+        dense_hessian(objective, theta).numpy(), objective.gradient(theta).numpy()
+    )
     exact_change = float(mse_of(objective).gradient(theta).numpy() @ exact_step)
     assert certificate.mse_change == pytest.approx(exact_change, rel=1e-6)
     assert abs(exact_change) > 1e-6 and not certificate.certified
 
 
-@pytest.mark.parametrize("lam, expected", [(0.01, "saddle"), (400.0, "degenerate")])
+@pytest.mark.parametrize(
+    "lam, expected", [(0.01, PointClass.SADDLE), (400.0, PointClass.DEGENERATE)]
+)
 def test_classes_at_the_zero_weight_critical_point_agree_with_eigvalsh(lam, expected):
     """With every weight zero the hidden biases reach nothing: their curvature is exactly 0,
     so once lambda removes the negative curvature the point is degenerate, not a minimum."""
@@ -74,8 +87,8 @@ def test_classes_at_the_zero_weight_critical_point_agree_with_eigvalsh(lam, expe
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     assert certificate.certified and certificate.grad_norm < 1e-12
     assert abs(certificate.bottom - exact[0]) <= certificate.bottom_residual + 1e-12
-    assert certificate.curvature_class == expected
-    if expected == "saddle":
+    assert certificate.curvature_class is expected
+    if expected is PointClass.SADDLE:
         assert exact[0] < -certificate.delta
     else:
         assert abs(exact[0]) <= 1e-12 <= certificate.delta
@@ -87,15 +100,30 @@ def test_a_converged_minimum_is_certified_and_classed_a_minimum():
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     assert exact[0] > 0
     certificate = certify(objective, mse_of(objective), theta, smallest_change=1e-8)
-    assert certificate.certified and certificate.curvature_class == "minimum"
+    assert certificate.certified and certificate.curvature_class is PointClass.MINIMUM
     assert certificate.bottom == pytest.approx(exact[0], rel=1e-6)
 
 
 def test_inconclusive_when_the_bottom_curvature_is_within_its_uncertainty():
-    assert classify_bottom(mu=1e-5, residual=1e-6, delta=2e-5) == "degenerate"
-    assert classify_bottom(mu=-1e-5, residual=1e-6, delta=2e-5) == "degenerate"
-    assert classify_bottom(mu=-3e-5, residual=1e-6, delta=2e-5) == "saddle"
-    assert classify_bottom(mu=3e-5, residual=1e-6, delta=2e-5) == "minimum"
+    assert classify_bottom(mu=1e-5, residual=1e-6, delta=2e-5) is PointClass.DEGENERATE
+    assert classify_bottom(mu=-1e-5, residual=1e-6, delta=2e-5) is PointClass.DEGENERATE
+    assert classify_bottom(mu=-3e-5, residual=1e-6, delta=2e-5) is PointClass.SADDLE
+    assert classify_bottom(mu=3e-5, residual=1e-6, delta=2e-5) is PointClass.MINIMUM
+
+
+def test_a_class_writes_as_its_bare_value():
+    """CSVs, JSON and log lines keep the strings they had before the enum."""
+    import json
+
+    import pandas as pd
+
+    for member in PointClass:
+        assert str(member) == f"{member}" == format(member) == member.value
+        assert member == member.value and hash(member) == hash(member.value)
+    assert PointClass.NOT_CRITICAL.value == "not critical"
+    table = pd.DataFrame([{"class": PointClass.NOT_CRITICAL}, {"class": PointClass.MINIMUM}])
+    assert table.to_csv(index=False) == "class\nnot critical\nminimum\n"
+    assert json.dumps({PointClass.SADDLE: PointClass.DEGENERATE}) == '{"saddle": "degenerate"}'
 
 
 def test_branch_slope_of_the_data_loss_matches_finite_differences():

@@ -1,4 +1,5 @@
 """Params validation: every bad value fails at load, naming the key and what is allowed."""
+
 from __future__ import annotations
 
 import copy
@@ -30,17 +31,24 @@ def test_repository_params_are_valid():
     assert len({type(model) for model in models}) == 1  # one model spec, used by every stage
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("lambda", -1.0, "train.lambda: Input should be greater than or equal to 0 (got -1.0)"),
-    ("eta", 0.0, "train.eta: Input should be greater than 0"),
-    ("eta", -0.5, "train.eta: Input should be greater than 0 (got -0.5)"),
-    ("batch_size", 0, "train.batch_size: Input should be greater than or equal to 1 (got 0)"),
-    ("model.sizes", [784, 30, 9], "train.model.sizes: must start with 784 and end with 10"),
-    ("model.sizes", [100, 30, 10], "train.model.sizes: must start with 784 and end with 10"),
-    ("model.cost", "hinge", "train.model.cost: Input should be 'quadratic' or 'cross_entropy' (got 'hinge')"),
-    ("init", "xavier", "train.init: Input should be 'large' or 'default' (got 'xavier')"),
-    ("model.dtype", "float16", "train.model.dtype: Input should be 'float32' or 'float64'"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("lambda", -1.0, "train.lambda: Input should be greater than or equal to 0 (got -1.0)"),
+        ("eta", 0.0, "train.eta: Input should be greater than 0"),
+        ("eta", -0.5, "train.eta: Input should be greater than 0 (got -0.5)"),
+        ("batch_size", 0, "train.batch_size: Input should be greater than or equal to 1 (got 0)"),
+        ("model.sizes", [784, 30, 9], "train.model.sizes: must start with 784 and end with 10"),
+        ("model.sizes", [100, 30, 10], "train.model.sizes: must start with 784 and end with 10"),
+        (
+            "model.cost",
+            "hinge",
+            "train.model.cost: Input should be 'quadratic' or 'cross_entropy' (got 'hinge')",
+        ),
+        ("init", "xavier", "train.init: Input should be 'large' or 'default' (got 'xavier')"),
+        ("model.dtype", "float16", "train.model.dtype: Input should be 'float32' or 'float64'"),
+    ],
+)
 def test_bad_train_values(raw, key, value, expected):
     bad = copy.deepcopy(raw)
     set_dotted(bad["train"], key, value)
@@ -74,20 +82,43 @@ def test_unreadable_file(tmp_path):
         load_params(tmp_path / "list.yaml")
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    ("schedules", ["ascending", "sideways"],
-     "lambda_study.schedules.1: Input should be 'ascending', 'descending' or 'cold' (got 'sideways')"),
-    ("schedules", [], "lambda_study.schedules: List should have at least 1 item"),
-    ("chain_seeds", [0, 0], "lambda_study.chain_seeds: entries must be unique"),
-    ("cold_seeds", [-1], "lambda_study.cold_seeds: seeds must be >= 0"),
-    ("collapse_ratio", 1.5, "lambda_study.collapse_ratio: Input should be less than 1 (got 1.5)"),
-    ("grid.factor", 1.0, "lambda_study.grid.factor: Input should be greater than 1 (got 1.0)"),
-    ("grid.lambda_max", 0.001, "lambda_study.grid: lambda_max (0.001) must be >= lambda_start (0.00390625)"),
-    ("sgd.optimizer", "rmsprop", "lambda_study.sgd.optimizer: Input should be 'sgd' or 'adam' (got 'rmsprop')"),
-    ("polish.continue_from", "best", "lambda_study.polish.continue_from: Input should be 'sgd' or 'polished'"),
-    ("model.sizes", [784, 10], None),
-    ("model.sizes", [100, 10], "lambda_study.model.sizes: must start with 784 and end with 10"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (
+            "schedules",
+            ["ascending", "sideways"],
+            "lambda_study.schedules.1: unknown schedule 'sideways'; allowed: ['ascending', "
+            "'descending', 'cold'] (got 'sideways')",
+        ),
+        ("schedules", [], "lambda_study.schedules: List should have at least 1 item"),
+        ("chain_seeds", [0, 0], "lambda_study.chain_seeds: entries must be unique"),
+        ("cold_seeds", [-1], "lambda_study.cold_seeds: seeds must be >= 0"),
+        (
+            "collapse_ratio",
+            1.5,
+            "lambda_study.collapse_ratio: Input should be less than 1 (got 1.5)",
+        ),
+        ("grid.factor", 1.0, "lambda_study.grid.factor: Input should be greater than 1 (got 1.0)"),
+        (
+            "grid.lambda_max",
+            0.001,
+            "lambda_study.grid: lambda_max (0.001) must be >= lambda_start (0.00390625)",
+        ),
+        (
+            "sgd.optimizer",
+            "rmsprop",
+            "lambda_study.sgd.optimizer: Input should be 'sgd' or 'adam' (got 'rmsprop')",
+        ),
+        (
+            "polish.continue_from",
+            "best",
+            "lambda_study.polish.continue_from: Input should be 'sgd' or 'polished'",
+        ),
+        ("model.sizes", [784, 10], None),
+        ("model.sizes", [100, 10], "lambda_study.model.sizes: must start with 784 and end with 10"),
+    ],
+)
 def test_bad_lambda_study_values(raw, path, value, expected):
     bad = copy.deepcopy(raw)
     set_dotted(bad, f"lambda_study.{path}", value)
@@ -107,8 +138,18 @@ def mappings(tree: dict, prefix: str = ""):
 
 def test_every_section_rejects_unknown_keys(raw):
     sections = [path for path, _ in mappings(raw)]
-    assert {"paths", "runtime", "data", "train", "lambda_study.sgd", "hessian", "continuation", "dynamics", "report",
-            "scale_out"} <= set(sections)
+    assert {
+        "paths",
+        "runtime",
+        "data",
+        "train",
+        "lambda_study.sgd",
+        "hessian",
+        "continuation",
+        "dynamics",
+        "report",
+        "scale_out",
+    } <= set(sections)
     bad = copy.deepcopy(raw)
     for path, mapping in mappings(bad):
         mapping["not_a_key"] = 1
@@ -117,12 +158,31 @@ def test_every_section_rejects_unknown_keys(raw):
         assert f"{path}.not_a_key: unknown key" in message
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    ("scale_out.executor", "ray", "scale_out.executor: Input should be 'local' or 'dask' (got 'ray')"),
-    ("scale_out.local_workers", 0, "scale_out.local_workers: Input should be greater than or equal to 1"),
-    ("scale_out.dask_address", "tcp://10.0.0.5:8786", "scale_out: dask_address is set but executor is not 'dask'"),
-    ("lambda_study.shards", 0, "lambda_study.shards: Input should be greater than or equal to 1 (got 0)"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (
+            "scale_out.executor",
+            "ray",
+            "scale_out.executor: Input should be 'local' or 'dask' (got 'ray')",
+        ),
+        (
+            "scale_out.local_workers",
+            0,
+            "scale_out.local_workers: Input should be greater than or equal to 1",
+        ),
+        (
+            "scale_out.dask_address",
+            "tcp://10.0.0.5:8786",
+            "scale_out: dask_address is set but executor is not 'dask'",
+        ),
+        (
+            "lambda_study.shards",
+            0,
+            "lambda_study.shards: Input should be greater than or equal to 1 (got 0)",
+        ),
+    ],
+)
 def test_bad_scale_out_values(raw, path, value, expected):
     bad = copy.deepcopy(raw)
     set_dotted(bad, path, value)

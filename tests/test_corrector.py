@@ -1,12 +1,13 @@
 """The trust-region Newton-CG corrector against dense float64 references on the small network
 (185 parameters): numpy's solve for the inner step, eigvalsh for where it ends."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from l2path.continuation.corrector import Polish, polish, steihaug, trust_region_newton
+from l2path.curvature.polish import Polish, polish, steihaug, trust_region_newton
 
 from test_certificate import LAM_MIN, dense_newton, minimum
 from test_hessian import dense_hessian, saddle_point, small_problem, trained_point
@@ -23,7 +24,9 @@ class DenseOperator:
 
 def test_steihaug_inside_the_region_is_the_newton_step_of_a_positive_definite_hessian():
     objective = small_problem(lam=LAM_MIN)
-    theta = minimum(objective) + 1e-3 * torch.as_tensor(np.random.default_rng(0).standard_normal(objective.size))
+    theta = minimum(objective) + 1e-3 * torch.as_tensor(
+        np.random.default_rng(0).standard_normal(objective.size)
+    )
     hessian = dense_hessian(objective, theta).numpy()
     assert np.linalg.eigvalsh(hessian)[0] > 0
     gradient = objective.gradient(theta).numpy()
@@ -31,12 +34,16 @@ def test_steihaug_inside_the_region_is_the_newton_step_of_a_positive_definite_he
     exact = -np.linalg.solve(hessian, gradient)
     assert not step.on_boundary
     assert np.linalg.norm(step.step - exact) <= 1e-6 * np.linalg.norm(exact)
-    assert step.model_decrease == pytest.approx(0.5 * gradient @ np.linalg.solve(hessian, gradient), rel=1e-8)
+    assert step.model_decrease == pytest.approx(
+        0.5 * gradient @ np.linalg.solve(hessian, gradient), rel=1e-8
+    )
 
 
 def test_steihaug_at_a_saddle_goes_to_the_boundary_and_lowers_the_model():
     objective = small_problem(lam=0.01)
-    theta = saddle_point(objective) + 1e-4 * torch.as_tensor(np.random.default_rng(1).standard_normal(objective.size))
+    theta = saddle_point(objective) + 1e-4 * torch.as_tensor(
+        np.random.default_rng(1).standard_normal(objective.size)
+    )
     hessian = dense_hessian(objective, theta).numpy()
     assert np.linalg.eigvalsh(hessian)[0] < 0
     gradient = objective.gradient(theta).numpy()
@@ -60,7 +67,9 @@ def test_polish_leaves_the_zero_weight_saddle_for_a_minimum_that_eigvalsh_confir
     """At lambda = 0.01 the all-zero-weight point is a saddle (test_certificate); started
     beside it, the polish must not stop there: it ends where every eigenvalue is positive."""
     objective = small_problem(lam=0.01)
-    start = saddle_point(objective) + 1e-3 * torch.as_tensor(np.random.default_rng(3).standard_normal(objective.size))
+    start = saddle_point(objective) + 1e-3 * torch.as_tensor(
+        np.random.default_rng(3).standard_normal(objective.size)
+    )
     result = polish(objective, start, Polish(tol=1e-10, lbfgs_iterations=0))
     assert result.converged and result.lbfgs_iterations == 0 and result.newton_iterations > 0
     assert np.linalg.eigvalsh(dense_hessian(objective, result.theta).numpy())[0] > 0

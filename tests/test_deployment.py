@@ -1,6 +1,7 @@
 """prefect.yaml end to end: a real `prefect server` and a process worker on loopback, the
 study deployed and triggered with custom params; its outputs are versioned by DVC and its
 stages recorded in MLflow. Server and worker are stopped afterwards."""
+
 from __future__ import annotations
 
 import json
@@ -20,27 +21,53 @@ SMALL = {"train.model.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
 
 
 def schedules(root, env):
-    inspected = prefect(["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env)
-    return [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in json.loads(inspected)["schedules"]]
+    inspected = prefect(
+        ["deployment", "inspect", "study-deployment/study", "--output", "json"], root, env
+    )
+    return [
+        (s["schedule"]["cron"], s["schedule"]["timezone"], s["active"])
+        for s in json.loads(inspected)["schedules"]
+    ]
 
 
 def deploy(args, root, env):
-    out = subprocess.run([sys.executable, "-m", "flows.deploy", *args], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.deploy", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
 def test_deploy_refuses_a_bad_schedule_before_deploying():
-    out = subprocess.run([sys.executable, "-m", "flows.deploy", "--cron", "61 * * * *"], capture_output=True,
-                         text=True, timeout=120, env={**tool_env(Path("."), Path("/nonexistent")),
-                                                      "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.deploy", "--cron", "61 * * * *"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **tool_env(Path("."), Path("/nonexistent")),
+            "PREFECT_API_URL": "http://127.0.0.1:9/api",
+        },
+    )
     assert out.returncode == 2 and "invalid --cron '61 * * * *'" in out.stderr
 
 
 def prefect(args, root, env, timeout=300) -> str:
-    out = subprocess.run([str(Path(sys.executable).parent / "prefect"), *args], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"prefect {args} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "prefect"), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, (
+        f"prefect {args} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
     return out.stdout
 
 
@@ -50,21 +77,51 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     (tmp_path / "home" / "prefect").mkdir(parents=True)
     port = free_port()
     env = {**tool_env(mirror, tmp_path / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
-    server = start([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                    "--port", str(port)], root, {k: v for k, v in env.items() if k != "PREFECT_API_URL"},
-                   tmp_path / "server.log")
+    server = start(
+        [
+            str(Path(sys.executable).parent / "prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        root,
+        {k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+        tmp_path / "server.log",
+    )
     worker = None
     try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log", timeout_s=180)
+        wait_until_healthy(
+            f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log", timeout_s=180
+        )
         prefect(["work-pool", "create", "l2path", "--type", "process"], root, env)
         deploy(["--nightly", "on", "--cron", "30 2 * * *", "--timezone", "Europe/Paris"], root, env)
         assert schedules(root, env) == [("30 2 * * *", "Europe/Paris", True)]
         deploy([], root, env)  # the defaults: nightly at 03:00 UTC, paused; updated in place
         assert schedules(root, env) == [("0 3 * * *", "UTC", False)]
-        worker = start([str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "l2path"],
-                       root, env, tmp_path / "worker.log")
-        out = prefect(["deployment", "run", "study-deployment/study", "--param", 'overrides={"dynamics.epochs": 1}',
-                       "--watch", "--watch-timeout", "1200"], root, env, timeout=1300)
+        worker = start(
+            [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "l2path"],
+            root,
+            env,
+            tmp_path / "worker.log",
+        )
+        out = prefect(
+            [
+                "deployment",
+                "run",
+                "study-deployment/study",
+                "--param",
+                'overrides={"dynamics.epochs": 1}',
+                "--watch",
+                "--watch-timeout",
+                "1200",
+            ],
+            root,
+            env,
+            timeout=1300,
+        )
         assert "Completed" in out, out + (tmp_path / "worker.log").read_text()[-4000:]
     finally:
         for process in (worker, server):
@@ -72,22 +129,54 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
                 stop(process)
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["dynamics"]["epochs"] == 1  # the run's params, applied as a DVC experiment
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=root, env=env, capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"], cwd=root, env=env, capture_output=True, text=True
+    )
     assert "up to date" in status.stdout, status.stdout
-    exps = subprocess.run([sys.executable, "-m", "dvc", "exp", "list", "--all-commits"], cwd=root, env=env,
-                          capture_output=True, text=True)
+    exps = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "list", "--all-commits"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert exps.returncode == 0 and exps.stdout.strip(), exps.stdout + exps.stderr
-    for path in ("results/study.csv", "results/hessian.csv", "results/dynamics.csv", "reports/index.html"):
+    for path in (
+        "results/study.csv",
+        "results/hessian.csv",
+        "results/dynamics.csv",
+        "reports/index.html",
+    ):
         assert (root / path).is_file(), path
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000)
-    stages = {r.data.tags["l2path.stage"]: r for r in runs if "." not in r.data.tags["l2path.stage"]}
-    assert set(stages) == {"prepare", "train", "study", "hessian", "continuation", "dynamics", "report"}
-    assert all(r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
-               for name, r in stages.items())
-    assert len({r.data.tags["l2path.execution_id"] for r in runs}) == 1  # one dvc process ran them all
+    runs = client.search_runs(
+        [client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000
+    )
+    stages = {
+        r.data.tags["l2path.stage"]: r for r in runs if "." not in r.data.tags["l2path.stage"]
+    }
+    assert set(stages) == {
+        "prepare",
+        "train",
+        "study",
+        "hessian",
+        "continuation",
+        "dynamics",
+        "report",
+    }
+    assert all(
+        r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
+        for name, r in stages.items()
+    )
+    assert (
+        len({r.data.tags["l2path.execution_id"] for r in runs}) == 1
+    )  # one dvc process ran them all
     # each run carries its stage's dependency md5s, the same as dvc.lock recorded for the run
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     for name, run in stages.items():
-        tagged = {k.removeprefix("dvc.dep."): v for k, v in run.data.tags.items() if k.startswith("dvc.dep.")}
+        tagged = {
+            k.removeprefix("dvc.dep."): v
+            for k, v in run.data.tags.items()
+            if k.startswith("dvc.dep.")
+        }
         assert tagged == {dep["path"]: dep["md5"] for dep in lock[name]["deps"]}, name

@@ -1,6 +1,7 @@
 """Every stage in dvc.yaml depends on all the project code its command runs, so editing a
 module re-runs exactly the stages that import it (found by reading the imports, not by
 running them)."""
+
 from __future__ import annotations
 
 import ast
@@ -43,7 +44,7 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parent + ([node.module] if node.module else []))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)  # "from pkg import module"
@@ -63,7 +64,9 @@ def project_closure(entry: Path) -> set[str]:
             if found is not None:
                 todo.append(found)
                 parts = name.split(".")  # a package's __init__ runs before any of its modules
-                todo += [f for f in (module_file(".".join(parts[:i])) for i in range(1, len(parts))) if f]
+                todo += [
+                    f for f in (module_file(".".join(parts[:i])) for i in range(1, len(parts))) if f
+                ]
     return {str(p.relative_to(ROOT)) for p in seen}
 
 
@@ -72,15 +75,22 @@ def stage_code_deps() -> dict[str, tuple[Path, list[str]]]:
     result = {}
     for name, stage in stages.items():
         module = stage["cmd"].split("python -m ", 1)[1].split()[0]
-        result[name] = (module_file(module), [d for d in stage["deps"] if not str(d).startswith("${")])
+        result[name] = (
+            module_file(module),
+            [d for d in stage["deps"] if not str(d).startswith("${")],
+        )
     return result
 
 
 def test_every_stage_depends_on_the_code_it_imports():
     for stage, (entry, deps) in stage_code_deps().items():
         needed = {p for p in project_closure(entry) if not is_bookkeeping(p)}
-        missing = sorted(p for p in needed if not any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps))
-        assert not missing, f"stage {stage} imports {missing} but does not list them as deps in dvc.yaml"
+        missing = sorted(
+            p for p in needed if not any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps)
+        )
+        assert not missing, (
+            f"stage {stage} imports {missing} but does not list them as deps in dvc.yaml"
+        )
 
 
 def test_bookkeeping_modules_are_not_deps():
@@ -106,9 +116,15 @@ def test_stages_read_their_outputs_from_dvc_yaml():
     params = load_params(ROOT / "params.yaml")
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
-        entries = [next(iter(e)) if isinstance(e, dict) else e
-                   for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])]
-        expected = [re.sub(r"\$\{paths\.(\w+)\}", lambda m: getattr(params.paths, m.group(1)), e) for e in entries]
+        entries = [
+            next(iter(e)) if isinstance(e, dict) else e
+            for kind in ("outs", "metrics", "plots")
+            for e in stage.get(kind, [])
+        ]
+        expected = [
+            re.sub(r"\$\{paths\.(\w+)\}", lambda m: getattr(params.paths, m.group(1)), e)
+            for e in entries
+        ]
         assert list(stage_files(name, params, ROOT).outputs) == expected
 
 
@@ -116,8 +132,12 @@ def test_run_bookkeeping_is_neither_a_dvc_output_nor_a_dependency():
     """Lineage (run ids) and timings change on every run: declared, they would change dvc.lock."""
     text = (ROOT / "dvc.yaml").read_text()
     stages = yaml.safe_load(text)["stages"]
-    declared = [str(next(iter(e)) if isinstance(e, dict) else e) for stage in stages.values()
-                for kind in ("deps", "outs", "metrics", "plots") for e in stage.get(kind, [])]
+    declared = [
+        str(next(iter(e)) if isinstance(e, dict) else e)
+        for stage in stages.values()
+        for kind in ("deps", "outs", "metrics", "plots")
+        for e in stage.get(kind, [])
+    ]
     assert not [d for d in declared if "lineage" in d or "timings" in d]
 
 
@@ -127,7 +147,16 @@ def test_a_stages_upstream_runs_are_those_of_the_stages_writing_its_deps():
 
     params = load_params(ROOT / "params.yaml")
     writers = producers(params, ROOT)
-    upstream = {name: {writers[d] for d in stage_files(name, params, ROOT).deps if d in writers}
-                for name in ("hessian", "continuation", "report")}
+    upstream = {
+        name: {writers[d] for d in stage_files(name, params, ROOT).deps if d in writers}
+        for name in ("hessian", "continuation", "report")
+    }
     assert upstream["hessian"] == upstream["continuation"] == {"prepare", "study"}
-    assert upstream["report"] == {"prepare", "train", "study", "hessian", "continuation", "dynamics"}
+    assert upstream["report"] == {
+        "prepare",
+        "train",
+        "study",
+        "hessian",
+        "continuation",
+        "dynamics",
+    }

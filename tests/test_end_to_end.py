@@ -1,4 +1,6 @@
-"""`dvc repro` in a fresh copy of the repo on the real MNIST mirror, checked through DVC and MLflow."""
+"""`dvc repro` in a fresh copy of the repo on the real MNIST mirror, checked through DVC and
+MLflow."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,19 +46,41 @@ def repro(mirror, tmp_path_factory):
 @pytest.mark.integration
 def test_dvc_outputs_and_status(repro):
     root, env = repro
-    for path in ["data/raw/train-images-idx3-ubyte", "data/prepared/mnist.npz", "data/prepared/manifest.json",
-                 "models/train/model.pt", "metrics/train.json", "plots/train_epochs.csv",
-                 "models/study/ascending/seed0/lambda02.pt", "models/study/ascending/seed0/control02.pt",
-                 "results/study.csv", "results/monotonicity.csv", "results/controls.csv", "results/verdicts.csv",
-                 "metrics/verdicts.json",
-                 "metrics/monotonicity.json", "results/hessian.csv", "results/spectra/ascending/seed0/lambda02.npz",
-                 "results/saddle_steps.csv", "metrics/hessian.json", "results/continuation_points.csv",
-                 "results/continuation_branch.csv", "results/continuation_steps.csv", "metrics/continuation.json",
-                 "results/dynamics.csv",
-                 "results/dynamics_theory.csv", "metrics/dynamics.json", "plots/dynamics/rms.csv",
-                 "models/dynamics/large_seed0_eta0.1_lambda5.pt", "reports/index.html", "reports/summary.md",
-                 "reports/figures/path_mse.png", "reports/figures/dynamics.png", "metrics/report.json",
-                 *(f"lineage/{stage}.json" for stage in STAGES)]:
+    for path in [
+        "data/raw/train-images-idx3-ubyte",
+        "data/prepared/mnist.npz",
+        "data/prepared/manifest.json",
+        "models/train/model.pt",
+        "metrics/train.json",
+        "plots/train_epochs.csv",
+        "models/study/ascending/seed0/lambda02.pt",
+        "models/study/ascending/seed0/control02.pt",
+        "results/study.csv",
+        "results/monotonicity.csv",
+        "results/controls.csv",
+        "results/verdicts.csv",
+        "metrics/verdicts.json",
+        "metrics/monotonicity.json",
+        "results/hessian.csv",
+        "results/spectra/ascending/seed0/lambda02.npz",
+        "results/saddle_steps.csv",
+        "metrics/hessian.json",
+        "results/continuation_points.csv",
+        "results/continuation_branch.csv",
+        "results/continuation_steps.csv",
+        "metrics/continuation.json",
+        "results/dynamics.csv",
+        "results/dynamics_theory.csv",
+        "metrics/dynamics.json",
+        "plots/dynamics/rms.csv",
+        "models/dynamics/large_seed0_eta0.1_lambda5.pt",
+        "reports/index.html",
+        "reports/summary.md",
+        "reports/figures/path_mse.png",
+        "reports/figures/dynamics.png",
+        "metrics/report.json",
+        *(f"lineage/{stage}.json" for stage in STAGES),
+    ]:
         assert (root / path).is_file(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
     metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env))
@@ -65,8 +89,22 @@ def test_dvc_outputs_and_status(repro):
     headline = workspace["metrics/headline.json"]["data"]
     assert 12 <= sum(len(section) for section in headline.values()) <= 25
     assert headline["train"]["test_accuracy"] > 0.5 and headline["study"]["points"] > 0
-    detailed = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json", "metrics/train.json",
-                               "metrics/monotonicity.json"], root, env))
+    detailed = json.loads(
+        run(
+            [
+                sys.executable,
+                "-m",
+                "dvc",
+                "metrics",
+                "show",
+                "--json",
+                "metrics/train.json",
+                "metrics/monotonicity.json",
+            ],
+            root,
+            env,
+        )
+    )
     workspace = next(iter(detailed.values()))["data"]
     train_metrics = workspace["metrics/train.json"]["data"]
     monotonicity = workspace["metrics/monotonicity.json"]["data"]
@@ -84,19 +122,33 @@ def test_dvc_outputs_and_status(repro):
 def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path):
     root, _ = repro
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    prepared_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/mnist.npz")
+    prepared_md5 = next(
+        o["md5"]
+        for o in lock["stages"]["prepare"]["outs"]
+        if o["path"] == "data/prepared/mnist.npz"
+    )
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("l2-weight-decay")
     all_runs = client.search_runs([experiment.experiment_id])
-    runs = {r.data.tags["l2path.stage"]: r for r in all_runs if "." not in r.data.tags["l2path.stage"]}
+    runs = {
+        r.data.tags["l2path.stage"]: r for r in all_runs if "." not in r.data.tags["l2path.stage"]
+    }
     assert set(runs) == set(STAGES)
     models = [r for r in all_runs if r.data.tags["l2path.stage"] == "dynamics.model"]
-    assert len(models) == 2 * 2 + 2 * 2  # both initialisers at eta = 0.1, lambda = 5 and 0, and the sweep's two
+    assert (
+        len(models) == 2 * 2 + 2 * 2
+    )  # both initialisers at eta = 0.1, lambda = 5 and 0, and the sweep's two
     assert {r.data.tags["mlflow.parentRunId"] for r in models} == {runs["dynamics"].info.run_id}
     by_name = {r.data.tags["l2path.model"]: r.info.run_id for r in models}
-    assert [m.step for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda5"], "layer1_rms")] == [0, 1, 2]
+    assert [
+        m.step
+        for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda5"], "layer1_rms")
+    ] == [0, 1, 2]
     # the lambda = 0 control stops at the question's epoch
-    assert [m.step for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda0"], "layer1_rms")] == [0, 1]
+    assert [
+        m.step
+        for m in client.get_metric_history(by_name["large_seed0_eta0.1_lambda0"], "layer1_rms")
+    ] == [0, 1]
     study_artifacts = {a.path for a in client.list_artifacts(runs["study"].info.run_id, "report")}
     assert {"report/index.html", "report/summary.md", "report/figures"} <= study_artifacts
     points = [r for r in all_runs if r.data.tags["l2path.stage"] == "study.point"]
@@ -106,28 +158,45 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert len(controls) == 2 + 2  # the warm-started points of the two chains
     assert {r.data.tags["l2path.role"] for r in controls} == {"control"}
     assert {r.data.tags["mlflow.parentRunId"] for r in controls} == {runs["study"].info.run_id}
-    assert {r.data.tags["l2path.control_of"] for r in controls} <= {r.data.tags["l2path.point"] for r in points}
+    assert {r.data.tags["l2path.control_of"] for r in controls} <= {
+        r.data.tags["l2path.point"] for r in points
+    }
     curvature = [r for r in all_runs if r.data.tags["l2path.stage"] == "hessian.point"]
-    assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {runs["hessian"].info.run_id}
+    assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {
+        runs["hessian"].info.run_id
+    }
     seeds = [r for r in all_runs if r.data.tags["l2path.stage"] == "continuation.seed"]
-    assert len(seeds) == 1 and seeds[0].data.tags["mlflow.parentRunId"] == runs["continuation"].info.run_id
+    assert (
+        len(seeds) == 1
+        and seeds[0].data.tags["mlflow.parentRunId"] == runs["continuation"].info.run_id
+    )
     continuation = json.loads((root / "metrics/continuation.json").read_text())
-    steps = continuation["nonmonotone_steps"]  # 3 polished SGD points, and a branch end per step followed
+    steps = continuation[
+        "nonmonotone_steps"
+    ]  # 3 polished SGD points, and a branch end per step followed
     assert continuation["n_sub"] == 200 and 3 <= continuation["points"] <= 3 + steps
     assert sum(continuation["verdicts"].values()) == continuation["nonmonotone_steps"]
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
     for run_ in curvature:
-        assert run_.data.tags["l2path.checkpoint_run_id"] == trained_by[run_.data.tags["l2path.point"]]
+        assert (
+            run_.data.tags["l2path.checkpoint_run_id"] == trained_by[run_.data.tags["l2path.point"]]
+        )
         assert {"lambda_max", "lambda_min", "index_estimate", "trace"} <= set(run_.data.metrics)
         assert run_.data.tags["l2path.class"] in {"minimum", "saddle", "not critical"}
     head = git(root, "rev-parse", "HEAD").strip()
     for point in points:  # logged after training, dated back over it
         seconds = point.data.metrics["train_seconds"] + point.data.metrics["polish_seconds"]
-        assert seconds > 0 and (point.info.end_time - point.info.start_time) / 1000 == pytest.approx(seconds, abs=0.005)
+        assert seconds > 0 and (
+            point.info.end_time - point.info.start_time
+        ) / 1000 == pytest.approx(seconds, abs=0.005)
     logged = client.search_logged_models([experiment.experiment_id], max_results=1000)
     assert len(logged) == 1 + len(points) + len(controls) + len(models)  # no point diverged here
     names = {m.name for m in logged}
-    assert {"train-lambda5-seed0", "ascending-seed0-lambda02", "dynamics-large_seed0_eta0p1_lambda5"} <= names, names
+    assert {
+        "train-lambda5-seed0",
+        "ascending-seed0-lambda02",
+        "dynamics-large_seed0_eta0p1_lambda5",
+    } <= names, names
     point_model = next(m for m in logged if m.name == "ascending-seed0-lambda02")
     assert point_model.params["lambda"] == "4.0" and point_model.params["schedule"] == "ascending"
     assert {m.key for m in point_model.metrics} >= {"train_mse", "test_accuracy", "grad_norm"}
@@ -145,20 +214,31 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert len({r.data.tags["l2path.execution_id"] for r in all_runs}) == 1
     for stage, run_ in runs.items():  # each stage's lineage file names its run
         recorded = json.loads((root / f"lineage/{stage}.json").read_text())
-        assert recorded["run_id"] == run_.info.run_id and recorded["experiment_id"] == experiment.experiment_id
+        assert (
+            recorded["run_id"] == run_.info.run_id
+            and recorded["experiment_id"] == experiment.experiment_id
+        )
         assert recorded["execution_id"] == run_.data.tags["l2path.execution_id"]
     assert runs["hessian"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
     assert runs["continuation"].data.tags["l2path.upstream.study"] == runs["study"].info.run_id
-    assert {k: v for k, v in runs["report"].data.tags.items() if k.startswith("l2path.upstream.")} == {
+    assert {
+        k: v for k, v in runs["report"].data.tags.items() if k.startswith("l2path.upstream.")
+    } == {
         f"l2path.upstream.{stage}": runs[stage].info.run_id
-        for stage in ("prepare", "train", "study", "hessian", "continuation", "dynamics")}
+        for stage in ("prepare", "train", "study", "hessian", "continuation", "dynamics")
+    }
 
     train = runs["train"]
-    assert train.data.params["train.lambda"] == "5.0" and train.data.params["train.model.n_train"] == "3000"
+    assert (
+        train.data.params["train.lambda"] == "5.0"
+        and train.data.params["train.model.n_train"] == "3000"
+    )
     assert train.data.params["runtime.threads"] == "2"
     history = client.get_metric_history(train.info.run_id, "test_accuracy")
     assert [m.step for m in history] == [1, 2]
-    assert {"objective", "train_mse", "data_loss", "validation_mse", "layer1_weight_l2"} <= set(train.data.metrics)
+    assert {"objective", "train_mse", "data_loss", "validation_mse", "layer1_weight_l2"} <= set(
+        train.data.metrics
+    )
     local = client.download_artifacts(train.info.run_id, "models/train/model.pt", str(tmp_path))
     logged, _ = load_model(local)
     saved, _ = load_model(root / "models/train/model.pt")
@@ -167,8 +247,11 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
 
 def stage_runs(client: MlflowClient, stage: str) -> list:
     experiment = client.get_experiment_by_name("l2-weight-decay")
-    return client.search_runs([experiment.experiment_id], filter_string=f"tags.`l2path.stage` = '{stage}'",
-                              order_by=["attributes.start_time DESC"])
+    return client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`l2path.stage` = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+    )
 
 
 @pytest.mark.integration
@@ -182,13 +265,21 @@ def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_pa
     other = copy_repo(tmp_path / "other", SMALL)
     (other / "data/prepared").mkdir(parents=True)
     shutil.copy(root / "data/prepared/mnist.npz", other / "data/prepared/mnist.npz")
-    run([sys.executable, "-m", "flows.study"], other, {**env, "MLFLOW_TRACKING_URI": client.tracking_uri})
+    run(
+        [sys.executable, "-m", "flows.study"],
+        other,
+        {**env, "MLFLOW_TRACKING_URI": client.tracking_uri},
+    )
     newer = json.loads((other / "lineage/study.json").read_text())["run_id"]
     assert stage_runs(client, "study")[0].info.run_id == newer != ours
 
-    first = run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "hessian"], root, env)
+    first = run(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "hessian"], root, env
+    )
     again = run([sys.executable, "-m", "dvc", "repro"], root, env)
-    assert "Running stage 'hessian'" in first and "Running stage" not in again  # the same bytes: nothing to redo
+    assert (
+        "Running stage 'hessian'" in first and "Running stage" not in again
+    )  # the same bytes: nothing to redo
     run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "report"], root, env)
     hessian, report = stage_runs(client, "hessian")[0], stage_runs(client, "report")[0]
     assert json.loads((root / "lineage/hessian.json").read_text())["run_id"] == hessian.info.run_id
@@ -199,7 +290,9 @@ def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_pa
     assert not client.list_artifacts(newer, "report")
     page = (root / "reports/index.html").read_text()
     study_md5 = hashlib.md5((root / "results/study.csv").read_bytes()).hexdigest()
-    assert f"tags.`dvc.out.results/study.csv` = &#x27;{study_md5}&#x27;" in page  # the study runs, by content
+    assert (
+        f"tags.`dvc.out.results/study.csv` = &#x27;{study_md5}&#x27;" in page
+    )  # the study runs, by content
     assert ours not in page and newer not in page  # no run id in a DVC output
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], root, env)
 
@@ -212,17 +305,38 @@ def test_hessian_and_report_link_the_study_run_their_inputs_record(repro, tmp_pa
 
 @pytest.mark.integration
 def test_dvc_exp_run_varies_the_schedule_and_reuses_finished_points(repro):
-    """A coarser grid re-runs only the study; lambda = 1 and 4 keep their points (same fingerprints)."""
+    """A coarser grid re-runs only the study; lambda = 1 and 4 keep their points (same
+    fingerprints)."""
     root, env = repro
-    before = {p: p.stat().st_mtime_ns for p in (root / "models/study").rglob("cold/*/lambda00.json")}
-    out = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "lambda_study.grid.factor=4.0",
-               "-S", "lambda_study.schedules=[ascending,cold]"], root, env)
+    before = {
+        p: p.stat().st_mtime_ns for p in (root / "models/study").rglob("cold/*/lambda00.json")
+    }
+    out = run(
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "lambda_study.grid.factor=4.0",
+            "-S",
+            "lambda_study.schedules=[ascending,cold]",
+        ],
+        root,
+        env,
+    )
     assert "Running stage 'study'" in out and "Running stage 'train'" not in out
     table = yaml.safe_load((root / "params.yaml").read_text())["lambda_study"]
     assert table["grid"]["factor"] == 4.0
     results = pd.read_csv(root / "results/study.csv")
-    assert sorted(set(results["lambda"])) == [1.0, 4.0] and set(results["schedule"]) == {"ascending", "cold"}
-    assert {p: p.stat().st_mtime_ns for p in before} == before  # cold starts at lambda = 1 were not retrained
+    assert sorted(set(results["lambda"])) == [1.0, 4.0] and set(results["schedule"]) == {
+        "ascending",
+        "cold",
+    }
+    assert {
+        p: p.stat().st_mtime_ns for p in before
+    } == before  # cold starts at lambda = 1 were not retrained
     assert not (root / "models/study/descending").exists()  # stale points pruned
 
 
@@ -231,8 +345,14 @@ def test_dvc_plots_show_renders_every_declared_plot(repro, tmp_path):
     root, env = repro
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], root, env)
     page = (tmp_path / "plots" / "index.html").read_text()
-    for name in ("lambda_path", "decay_rms", "decay_gradient_ratio", "losses", "plots/dynamics/ratio.csv",
-                 "path_mse.png"):
+    for name in (
+        "lambda_path",
+        "decay_rms",
+        "decay_gradient_ratio",
+        "losses",
+        "plots/dynamics/ratio.csv",
+        "path_mse.png",
+    ):
         assert name in page, name
 
 
@@ -245,18 +365,24 @@ def test_dvc_plots_render_offline_in_headless_chromium(repro, browser, tmp_path)
     page = tmp_path / "plots" / "index.html"
     assert "cdn.jsdelivr" not in page.read_text()
     browser.get(page.as_uri())
-    vega = page.read_text().count("vegaEmbed('#")  # DVC's call per vega plot (not the inlined library's)
+    vega = page.read_text().count(
+        "vegaEmbed('#"
+    )  # DVC's call per vega plot (not the inlined library's)
     drawn = "return document.querySelectorAll('.vega-embed svg, .vega-embed canvas').length"
     WebDriverWait(browser, 30).until(lambda b: b.execute_script(drawn) >= vega)
     assert vega >= 9  # the nine vega plots of dvc.yaml
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    errors = [
+        entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
+    ]
     assert not errors, errors
     SCREENSHOTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "dvc_plots.png"))
 
 
 @pytest.mark.integration
-def test_mlflow_ui_lists_checkpoints_as_models_and_a_stage_run_its_children(repro, browser, tmp_path):
+def test_mlflow_ui_lists_checkpoints_as_models_and_a_stage_run_its_children(
+    repro, browser, tmp_path
+):
     """The MLflow 3 UI on the repro's store (a real `mlflow server` on loopback): the Models
     tab lists the checkpoints, and the study run's page names its point runs."""
     root, env = repro
@@ -264,34 +390,75 @@ def test_mlflow_ui_lists_checkpoints_as_models_and_a_stage_run_its_children(repr
     experiment = client.get_experiment_by_name("l2-weight-decay")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     port, log = free_port(), tmp_path / "mlflow-ui.log"
-    server = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                    "--backend-store-uri", client.tracking_uri, "--workers", "1"], root, env, log)
+    server = start(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            client.tracking_uri,
+            "--workers",
+            "1",
+        ],
+        root,
+        env,
+        log,
+    )
     try:
         ui = f"http://127.0.0.1:{port}"
         wait_until_healthy(f"{ui}/health", server, log, timeout_s=120)
         body = lambda b: b.find_element("tag name", "body").text  # noqa: E731
         browser.set_window_size(1400, 4000)  # the tables draw only the rows in view
         browser.get(f"{ui}/#/experiments/{experiment.experiment_id}/models")
-        WebDriverWait(browser, 90).until(lambda b: all(name in body(b) for name in (
-            "train-lambda5-seed0", "dynamics-large_seed0_eta0p1_lambda5", "ascending-seed0-lambda02")))
+        WebDriverWait(browser, 90).until(
+            lambda b: all(
+                name in body(b)
+                for name in (
+                    "train-lambda5-seed0",
+                    "dynamics-large_seed0_eta0p1_lambda5",
+                    "ascending-seed0-lambda02",
+                )
+            )
+        )
         SCREENSHOTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(SCREENSHOTS / "mlflow_models.png"))
         # the study run that trained the points: its description links its children, nested under it
-        study = next(r for r in stage_runs(client, "study")
-                     if client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{r.info.run_id}'"))
-        children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{study.info.run_id}'")
+        study = next(
+            r
+            for r in stage_runs(client, "study")
+            if client.search_runs(
+                [experiment.experiment_id], f"tags.mlflow.parentRunId = '{r.info.run_id}'"
+            )
+        )
+        children = client.search_runs(
+            [experiment.experiment_id], f"tags.mlflow.parentRunId = '{study.info.run_id}'"
+        )
         assert study.data.tags["mlflow.note.content"].startswith(f"[{len(children)} child runs]")
         browser.get(f"{ui}/#/experiments/{experiment.experiment_id}/runs/{study.info.run_id}")
-        link = WebDriverWait(browser, 90).until(lambda b: b.find_elements("partial link text", "child runs"))[0]
+        link = WebDriverWait(browser, 90).until(
+            lambda b: b.find_elements("partial link text", "child runs")
+        )[0]
         browser.get(link.get_attribute("href"))
-        expand = WebDriverWait(browser, 90).until(lambda b: b.find_elements(
-            "css selector", "button[data-component-id*='runnamecellrenderer']"))
+        expand = WebDriverWait(browser, 90).until(
+            lambda b: b.find_elements(
+                "css selector", "button[data-component-id*='runnamecellrenderer']"
+            )
+        )
         expand[0].click()
-        WebDriverWait(browser, 30).until(lambda b: sum(c.info.run_name in body(b) for c in children) == len(children))
+        WebDriverWait(browser, 30).until(
+            lambda b: sum(c.info.run_name in body(b) for c in children) == len(children)
+        )
         browser.save_screenshot(str(SCREENSHOTS / "mlflow_study_children.png"))
     finally:
         stop(server)
-        browser.get_log("browser")  # the UI's own console noise (a 404 for users/current) stays here
+        browser.get_log(
+            "browser"
+        )  # the UI's own console noise (a 404 for users/current) stays here
 
 
 @pytest.mark.integration
@@ -301,19 +468,31 @@ def test_report_loads_in_headless_chromium_without_errors(repro, browser):
     page = root / "reports" / "index.html"
     browser.get(page.as_uri())
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])")
+        "return Array.from(document.images)"
+        ".map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt])"
+    )
     assert len(images) >= 5
-    assert all(complete and width > 100 and height > 100 for complete, width, height, _ in images), images
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert all(
+        complete and width > 100 and height > 100 for complete, width, height, _ in images
+    ), images
+    errors = [
+        entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
+    ]
     assert not errors, errors
     text = browser.find_element("tag name", "body").text
     assert "the in-sample MSE fell as λ rose at" in text and "(b) Per-epoch shrink" in text
-    assert browser.find_element("id", "answer").text.startswith(("Yes, it is non-monotone.", "No non-monotone step."))
+    assert browser.find_element("id", "answer").text.startswith(
+        ("Yes, it is non-monotone.", "No non-monotone step.")
+    )
     assert "dL/dλ = (λ/n²)·wᵀH⁻¹w ≥ 0" in browser.find_element("id", "lemma").text
     verdicts = pd.read_csv(root / "results/verdicts.csv")
     if len(verdicts):  # the evidence beside the answer: one table row per verdict
         rows = browser.find_elements("css selector", "#verdicts tbody tr")
-        assert len(rows) == len(verdicts) and rows[0].text.split()[-1] in ("optimisation", "noise", "unexplained")
+        assert len(rows) == len(verdicts) and rows[0].text.split()[-1] in (
+            "optimisation",
+            "noise",
+            "unexplained",
+        )
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1200, min(height + 100, 12000))
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -326,17 +505,41 @@ def test_dvc_push_then_pull_in_a_fresh_clone_restores_the_study_without_rerunnin
     clone the repo, pull, and the clone has the outputs with nothing left to run."""
     root, env = repro
     remote = tmp_path / "remote"
-    run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)], root, env)
+    run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        root,
+        env,
+    )
     run([sys.executable, "-m", "dvc", "push"], root, env)
     git(root, "add", "-A")
-    git(root, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "repro")
+    git(
+        root,
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.invalid",
+        "commit",
+        "-qm",
+        "repro",
+    )
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(root), str(clone))
     assert not (clone / "models/train/model.pt").exists()
-    run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)], clone, env)
+    run(
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+        clone,
+        env,
+    )
     run([sys.executable, "-m", "dvc", "pull"], clone, env)
-    for path in ("data/prepared/mnist.npz", "models/train/model.pt", "models/dynamics/large_seed0_eta0.1_lambda5.pt",
-                 "results/study.csv", "results/dynamics_theory.csv", "reports/index.html", "metrics/headline.json"):
+    for path in (
+        "data/prepared/mnist.npz",
+        "models/train/model.pt",
+        "models/dynamics/large_seed0_eta0.1_lambda5.pt",
+        "results/study.csv",
+        "results/dynamics_theory.csv",
+        "reports/index.html",
+        "metrics/headline.json",
+    ):
         assert (clone / path).read_bytes() == (root / path).read_bytes(), path
     assert "up to date" in run([sys.executable, "-m", "dvc", "status"], clone, env)
     dry = run([sys.executable, "-m", "dvc", "repro", "--dry"], clone, env)
@@ -350,8 +553,17 @@ def test_forced_reruns_of_unchanged_code_leave_git_clean(repro):
     committed. The wall times went to the untracked timings files and to MLflow."""
     root, env = repro
     git(root, "add", "-A")
-    git(root, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "repro",
-        "--allow-empty")  # last in the module: committing moves HEAD under the other tests' tag checks
+    git(
+        root,
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.invalid",
+        "commit",
+        "-qm",
+        "repro",
+        "--allow-empty",
+    )  # last in the module: committing moves HEAD under the other tests' tag checks
     for _ in range(2):
         out = run([sys.executable, "-m", "dvc", "repro", "--force"], root, env)
         assert all(f"Running stage '{stage}'" in out for stage in STAGES)
@@ -359,4 +571,6 @@ def test_forced_reruns_of_unchanged_code_leave_git_clean(repro):
     timings = json.loads((root / "timings/train.json").read_text())
     assert timings["seconds"] > 0 and len(timings["epoch_seconds"]) == SMALL["train.epochs"]
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-    assert client.get_run(timings["run_id"]).data.metrics["seconds"] > 0  # per epoch, on the train run
+    assert (
+        client.get_run(timings["run_id"]).data.metrics["seconds"] > 0
+    )  # per epoch, on the train run

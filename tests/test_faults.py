@@ -3,6 +3,7 @@ corrupted or unreachable MNIST mirror, a read-only and a full output directory. 
 a clear error naming the problem, leaves nothing half-written, and keeps the previous
 outputs. The read-only and full directories are real mounts (a read-only bind mount, a
 small tmpfs) in a private mount namespace (`unshare`), so the test holds as root too."""
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,12 @@ from repo_copy import copy_repo, tool_env
 from servers import free_port
 from study_setup import write_synthetic_split
 
-SMALL_TRAIN = {"train.model.n_train": 300, "train.epochs": 2, "train.model.dtype": "float64", "data.public_mirrors": []}
+SMALL_TRAIN = {
+    "train.model.n_train": 300,
+    "train.epochs": 2,
+    "train.model.dtype": "float64",
+    "data.public_mirrors": [],
+}
 CHECKPOINT = "models/train/model.pt"
 
 
@@ -27,8 +33,13 @@ def md5(path):
 
 
 def temporaries(root):
-    return [p for d in ("data", "models", "results", "plots", "metrics") if (root / d).exists()
-            for p in (root / d).rglob("*") if p.name.endswith(".tmp")]
+    return [
+        p
+        for d in ("data", "models", "results", "plots", "metrics")
+        if (root / d).exists()
+        for p in (root / d).rglob("*")
+        if p.name.endswith(".tmp")
+    ]
 
 
 @pytest.fixture
@@ -43,8 +54,14 @@ def trained(tmp_path):
 
 
 def stage(root, env, name, wrapper=()):
-    return subprocess.run([*wrapper, sys.executable, "-m", f"flows.{name}"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [*wrapper, sys.executable, "-m", f"flows.{name}"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def train_runs(root):
@@ -60,12 +77,14 @@ def unshare_mounts() -> tuple[str, ...]:
     for command in (("unshare", "--user", "--map-root-user", "--mount"), ("unshare", "--mount")):
         if subprocess.run([*command, "true"], capture_output=True).returncode == 0:
             return command
-    pytest.fail("unshare cannot create a mount namespace here: the read-only and full-disk tests need one")
+    pytest.fail(
+        "unshare cannot create a mount namespace here: the read-only and full-disk tests need one"
+    )
 
 
 def in_private_mounts(setup: str) -> list[str]:
     """Run the rest of the command after ``setup`` (shell) in a private mount namespace."""
-    return [*unshare_mounts(), "sh", "-c", f"{setup} && exec \"$@\"", "sh"]
+    return [*unshare_mounts(), "sh", "-c", f'{setup} && exec "$@"', "sh"]
 
 
 @pytest.mark.integration
@@ -107,7 +126,9 @@ def test_bad_mirror_fails_clearly_and_keeps_previous_data(mirror_kind, mirror, t
 def test_read_only_output_directory_fails_before_any_work(trained):
     root, env = trained
     before, runs_before = md5(root / CHECKPOINT), len(train_runs(root))
-    read_only = in_private_mounts("mount --bind models/train models/train && mount -o remount,bind,ro models/train")
+    read_only = in_private_mounts(
+        "mount --bind models/train models/train && mount -o remount,bind,ro models/train"
+    )
     out = stage(root, env, "train", wrapper=read_only)
     assert out.returncode != 0
     assert "models/train is not writable" in out.stderr and "Read-only file system" in out.stderr
@@ -121,14 +142,26 @@ def test_full_output_directory_keeps_the_previous_checkpoint(trained, tmp_path):
     root, env = trained
     saved = tmp_path / "model.pt"
     shutil.copy2(root / CHECKPOINT, saved)
-    size_kib = saved.stat().st_size // 1024 + 16  # room for the previous checkpoint, not for a second one
-    full = in_private_mounts(f"mount -t tmpfs -o size={size_kib}k tmpfs models/train && cp {saved} models/train/")
+    size_kib = (
+        saved.stat().st_size // 1024 + 16
+    )  # room for the previous checkpoint, not for a second one
+    full = in_private_mounts(
+        f"mount -t tmpfs -o size={size_kib}k tmpfs models/train && cp {saved} models/train/"
+    )
     # After the stage fails, look inside the namespace (the tmpfs vanishes with it).
-    check = [*full, "sh", "-c", f"{sys.executable} -m flows.train; echo rc=$?; "
-             "md5sum models/train/model.pt; ls -A models/train"]
+    check = [
+        *full,
+        "sh",
+        "-c",
+        f"{sys.executable} -m flows.train; echo rc=$?; "
+        "md5sum models/train/model.pt; ls -A models/train",
+    ]
     out = subprocess.run(check, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert "rc=1" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
     assert f"cannot write {CHECKPOINT}" in out.stderr and "No space left on device" in out.stderr
     assert "its previous version is unchanged" in out.stderr
     listing = out.stdout.split("rc=1", 1)[1].split()
-    assert listing[0] == md5(saved) and listing[1:] == [CHECKPOINT, "model.pt"]  # no temporary file left
+    assert listing[0] == md5(saved) and listing[1:] == [
+        CHECKPOINT,
+        "model.pt",
+    ]  # no temporary file left

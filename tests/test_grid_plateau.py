@@ -5,13 +5,19 @@ from l2path.train.plateau import PlateauRule
 
 
 def test_factor_two_grid_from_two_to_the_minus_eight():
-    grid = lambda_grid(2.0 ** -8, 2.0, 2.0 ** 4)
-    assert grid == [2.0 ** e for e in range(-8, 5)]
+    grid = lambda_grid(2.0**-8, 2.0, 2.0**4)
+    assert grid == [2.0**e for e in range(-8, 5)]
     assert lambda_grid(1.0, 10.0, 999.0) == [1.0, 10.0, 100.0]
 
 
-@pytest.mark.parametrize("args, message", [((0.0, 2.0, 1.0), "lambda_start"), ((1.0, 1.0, 4.0), "factor"),
-                                           ((1.0, 2.0, 0.5), "lambda_max")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((0.0, 2.0, 1.0), "lambda_start"),
+        ((1.0, 1.0, 4.0), "factor"),
+        ((1.0, 2.0, 0.5), "lambda_max"),
+    ],
+)
 def test_bad_grid(args, message):
     with pytest.raises(ValueError, match=message):
         lambda_grid(*args)
@@ -23,7 +29,14 @@ def test_plateau_rule_on_two_curves():
     flattening = [1.0, 0.5, 0.4, 0.3999, 0.3998, 0.3998]
     assert [rule.has_plateaued(improving[:e]) for e in range(1, 7)] == [False] * 6
     # epoch 5: J_3 - J_5 = 0.4 - 0.3998 = 2e-4 <= 1e-3 * 0.4; epoch 4: 0.5 - 0.3999 > 4e-4
-    assert [rule.has_plateaued(flattening[:e]) for e in range(1, 7)] == [False, False, False, False, True, True]
+    assert [rule.has_plateaued(flattening[:e]) for e in range(1, 7)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_plateau_rule_counts_a_rise_as_plateau_but_not_before_min_epochs():

@@ -1,4 +1,5 @@
 """Hessian-vector products and spectra against a dense float64 Hessian of a small network."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,15 @@ import pytest
 import torch
 
 from l2path.model.costs import get_cost
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.model.init import init_stack
-from l2path.curvature.spectrum import classify, extreme_eigenpairs, hutchinson_trace, lanczos_extreme, slq_density
+from l2path.curvature.classes import PointClass, classify_by_gradient
+from l2path.curvature.spectrum import (
+    extreme_eigenpairs,
+    hutchinson_trace,
+    lanczos_extreme,
+    slq_density,
+)
 
 SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
 
@@ -16,8 +23,8 @@ SIZES = [12, 10, 5]  # 120 + 50 weights, 15 biases: 185 parameters
 def small_problem(cost="quadratic", lam=0.5, n=40, seed=0):
     rng = np.random.default_rng(seed)
     x = torch.as_tensor(rng.random((n, SIZES[0])))
-    labels = np.argmax(x[:, :SIZES[-1]].numpy(), axis=1)  # labels that depend on the input
-    labels[:SIZES[-1]] = np.arange(SIZES[-1])  # every class present
+    labels = np.argmax(x[:, : SIZES[-1]].numpy(), axis=1)  # labels that depend on the input
+    labels[: SIZES[-1]] = np.arange(SIZES[-1])  # every class present
     y = torch.nn.functional.one_hot(torch.as_tensor(labels), SIZES[-1]).to(torch.float64)
     return Objective(SIZES, x, y, get_cost(cost), lam, chunk=16)
 
@@ -49,13 +56,15 @@ def test_l2_term_shifts_the_weight_block_by_lambda_over_n():
     shift = dense_hessian(with_l2, theta) - dense_hessian(without, theta)
     n = len(with_l2.x)
     assert torch.allclose(shift, torch.diag(with_l2.weight_mask()) * lam / n, rtol=0, atol=1e-12)
-    assert shift[with_l2.n_weights:, with_l2.n_weights:].abs().max() <= 1e-12  # biases are not penalised
+    assert (
+        shift[with_l2.n_weights :, with_l2.n_weights :].abs().max() <= 1e-12
+    )  # biases are not penalised
 
 
 def test_gradient_equals_autograd():
     objective = small_problem("cross_entropy")
     theta = trained_point(objective).requires_grad_()
-    reference, = torch.autograd.grad(objective.value(theta), theta)
+    (reference,) = torch.autograd.grad(objective.value(theta), theta)
     assert torch.allclose(objective.gradient(theta.detach()), reference, rtol=1e-12, atol=1e-14)
 
 
@@ -113,10 +122,14 @@ def test_lanczos_stops_once_converged_and_its_residuals_bound_the_error():
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
     op = objective.operator(theta)
     pairs = lanczos_extreme(op, 1, "LA", tol=1e-6, max_steps=objective.size)
-    assert op.products < objective.size // 3  # stopped early (the count includes the residual check)
+    assert (
+        op.products < objective.size // 3
+    )  # stopped early (the count includes the residual check)
     assert pairs.converged.all()
     assert abs(pairs.values[0] - exact[-1]) <= pairs.residuals[0]
-    few = lanczos_extreme(objective.operator(theta), 1, "SA", tol=1e-12, max_steps=30, scale=abs(exact[-1]))
+    few = lanczos_extreme(
+        objective.operator(theta), 1, "SA", tol=1e-12, max_steps=30, scale=abs(exact[-1])
+    )
     assert few.values[0] >= exact[0] - 1e-12  # a Ritz value never undershoots the spectrum
     assert not few.converged.all() and few.residuals[0] > 1e-12 * abs(exact[-1])
     assert np.min(np.abs(exact - few.values[0])) <= few.residuals[0]
@@ -124,14 +137,15 @@ def test_lanczos_stops_once_converged_and_its_residuals_bound_the_error():
 
 def test_classification_of_the_zero_weight_critical_point():
     """Small lambda: a saddle; once lambda/n exceeds the coupling, the same point is a minimum."""
-    for lam, expected in [(0.01, "saddle"), (400.0, "minimum")]:
+    for lam, expected in [(0.01, PointClass.SADDLE), (400.0, PointClass.MINIMUM)]:
         objective = small_problem(lam=lam)
         theta = saddle_point(objective)
         grad_norm = float(torch.linalg.norm(objective.gradient(theta)))
         assert grad_norm < 1e-12
         exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
-        assert classify(grad_norm, 1e-8, exact[0], exact[-1], rel_tol=1e-6) == expected
-    assert classify(1e-3, 1e-4, -1.0, 1.0, 1e-6) == "not critical"
+        assert classify_by_gradient(grad_norm, 1e-8, exact[0], exact[-1], rel_tol=1e-6) is expected
+    assert classify_by_gradient(1e-3, 1e-4, -1.0, 1.0, 1e-6) is PointClass.NOT_CRITICAL
+    assert classify_by_gradient(float("nan"), 1e-4, -1.0, 1.0, 1e-6) is PointClass.NOT_CRITICAL
 
 
 def test_density_and_trace_agree_with_the_dense_spectrum_within_their_errors():
@@ -157,15 +171,56 @@ def test_analysis_of_the_saddle_and_the_escape_along_negative_curvature():
     objective = small_problem(lam=0.01)
     theta = saddle_point(objective)
     exact = np.linalg.eigvalsh(dense_hessian(objective, theta).numpy())
-    row, spectrum = analyse_point(objective, theta, grad_norm=0.0, grad_tol=1e-8,
-                                  settings=CurvatureSettings(k=3, eig_tol=1e-8, lanczos_steps=objective.size))
-    assert row["class"] == "saddle" and row["lambda_min"] == pytest.approx(exact[0], rel=1e-8)
-    mse = lambda net: float(0.5 * (torch.sigmoid(torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
-                                                 @ net.weights[1][0].T + net.biases[1][0]) - objective.y)
-                            .square().sum(1).mean())
-    results = escape(objective, theta, spectrum["min_vector"], row["lambda_min"], mse, grad_tol=1e-6, max_iter=200)
+    row, spectrum = analyse_point(
+        objective,
+        theta,
+        grad_norm=0.0,
+        grad_tol=1e-8,
+        settings=CurvatureSettings(k=3, eig_tol=1e-8, lanczos_steps=objective.size),
+    )
+    assert row["class"] is PointClass.SADDLE and row["lambda_min"] == pytest.approx(
+        exact[0], rel=1e-8
+    )
+    mse = lambda net: float(
+        0.5
+        * (
+            torch.sigmoid(
+                torch.sigmoid(objective.x @ net.weights[0][0].T + net.biases[0][0])
+                @ net.weights[1][0].T
+                + net.biases[1][0]
+            )
+            - objective.y
+        )
+        .square()
+        .sum(1)
+        .mean()
+    )
+    results = escape(
+        objective,
+        theta,
+        spectrum["min_vector"],
+        row["lambda_min"],
+        mse,
+        grad_tol=1e-6,
+        max_iter=200,
+    )
+    assert [list(r) for r in results] == [
+        [
+            "sign",
+            "alpha",
+            "objective_before",
+            "objective_after",
+            "objective_drop",
+            "mse_before",
+            "mse_after",
+            "grad_norm_after",
+            "lower",
+        ]
+    ] * 2  # escapes.csv's columns
     assert len(results) == 2 and all(r["lower"] and r["objective_drop"] > 0 for r in results)
-    assert all(r["mse_after"] < r["mse_before"] for r in results)
+    assert all(r["mse_after"] < r["mse_before"] and r["grad_norm_after"] <= 1e-6 for r in results)
+    value = float(objective.value(theta))
+    assert results[0]["alpha"] == pytest.approx(np.sqrt(2e-3 * value / abs(exact[0])), rel=1e-8)
 
 
 def test_interpolation_endpoints_are_the_two_points():
@@ -175,4 +230,6 @@ def test_interpolation_endpoints_are_the_two_points():
     a, b = trained_point(objective, seed=1), trained_point(objective, seed=2)
     line = interpolate(objective, a, b, np.linspace(0, 1, 5))
     for point, theta in ((line[0], a), (line[-1], b)):
-        assert point["data_loss"] + 2.0 * point["penalty"] == pytest.approx(float(objective.value(theta)), rel=1e-12)
+        assert point["data_loss"] + 2.0 * point["penalty"] == pytest.approx(
+            float(objective.value(theta)), rel=1e-12
+        )

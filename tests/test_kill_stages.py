@@ -3,6 +3,7 @@ it completes with the same results as an uninterrupted run, and nothing half-wri
 left among its outputs. Every stage: prepare on the MNIST mirror, train and dynamics on
 synthetic data, hessian and report after a small synthetic study. (The study stage has its
 own, finer test: test_study_flow.py.)"""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,27 +25,62 @@ from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
 from test_study_flow import SMALL_STUDY
 
-SMALL = {"train.model.n_train": 300, "train.epochs": 6, "train.model.dtype": "float64",
-         "dynamics.model.n_train": 300, "dynamics.epochs": 6, "dynamics.seeds": [0, 1],
-         "dynamics.question_epochs": 3, "dynamics.book": None, "dynamics.sweep": None}
+SMALL = {
+    "train.model.n_train": 300,
+    "train.epochs": 6,
+    "train.model.dtype": "float64",
+    "dynamics.model.n_train": 300,
+    "dynamics.epochs": 6,
+    "dynamics.seeds": [0, 1],
+    "dynamics.question_epochs": 3,
+    "dynamics.book": None,
+    "dynamics.sweep": None,
+}
 # what the stage prints once it is under way, and what it writes
 STAGES = {
     "train": ("epoch 2/", ["plots/train_epochs.csv"], ["models/train/model.pt"]),
-    "dynamics": ("(1/2) epoch 2/", ["results/dynamics.csv", "results/dynamics_theory.csv"],
-                 [f"models/dynamics/{init}_seed{seed}_eta0.1_lambda{lam}.pt" for init in ("large", "default")
-                  for seed in (0, 1) for lam in ("5", "0")]),
+    "dynamics": (
+        "(1/2) epoch 2/",
+        ["results/dynamics.csv", "results/dynamics_theory.csv"],
+        [
+            f"models/dynamics/{init}_seed{seed}_eta0.1_lambda{lam}.pt"
+            for init in ("large", "default")
+            for seed in (0, 1)
+            for lam in ("5", "0")
+        ],
+    ),
 }
 
 
 # hessian and report run after this small study: curvature of its 5 ascending points
-AFTER_STUDY = {**SMALL_STUDY, **SMALL, "hessian.select": "all", "hessian.n_train": 200, "hessian.k": 2,
-               "hessian.lanczos_steps": 20, "hessian.slq_steps": 10, "hessian.trace_probes": 4,
-               "dynamics.epochs": 2, "dynamics.question_epochs": 2, "dynamics.seeds": [0],
-               "continuation.n_sub": 200, "continuation.lbfgs_iterations": 300, "continuation.newton_iterations": 30,
-               "continuation.cg_iterations": 200, "continuation.eig_steps": 100, "continuation.workers": 1}
+AFTER_STUDY = {
+    **SMALL_STUDY,
+    **SMALL,
+    "hessian.select": "all",
+    "hessian.n_train": 200,
+    "hessian.k": 2,
+    "hessian.lanczos_steps": 20,
+    "hessian.slq_steps": 10,
+    "hessian.trace_probes": 4,
+    "dynamics.epochs": 2,
+    "dynamics.question_epochs": 2,
+    "dynamics.seeds": [0],
+    "continuation.n_sub": 200,
+    "continuation.lbfgs_iterations": 300,
+    "continuation.newton_iterations": 30,
+    "continuation.cg_iterations": 200,
+    "continuation.eig_steps": 100,
+    "continuation.workers": 1,
+}
 LATE_STAGES = {
-    "hessian": ("analyse-curvature", ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"]),
-    "continuation": ("polished ||grad J||", ["results/continuation_points.csv", "results/continuation_steps.csv"]),
+    "hessian": (
+        "analyse-curvature",
+        ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"],
+    ),
+    "continuation": (
+        "polished ||grad J||",
+        ["results/continuation_points.csv", "results/continuation_steps.csv"],
+    ),
     "report": ("Beginning flow run", []),
 }
 
@@ -63,14 +99,27 @@ def stage_copy(tmp_path, name, overrides=SMALL, mirror=None):
 
 
 def run(stage, root, env):
-    out = subprocess.run([sys.executable, "-m", f"flows.{stage}"], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", f"flows.{stage}"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
 def kill_when_under_way(stage, root, env, marker):
-    process = subprocess.Popen([sys.executable, "-m", f"flows.{stage}"], cwd=root, env=env, start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"flows.{stage}"],
+        cwd=root,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     seen = ""
     for line in process.stdout:
@@ -85,12 +134,19 @@ def kill_when_under_way(stage, root, env, marker):
 def tables_without_timings(root, paths):
     """The tables without columns that differ between two runs (wall times, run ids)."""
     tables = [pd.read_csv(root / p) for p in paths]
-    return [t.drop(columns=[c for c in t.columns if "seconds" in c or "run_id" in c]) for t in tables]
+    return [
+        t.drop(columns=[c for c in t.columns if "seconds" in c or "run_id" in c]) for t in tables
+    ]
 
 
 def assert_nothing_half_written(root):
-    leftovers = [p for d in ("data", "models", "results", "plots", "metrics", "reports") if (root / d).exists()
-                 for p in (root / d).rglob("*") if p.name.endswith((".tmp", ".old"))]
+    leftovers = [
+        p
+        for d in ("data", "models", "results", "plots", "metrics", "reports")
+        if (root / d).exists()
+        for p in (root / d).rglob("*")
+        if p.name.endswith((".tmp", ".old"))
+    ]
     leftovers += [p for p in root.glob(".reports.*")]
     assert not leftovers
 
@@ -108,12 +164,17 @@ def test_stage_killed_with_sigkill_then_rerun_matches(stage, tmp_path):
     killed, killed_env = stage_copy(tmp_path, "killed")
     kill_when_under_way(stage, killed, killed_env, marker)
     run(stage, killed, killed_env)
-    for ours, reference in zip(tables_without_timings(killed, tables), tables_without_timings(whole, tables)):
+    for ours, reference in zip(
+        tables_without_timings(killed, tables), tables_without_timings(whole, tables)
+    ):
         pd.testing.assert_frame_equal(ours, reference)
     for path in checkpoints:
         ours, _ = load_model(killed / path)
         reference, _ = load_model(whole / path)
-        assert all(torch.equal(a, b) for a, b in zip(ours.weights + ours.biases, reference.weights + reference.biases))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(ours.weights + ours.biases, reference.weights + reference.biases)
+        )
     assert_nothing_half_written(killed)
 
 
@@ -122,10 +183,15 @@ def test_prepare_killed_with_sigkill_then_rerun_matches(mirror, tmp_path):
     whole, whole_env = stage_copy(tmp_path, "whole", overrides=None, mirror=mirror)
     run("prepare", whole, whole_env)
     killed, killed_env = stage_copy(tmp_path, "killed", overrides=None, mirror=mirror)
-    kill_when_under_way("prepare", killed, killed_env, "Task run 'fetch-mnist")  # the split is being built
+    kill_when_under_way(
+        "prepare", killed, killed_env, "Task run 'fetch-mnist"
+    )  # the split is being built
     run("prepare", killed, killed_env)
-    for path in ["data/prepared/mnist.npz", "data/prepared/manifest.json",
-                 *(p.relative_to(whole).as_posix() for p in (whole / "data/raw").iterdir())]:
+    for path in [
+        "data/prepared/mnist.npz",
+        "data/prepared/manifest.json",
+        *(p.relative_to(whole).as_posix() for p in (whole / "data/raw").iterdir()),
+    ]:
         assert md5(killed / path) == md5(whole / path), path
     assert_nothing_half_written(killed)
 
@@ -149,15 +215,26 @@ def test_late_stage_killed_with_sigkill_then_rerun_matches(stage, after_study, t
     env = stage_env(tmp_path, "killed", killed)
     kill_when_under_way(stage, killed, env, marker)
     run(stage, killed, env)
-    for ours, reference in zip(tables_without_timings(killed, tables), tables_without_timings(after_study, tables)):
+    for ours, reference in zip(
+        tables_without_timings(killed, tables), tables_without_timings(after_study, tables)
+    ):
         pd.testing.assert_frame_equal(ours, reference)
     if stage == "hessian":
-        spectra = sorted(p.relative_to(after_study) for p in (after_study / "results/spectra").rglob("*.npz"))
-        assert spectra and spectra == sorted(p.relative_to(killed) for p in (killed / "results/spectra").rglob("*.npz"))
+        spectra = sorted(
+            p.relative_to(after_study) for p in (after_study / "results/spectra").rglob("*.npz")
+        )
+        assert spectra and spectra == sorted(
+            p.relative_to(killed) for p in (killed / "results/spectra").rglob("*.npz")
+        )
     if stage == "report":
-        numbers = [json.loads((root / "metrics/report.json").read_text()) for root in (killed, after_study)]
+        numbers = [
+            json.loads((root / "metrics/report.json").read_text()) for root in (killed, after_study)
+        ]
         assert numbers[0] == numbers[1]
-        figures = [sorted(p.name for p in (root / "reports/figures").iterdir()) for root in (killed, after_study)]
+        figures = [
+            sorted(p.name for p in (root / "reports/figures").iterdir())
+            for root in (killed, after_study)
+        ]
         assert figures[0] == figures[1] and len(figures[0]) >= 5
         assert "<img" in (killed / "reports/index.html").read_text()
     assert_nothing_half_written(killed)

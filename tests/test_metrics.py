@@ -1,4 +1,5 @@
 """Objective, losses and weight statistics against per-sample references in float64."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 from l2path.model.costs import get_cost
 from l2path.model.init import init_stack
-from l2path.curvature.hessian import Objective
+from l2path.objective import Objective
 from l2path.train.metrics import evaluate, gradient_norms, layer_statistics
 
 from conftest import synthetic_dataset
@@ -30,7 +31,9 @@ def test_objective_matches_reference(tiny_data, cost):
         assert records[k]["objective"] == pytest.approx(expected_objective, rel=1e-12)
         assert records[k]["data_loss"] == pytest.approx(expected_loss, rel=1e-12)
         # in-sample MSE is the quadratic cost whatever the training cost
-        assert records[k]["train_mse"] == pytest.approx(total_cost(weights, biases, x, y, 0.0, "quadratic"), rel=1e-12)
+        assert records[k]["train_mse"] == pytest.approx(
+            total_cost(weights, biases, x, y, 0.0, "quadratic"), rel=1e-12
+        )
 
 
 def test_accuracy_and_test_mse(tiny_data):
@@ -41,7 +44,9 @@ def test_accuracy_and_test_mse(tiny_data):
         a = sigmoid(a @ w[0].numpy().T + b[0].numpy())
     labels = tiny_data.test.labels.numpy()
     assert record["test_accuracy"] == pytest.approx(np.mean(a.argmax(1) == labels))
-    assert record["test_mse"] == pytest.approx(np.mean(0.5 * ((a - tiny_data.test.y.numpy()) ** 2).sum(1)), rel=1e-12)
+    assert record["test_mse"] == pytest.approx(
+        np.mean(0.5 * ((a - tiny_data.test.y.numpy()) ** 2).sum(1)), rel=1e-12
+    )
 
 
 def test_layer_statistics_against_numpy():
@@ -53,7 +58,7 @@ def test_layer_statistics_against_numpy():
         assert stats[f"layer{layer}_weight_l1"][0] == pytest.approx(np.abs(flat).sum())
         assert stats[f"layer{layer}_weight_l2"][0] == pytest.approx(np.linalg.norm(flat))
         assert stats[f"layer{layer}_weight_var"][0] == pytest.approx(flat.var())
-        assert stats[f"layer{layer}_weight_rms"][0] == pytest.approx(np.sqrt(np.mean(flat ** 2)))
+        assert stats[f"layer{layer}_weight_rms"][0] == pytest.approx(np.sqrt(np.mean(flat**2)))
 
 
 def test_initialisers_have_stated_scale():
@@ -67,7 +72,7 @@ def test_initialisers_have_stated_scale():
 def test_stacked_gradient_norms_equal_autograd_norms_model_by_model(cost):
     """One stacked pass gives each model's ||grad J_lambda|| (weights with their decay term,
     biases without), as autograd on that model's flat parameters does, in float64."""
-    sizes, lams = [784, 6, 10], [0.0, 5.0, 2.0 ** -8]
+    sizes, lams = [784, 6, 10], [0.0, 5.0, 2.0**-8]
     data = synthetic_dataset(n_train=45)
     net = init_stack(sizes, ["large", "default", "default"], [0, 1, 2], torch.float64)
     x, y = data.train.x.to(torch.float64), data.train.y.to(torch.float64)

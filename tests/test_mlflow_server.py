@@ -1,5 +1,6 @@
 """The stages against a real `mlflow server` on loopback (SQLite backend, local artifact
 root), read back through the REST client; and a clear early error when it is down."""
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,22 @@ def mlflow_server(tmp_path_factory):
     """`mlflow server` on 127.0.0.1 with a SQLite store and served artifacts; stopped after."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
-               "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'store.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
+    ]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = start(command, root, env, root / "server.log")
     uri = f"http://127.0.0.1:{port}"
@@ -41,8 +55,14 @@ def home(tmp_path):
 
 
 def run_stage(stage: str, root, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"flows.{stage}"], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", f"flows.{stage}"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.integration
@@ -64,7 +84,9 @@ def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
     history = client.get_metric_history(points[0].info.run_id, "sgd.objective")
     assert len(history) == int(points[0].data.metrics["epochs"])
     key = points[0].data.tags["l2path.point"]
-    local = client.download_artifacts(points[0].info.run_id, f"checkpoint/{key.split('/')[-1]}.pt", str(tmp_path))
+    local = client.download_artifacts(
+        points[0].info.run_id, f"checkpoint/{key.split('/')[-1]}.pt", str(tmp_path)
+    )
     served, _ = load_model(local)
     saved, _ = load_model(root / "models/study" / f"{key}.pt")
     assert all(torch.equal(a, b) for a, b in zip(served.weights, saved.weights))
@@ -75,7 +97,10 @@ def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
 @pytest.mark.integration
 def test_unreachable_tracking_server_fails_before_any_training(mirror, tmp_path):
     root = copy_repo(tmp_path / "repo", {"train.model.n_train": 1000, "train.epochs": 1})
-    env = {**tool_env(mirror, home(tmp_path)), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    env = {
+        **tool_env(mirror, home(tmp_path)),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+    }
     assert run_stage("prepare", root, {**env, "MLFLOW_TRACKING_URI": ""}).returncode == 0
     started = time.monotonic()
     done = run_stage("train", root, env)

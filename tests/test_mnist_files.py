@@ -1,4 +1,5 @@
 """Obtaining files from directory and URL sources, verified by decompressed content."""
+
 from __future__ import annotations
 
 import contextlib
@@ -73,8 +74,12 @@ def test_every_source_failing_is_explained_and_leaves_nothing(tmp_path):
     with serve(tmp_path / "empty-www") as url:
         unreachable = "http://127.0.0.1:9/"  # discard port: nothing listens
         with pytest.raises(MnistUnavailableError) as info:
-            fetch_mnist(tmp_path / "raw", [str(truncated), str(bad), url, unreachable],
-                        timeout=2, expected=EXPECTED)
+            fetch_mnist(
+                tmp_path / "raw",
+                [str(truncated), str(bad), url, unreachable],
+                timeout=2,
+                expected=EXPECTED,
+            )
     message = str(info.value)
     assert "alpha" in message and "MNIST_MIRROR" in message
     assert "corrupt or truncated gzip" in message

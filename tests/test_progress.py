@@ -1,4 +1,5 @@
 """edge.progress outside a Prefect run (the bar only; the artifacts: tests/test_flows.py)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

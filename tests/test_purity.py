@@ -1,4 +1,5 @@
 """The numerical package imports no orchestration or tracking library."""
+
 from __future__ import annotations
 
 import ast
@@ -26,17 +27,23 @@ def test_no_forbidden_import_statements():
 def modules_of(package: str) -> list[str]:
     """Dotted names of every module of a top-level package of the repo (subpackages included)."""
     root = REPO / package
-    return [".".join((package, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
-            for path in sorted(root.rglob("*.py"))]
+    return [
+        ".".join((package, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for path in sorted(root.rglob("*.py"))
+    ]
 
 
 def test_importing_every_module_loads_none_of_them():
     modules = modules_of("l2path")
     assert "l2path.study.records" in modules and "l2path.curvature.spectrum" in modules
-    code = ("import sys, importlib\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -45,17 +52,38 @@ def test_imports_have_no_side_effects():
     matplotlib backend (stages set the environment when they start; figures draw with Agg
     through FigureCanvasAgg)."""
     modules = [m for package in ("l2path", "edge", "tasks", "flows") for m in modules_of(package)]
-    libraries = ["numpy", "scipy.sparse.linalg", "torch", "pandas", "threadpoolctl", "matplotlib", "prefect",
-                 "mlflow", "dvc.repo", "psutil", "prefect_dask"]
-    code = ("import os, sys, importlib\n"
-            f"for m in {libraries!r}: importlib.import_module(m)\n"  # what libraries do on import is theirs
-            "before = dict(os.environ)\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))\n"
-            "print(changed, 'matplotlib.pyplot' in sys.modules)")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_SERVER_ANALYTICS_ENABLED", "MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, env=env)
+    libraries = [
+        "numpy",
+        "scipy.sparse.linalg",
+        "torch",
+        "pandas",
+        "threadpoolctl",
+        "matplotlib",
+        "prefect",
+        "mlflow",
+        "dvc.repo",
+        "psutil",
+        "prefect_dask",
+    ]
+    code = (
+        "import os, sys, importlib\n"
+        # what libraries do on import is theirs
+        f"for m in {libraries!r}: importlib.import_module(m)\n"
+        "before = dict(os.environ)\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "changed = sorted(k for k in set(before) | set(os.environ)\n"
+        "                 if before.get(k) != os.environ.get(k))\n"
+        "print(changed, 'matplotlib.pyplot' in sys.modules)"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("PREFECT_SERVER_ANALYTICS_ENABLED", "MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout.strip().splitlines()[-1] == "[] False"
 
 

@@ -1,5 +1,6 @@
 """The study's typed records survive the round trips every reader relies on: the results CSV
 and the point store's JSON give back the same PointRecord, field for field."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ from study_setup import run_small, small_config
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """A small study with a polished schedule and a diverged chain: every kind of field value."""
-    config = small_config(**{"chain_seeds": [0], "cold_seeds": [0], "sgd.eta": 100.0, "sgd.batch_size": 1,
-                             "model.dtype": "float32", "collapse_ratio": 1e-12})
+    config = small_config(
+        **{
+            "chain_seeds": [0],
+            "cold_seeds": [0],
+            "sgd.eta": 100.0,
+            "sgd.batch_size": 1,
+            "model.dtype": "float32",
+            "collapse_ratio": 1e-12,
+        }
+    )
     return run_small(tmp_path_factory.mktemp("points"), config).results()
 
 
@@ -45,12 +54,14 @@ def test_fixture_has_every_kind_of_point(records):
 def test_results_csv_round_trip(records, tmp_path):
     path = tmp_path / "study.csv"
     frame = write_results(path, records)
-    assert list(frame.columns[:len(FIRST_COLUMNS)]) == list(FIRST_COLUMNS)
+    assert list(frame.columns[: len(FIRST_COLUMNS)]) == list(FIRST_COLUMNS)
     assert set(pd.read_csv(path).columns) == set(records[0].to_row()) - set(RUN_FIELDS)
     back = read_results(path)
     assert [r.key for r in back] == [r.key for r in records]
     assert all(same(a, b, run_fields=False) for a, b in zip(records, back))
-    assert all(b.execution == "" and b.mlflow_run_id is None and math.isnan(b.train_seconds) for b in back)
+    assert all(
+        b.execution == "" and b.mlflow_run_id is None and math.isnan(b.train_seconds) for b in back
+    )
     assert all(b.history == () for b in back)  # the table has no per-epoch history
 
 
@@ -58,13 +69,18 @@ def test_store_json_round_trip_keeps_the_history(records):
     for record in records:
         back = PointRecord.from_json(json.loads(json.dumps(record.to_json())))
         assert same(record, back) and back.history == record.history
-        assert len(back.history) == record.epochs or record.diverged  # a diverged epoch is not recorded
+        assert (
+            len(back.history) == record.epochs or record.diverged
+        )  # a diverged epoch is not recorded
 
 
 def test_the_store_keeps_run_fields_apart_from_what_dvc_tracks(records, tmp_path):
     """Two runs that differ only in run fields write the same tracked bytes; the run fields
     come back from the untracked run files, and without them the point still loads."""
-    first, second = PointStore(tmp_path / "a", tmp_path / "a.runs"), PointStore(tmp_path / "b", tmp_path / "b.runs")
+    first, second = (
+        PointStore(tmp_path / "a", tmp_path / "a.runs"),
+        PointStore(tmp_path / "b", tmp_path / "b.runs"),
+    )
     record = records[0].replace(checkpoint=str(tmp_path / "weights.pt"))
     (tmp_path / "weights.pt").write_bytes(b"")
     first.save(record.replace(execution="one", mlflow_run_id="run-1", train_seconds=1.5))
@@ -87,6 +103,6 @@ def test_layer_statistics_keep_their_order(records):
 
 def test_a_malformed_row_is_refused(records):
     row = {key: str(value) for key, value in records[0].to_row().items()}
-    row["certified"] = "maybe"
+    row["critical"] = "maybe"
     with pytest.raises(ValueError, match="not a boolean"):
         PointRecord.from_row(row)

@@ -2,6 +2,7 @@
 worker processes (prefect-dask) give the same results table as the same shards on
 threads; the workers report to the flow's own Prefect API (no temporary server of their
 own) and their MLflow runs land under the study run."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,10 @@ from flows.study import study
 state = study(return_state=True)
 flow_run_id = state.state_details.flow_run_id
 with get_client(sync_client=True) as client:
-    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-print("TASK_RUNS=" + json.dumps(sorted([r.name.rsplit("-", 1)[0], r.state.type.value] for r in runs)))
+    one_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    runs = client.read_task_runs(flow_run_filter=one_run)
+names = sorted([r.name.rsplit("-", 1)[0], r.state.type.value] for r in runs)
+print("TASK_RUNS=" + json.dumps(names))
 """
 
 
@@ -51,22 +54,39 @@ def test_shards_hold_every_chain_once_with_balanced_points():
 
 def test_remote_workers_need_reachable_api_and_tracking_server():
     with pytest.raises(ScaleOutError, match="PREFECT_API_URL") as error:
-        check_workers_can_report("tcp://10.0.0.5:8786", "http://127.0.0.1:4200/api", "http://10.0.0.2:5000")
+        check_workers_can_report(
+            "tcp://10.0.0.5:8786", "http://127.0.0.1:4200/api", "http://10.0.0.2:5000"
+        )
     assert "MLFLOW_TRACKING_URI" not in str(error.value)
     with pytest.raises(ScaleOutError, match="MLFLOW_TRACKING_URI"):
-        check_workers_can_report("10.0.0.5:8786", "http://10.0.0.2:4200/api", "sqlite:////repo/mlruns/mlflow.db")
+        check_workers_can_report(
+            "10.0.0.5:8786", "http://10.0.0.2:4200/api", "sqlite:////repo/mlruns/mlflow.db"
+        )
     check_workers_can_report("tcp://127.0.0.1:8786", "http://127.0.0.1:4200/api", "sqlite:////x.db")
     check_workers_can_report(None, "http://127.0.0.1:4200/api", "sqlite:////x.db")
 
 
 def run_sharded_study(tmp_path, name, executor):
-    root = copy_repo(tmp_path / name, {**SMALL_STUDY, "lambda_study.shards": 2, "scale_out.executor": executor,
-                                       "scale_out.local_workers": 2})
+    root = copy_repo(
+        tmp_path / name,
+        {
+            **SMALL_STUDY,
+            "lambda_study.shards": 2,
+            "scale_out.executor": executor,
+            "scale_out.local_workers": 2,
+        },
+    )
     write_synthetic_split(root / "data/prepared/mnist.npz", n_train=400, n_eval=100)
     (tmp_path / f"{name}-home" / "prefect").mkdir(parents=True)
     env = tool_env(root, tmp_path / f"{name}-home")
-    out = subprocess.run([sys.executable, "-c", DRIVER], cwd=root, env=env, capture_output=True, text=True,
-                         timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     task_runs = json.loads(log.split("TASK_RUNS=")[1].splitlines()[0])
@@ -85,12 +105,16 @@ def test_dask_local_cluster_matches_threads_and_reports_to_the_flow(tmp_path):
 
     # The shard tasks ran in the worker processes but reported to the flow's server: it has
     # both shard runs, and no worker started a temporary server.
-    assert [run for run in task_runs if run[0] == "train-shard"] == [["train-shard", "COMPLETED"]] * 2
+    assert [run for run in task_runs if run[0] == "train-shard"] == [
+        ["train-shard", "COMPLETED"]
+    ] * 2
     assert ["write-study-results", "COMPLETED"] in task_runs
     assert log.count("Starting temporary server") == 1, log[-4000:]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{dask_root / 'mlruns' / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("l2-weight-decay").experiment_id], max_results=1000
+    )
     (study_run,) = [r for r in runs if r.data.tags["l2path.stage"] == "study"]
     points = [r for r in runs if r.data.tags["l2path.stage"] == "study.point"]
     assert {r.data.tags["mlflow.parentRunId"] for r in points} == {study_run.info.run_id}

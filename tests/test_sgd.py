@@ -1,4 +1,5 @@
 """The stacked SGD trainer against an independent per-example implementation (float64)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,10 @@ def reference_train(net, data, cost, eta, lam, seed, m, epochs, k=0):
     for epoch in range(epochs):
         order = epoch_order(seed, epoch, n)
         for start in range(0, n, m):
-            batch = order[start:start + m]
-            weights, biases = update_mini_batch(weights, biases, x[batch], y[batch], eta, lam, n, cost)
+            batch = order[start : start + m]
+            weights, biases = update_mini_batch(
+                weights, biases, x[batch], y[batch], eta, lam, n, cost
+            )
     return weights, biases
 
 
@@ -46,15 +49,22 @@ def test_matches_per_example_update_rule(tiny_data, cost, init):
 
 
 @pytest.mark.parametrize("chunk_steps", [1, 3, 16])
-def test_delayed_first_layer_chunks_match_per_example_update_rule(tiny_data, monkeypatch, chunk_steps):
+def test_delayed_first_layer_chunks_match_per_example_update_rule(
+    tiny_data, monkeypatch, chunk_steps
+):
     """The first layer's updates delayed over chunks of 1, 3 or 16 mini-batches (the whole
     epoch of 9 in one chunk) give the sequential steps of the reference, in float64."""
     monkeypatch.setattr(delayed, "CHUNK_STEPS", chunk_steps)
     eta, lam, seed, m = 0.5, 5.0, 3, 7
     net = init_stack(SIZES, ["default"], [seed], torch.float64)
     start = net.clone()
-    train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"),
-              SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=2))
+    train_sgd(
+        net,
+        tiny_data.train.x,
+        tiny_data.train.y,
+        get_cost("quadratic"),
+        SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=2),
+    )
     ref_w, ref_b = reference_train(start, tiny_data, "quadratic", eta, lam, seed, m, 2)
     for ours, theirs in zip(net.weights + net.biases, ref_w + ref_b):
         assert np.abs(ours[0].numpy() - theirs).max() < 1e-12
@@ -74,7 +84,9 @@ def test_decay_alone_shrinks_weights_by_closed_form(tiny_data):
     assert torch.allclose(net.weights[0], w0 * factor, rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("order_seeds", [[0, 1, 2], [7, 7, 7]], ids=["own-batches", "shared-batches"])
+@pytest.mark.parametrize(
+    "order_seeds", [[0, 1, 2], [7, 7, 7]], ids=["own-batches", "shared-batches"]
+)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_stack_equals_models_trained_alone(tiny_data, order_seeds, optimizer):
     """Both paths of the engine: each model with its own mini-batch order (batched
@@ -83,13 +95,31 @@ def test_stack_equals_models_trained_alone(tiny_data, order_seeds, optimizer):
     inits = ["default", "large", "default"]
     cost = get_cost("cross_entropy")
     stacked = init_stack(SIZES, inits, seeds, torch.float64)
-    train_sgd(stacked, tiny_data.train.x, tiny_data.train.y, cost,
-              SGDSettings(eta=etas, lam=lams, seeds=order_seeds, batch_size=10, epochs=3, optimizer=optimizer))
+    train_sgd(
+        stacked,
+        tiny_data.train.x,
+        tiny_data.train.y,
+        cost,
+        SGDSettings(
+            eta=etas, lam=lams, seeds=order_seeds, batch_size=10, epochs=3, optimizer=optimizer
+        ),
+    )
     for k in range(3):
         alone = init_stack(SIZES, [inits[k]], [seeds[k]], torch.float64)
-        train_sgd(alone, tiny_data.train.x, tiny_data.train.y, cost,
-                  SGDSettings(eta=[etas[k]], lam=[lams[k]], seeds=[order_seeds[k]], batch_size=10, epochs=3,
-                              optimizer=optimizer))
+        train_sgd(
+            alone,
+            tiny_data.train.x,
+            tiny_data.train.y,
+            cost,
+            SGDSettings(
+                eta=[etas[k]],
+                lam=[lams[k]],
+                seeds=[order_seeds[k]],
+                batch_size=10,
+                epochs=3,
+                optimizer=optimizer,
+            ),
+        )
         for a, b in zip(alone.weights + alone.biases, stacked.weights + stacked.biases):
             assert torch.allclose(a[0], b[k], rtol=0, atol=1e-12)
 
@@ -117,22 +147,32 @@ def test_divergence_is_reported_and_stops(tiny_data):
 
 def test_callback_can_stop_training(tiny_data):
     seen = []
+
     def stop_after_two(epoch, net):
         seen.append(epoch)
         return epoch == 2
+
     net = init_stack(SIZES, ["default"], [0], torch.float64)
     settings = SGDSettings(eta=[0.1], lam=[0.0], seeds=[0], batch_size=10, epochs=10)
-    outcome = train_sgd(net, tiny_data.train.x, tiny_data.train.y, get_cost("quadratic"), settings,
-                        callbacks=[stop_after_two])
+    outcome = train_sgd(
+        net,
+        tiny_data.train.x,
+        tiny_data.train.y,
+        get_cost("quadratic"),
+        settings,
+        callbacks=[stop_after_two],
+    )
     assert seen == [1, 2] and outcome.epochs_run == 2
 
 
 def test_same_seed_same_weights_different_seed_different(tiny_data):
     cost = get_cost("quadratic")
+
     def trained(seed):
         net = init_stack(SIZES, ["default"], [seed], torch.float64)
         settings = SGDSettings(eta=[0.3], lam=[1.0], seeds=[seed], batch_size=8, epochs=2)
         return train_sgd(net, tiny_data.train.x, tiny_data.train.y, cost, settings).net
+
     a, b, c = trained(4), trained(4), trained(5)
     assert all(torch.equal(p, q) for p, q in zip(a.weights, b.weights))
     assert not torch.equal(a.weights[0], c.weights[0])
@@ -143,17 +183,29 @@ def test_per_model_stop_freezes_only_that_model_and_matches_alone(tiny_data):
     for its own number of epochs."""
     cost = get_cost("quadratic")
     seeds, stop_at = [0, 1, 2], [1, 3, 2]
+
     def stop_per_model(epoch, net):
         return [epoch >= s for s in stop_at]
+
     stacked = init_stack(SIZES, ["default"] * 3, seeds, torch.float64)
-    outcome = train_sgd(stacked, tiny_data.train.x, tiny_data.train.y, cost,
-                        SGDSettings(eta=[0.5] * 3, lam=[1.0] * 3, seeds=seeds, batch_size=10, epochs=10),
-                        callbacks=[stop_per_model])
+    outcome = train_sgd(
+        stacked,
+        tiny_data.train.x,
+        tiny_data.train.y,
+        cost,
+        SGDSettings(eta=[0.5] * 3, lam=[1.0] * 3, seeds=seeds, batch_size=10, epochs=10),
+        callbacks=[stop_per_model],
+    )
     assert outcome.model_epochs == stop_at and outcome.epochs_run == 3
     for k in range(3):
         alone = init_stack(SIZES, ["default"], [seeds[k]], torch.float64)
-        train_sgd(alone, tiny_data.train.x, tiny_data.train.y, cost,
-                  SGDSettings(eta=[0.5], lam=[1.0], seeds=[seeds[k]], batch_size=10, epochs=stop_at[k]))
+        train_sgd(
+            alone,
+            tiny_data.train.x,
+            tiny_data.train.y,
+            cost,
+            SGDSettings(eta=[0.5], lam=[1.0], seeds=[seeds[k]], batch_size=10, epochs=stop_at[k]),
+        )
         for a, b in zip(alone.weights + alone.biases, stacked.weights + stacked.biases):
             assert torch.allclose(a[0], b[k], rtol=0, atol=1e-12)
 
@@ -176,25 +228,38 @@ def test_adam_matches_torch_optim_adam_with_coupled_l2(tiny_data):
     cost = get_cost("cross_entropy")
     net = init_stack(SIZES, ["default"], [seed], torch.float64)
     start = net.clone()
-    train_sgd(net, tiny_data.train.x, tiny_data.train.y, cost,
-              SGDSettings(eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=epochs, optimizer="adam"))
+    train_sgd(
+        net,
+        tiny_data.train.x,
+        tiny_data.train.y,
+        cost,
+        SGDSettings(
+            eta=[eta], lam=[lam], seeds=[seed], batch_size=m, epochs=epochs, optimizer="adam"
+        ),
+    )
 
     x, y = tiny_data.train.x, tiny_data.train.y
     n = len(x)
     weights = [w[0].clone().requires_grad_() for w in start.weights]
     biases = [b[0].clone().requires_grad_() for b in start.biases]
-    optimiser = torch.optim.Adam([{"params": weights, "weight_decay": lam / n},
-                                  {"params": biases, "weight_decay": 0.0}], lr=eta)
+    optimiser = torch.optim.Adam(
+        [{"params": weights, "weight_decay": lam / n}, {"params": biases, "weight_decay": 0.0}],
+        lr=eta,
+    )
     for epoch in range(epochs):
         order = epoch_order(seed, epoch, n)
         for begin in range(0, n, m):
-            batch = order[begin:begin + m]
+            batch = order[begin : begin + m]
             a = x[batch]
             for w, b in zip(weights, biases):
                 z = a @ w.T + b
                 a = torch.sigmoid(z)
             yb = y[batch]
-            loss = (yb * torch.nn.functional.softplus(-z) + (1 - yb) * torch.nn.functional.softplus(z)).sum(1).mean()
+            loss = (
+                (yb * torch.nn.functional.softplus(-z) + (1 - yb) * torch.nn.functional.softplus(z))
+                .sum(1)
+                .mean()
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -215,23 +280,31 @@ def zero_input_stack(n: int, dtype: torch.dtype, seed: int = 0):
     return x, y
 
 
-@pytest.mark.parametrize("lam", [2.0 ** -8, 2.0 ** -7, 2.0 ** 15])
+@pytest.mark.parametrize("lam", [2.0**-8, 2.0**-7, 2.0**15])
 def test_decay_is_exact_in_float32(lam):
     """With no data gradient, the first layer shrinks by exactly (1 - eta*lambda/n)^steps (to
     1e-12 relative) in a float32 run. eta*lambda/n is the study's (eta = 0.5, n = 50,000)
-    scaled to n = 5,000: 3.9e-8 at 2^-8, below float32's spacing under 1 (6e-8), and 0.33 at 2^15."""
+    scaled to n = 5,000: 3.9e-8 at 2^-8, below float32's spacing under 1 (6e-8), and 0.33 at
+    2^15."""
     n, m, eta = 5_000, 100, 0.05
     x, y = zero_input_stack(n, torch.float32)
     net = init_stack(SIZES, ["default"], [0], torch.float32)
     w0 = net.weights[0][0].to(torch.float64)
-    outcome = train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[eta], lam=[lam], seeds=[0], batch_size=m,
-                                                                        epochs=1))
+    outcome = train_sgd(
+        net,
+        x,
+        y,
+        get_cost("quadratic"),
+        SGDSettings(eta=[eta], lam=[lam], seeds=[0], batch_size=m, epochs=1),
+    )
     factor = (1 - eta * lam / n) ** (n // m)  # float64, outside the engine
     exact = outcome.exact_weights[0][0]
     assert torch.allclose(exact, w0 * factor, rtol=1e-12, atol=0)
-    assert torch.allclose(net.weights[0][0].to(torch.float64), w0 * factor, rtol=2 ** -23, atol=0)  # rounded once
+    assert torch.allclose(
+        net.weights[0][0].to(torch.float64), w0 * factor, rtol=2**-23, atol=0
+    )  # rounded once
     if lam < 1:  # what float32 arithmetic alone would have kept: no decay at all
-        assert float(torch.tensor(1 - eta * lam / n, dtype=torch.float32)) in (1.0, 1 - 2 ** -24)
+        assert float(torch.tensor(1 - eta * lam / n, dtype=torch.float32)) in (1.0, 1 - 2**-24)
         assert (exact != w0).all()
 
 
@@ -242,12 +315,18 @@ def test_neighbouring_small_lambdas_give_different_weights_in_float32():
     rng = np.random.default_rng(0)
     x = torch.as_tensor(rng.random((n, 784)), dtype=torch.float32)
     y = torch.nn.functional.one_hot(torch.as_tensor(rng.integers(0, 10, n)), 10).to(torch.float32)
-    lams = [2.0 ** -8, 2.0 ** -7]
-    assert torch.tensor(1 - eta * lams[0] / n, dtype=torch.float32) == torch.tensor(1 - eta * lams[1] / n,
-                                                                                     dtype=torch.float32)
+    lams = [2.0**-8, 2.0**-7]
+    assert torch.tensor(1 - eta * lams[0] / n, dtype=torch.float32) == torch.tensor(
+        1 - eta * lams[1] / n, dtype=torch.float32
+    )
     net = init_stack(SIZES, ["default"] * 2, [0, 0], torch.float32)
-    train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[eta] * 2, lam=lams, seeds=[0, 0], batch_size=10,
-                                                             epochs=1))
+    train_sgd(
+        net,
+        x,
+        y,
+        get_cost("quadratic"),
+        SGDSettings(eta=[eta] * 2, lam=lams, seeds=[0, 0], batch_size=10, epochs=1),
+    )
     first, second = net.weights[0][0], net.weights[0][1]
     assert not torch.equal(first, second)
     # the extra decay of 2^-8 over 500 steps: about 500 * 3.9e-8 = 2e-5 of the weights
@@ -259,5 +338,10 @@ def test_a_decay_factor_of_zero_is_refused():
     x, y = zero_input_stack(10, torch.float64)
     net = init_stack(SIZES, ["default"], [0], torch.float64)
     with pytest.raises(ValueError, match="nearly\\) zero"):
-        train_sgd(net, x, y, get_cost("quadratic"), SGDSettings(eta=[1.0], lam=[10.0], seeds=[0], batch_size=5,
-                                                                 epochs=1))
+        train_sgd(
+            net,
+            x,
+            y,
+            get_cost("quadratic"),
+            SGDSettings(eta=[1.0], lam=[10.0], seeds=[0], batch_size=5, epochs=1),
+        )

@@ -1,4 +1,5 @@
 """Nielsen's split, checked on synthetic arrays and on the real MNIST mirror."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,6 +47,7 @@ def test_written_split_loads_with_one_hot_and_subset(tmp_path):
 
 def test_md5_is_what_dvc_records(tmp_path):
     import hashlib
+
     (tmp_path / "f").write_bytes(b"abc" * 1000)
     assert file_md5(tmp_path / "f", chunk=7) == hashlib.md5(b"abc" * 1000).hexdigest()
 
@@ -57,7 +59,18 @@ def test_real_mnist_split_matches_published_facts(mirror, tmp_path):
     # Facts published with the data (the MNIST distribution's own README), independent of our code.
     assert raw["train_labels"][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert raw["test_labels"][:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    assert np.bincount(raw["train_labels"]).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(raw["train_labels"]).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
     info = prepare_split(tmp_path / "raw", tmp_path / "p.npz", tmp_path / "manifest.json")
     assert info["counts"] == {"train": 50000, "validation": 10000, "test": 10000}
     assert sum(info["label_counts"]["validation"]) == 10000

@@ -1,5 +1,6 @@
 """The lambda study on small synthetic data: schedules, warm starts, stacking, resume,
 divergence and the polish certificate, each checked against an independent computation."""
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,36 @@ from study_setup import run_small, small_config, small_data, small_plan
 
 def comparable(record: PointRecord) -> PointRecord:
     """A record without wall times, run labels and (tmp-dir dependent) absolute paths."""
-    return record.replace(train_seconds=0.0, polish_seconds=0.0, execution="", mlflow_run_id=None, checkpoint="",
-                          polished_checkpoint=None, parent_checkpoint=None)
+    return record.replace(
+        train_seconds=0.0,
+        polish_seconds=0.0,
+        execution="",
+        mlflow_run_id=None,
+        checkpoint="",
+        polished_checkpoint=None,
+        parent_checkpoint=None,
+    )
 
 
 def test_plan_orders_each_schedule():
     grid = [1.0, 2.0, 4.0]
     chains = plan(["ascending", "descending", "cold"], [0, 5], [1, 2], grid)
     keys = [[p.key for p in chain] for chain in chains]
-    assert keys[0] == ["ascending/seed0/lambda00", "ascending/seed0/lambda01", "ascending/seed0/lambda02"]
-    assert keys[2] == ["descending/seed0/lambda02", "descending/seed0/lambda01", "descending/seed0/lambda00"]
-    assert [p.parent for p in chains[2]] == [None, "descending/seed0/lambda02", "descending/seed0/lambda01"]
+    assert keys[0] == [
+        "ascending/seed0/lambda00",
+        "ascending/seed0/lambda01",
+        "ascending/seed0/lambda02",
+    ]
+    assert keys[2] == [
+        "descending/seed0/lambda02",
+        "descending/seed0/lambda01",
+        "descending/seed0/lambda00",
+    ]
+    assert [p.parent for p in chains[2]] == [
+        None,
+        "descending/seed0/lambda02",
+        "descending/seed0/lambda01",
+    ]
     cold = chains[4:]
     assert len(cold) == 6 and all(len(c) == 1 and c[0].parent is None for c in cold)
     with pytest.raises(ValueError, match="unknown schedule"):
@@ -77,9 +97,15 @@ def test_stacked_points_equal_each_point_trained_alone(study):
             net, _ = load_model(record.parent_checkpoint, torch.float64)
         else:
             from l2path.model.init import init_stack
+
             net = init_stack(config.model.sizes, [config.init], [record.seed], torch.float64)
-        settings = SGDSettings(eta=[config.sgd.eta], lam=[record.lam], seeds=[config.sgd.order_seed],
-                               batch_size=config.sgd.batch_size, epochs=record.best_epoch)  # the reported iterate
+        settings = SGDSettings(
+            eta=[config.sgd.eta],
+            lam=[record.lam],
+            seeds=[config.sgd.order_seed],
+            batch_size=config.sgd.batch_size,
+            epochs=record.best_epoch,
+        )  # the reported iterate
         train_sgd(net, data.train.x, data.train.y, cost, settings)
         saved, _ = load_model(record.checkpoint)
         for a, b in zip(net.weights + net.biases, saved.weights + saved.biases):
@@ -88,12 +114,15 @@ def test_stacked_points_equal_each_point_trained_alone(study):
         _, seed, index = top.split("/")
         twin = load_model(records[f"cold/{seed}/{index}"].checkpoint)[0]
         mine = load_model(records[top].checkpoint)[0]
-        assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(mine.weights, twin.weights))
+        assert all(
+            torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(mine.weights, twin.weights)
+        )
 
 
 def test_every_warm_chain_point_has_a_same_lambda_control(study):
     """The control of a step k -> k+1 continues theta_k at lambda_k, for as many epochs as the
-    point at lambda_{k+1}; retrained alone from the parent's checkpoint it gives the same weights."""
+    point at lambda_{k+1}; retrained alone from the parent's checkpoint it gives the same
+    weights."""
     runner, data = study
     points = {r.key: r for r in runner.results()}
     controls = {r.control_of: r for r in runner.control_results()}
@@ -101,23 +130,39 @@ def test_every_warm_chain_point_has_a_same_lambda_control(study):
     assert warm and set(controls) == {r.key for r in warm}
     for point in warm:
         control, parent = controls[point.key], points[point.parent]
-        assert control.lam == parent.lam and control.parent == point.parent and control.start == "warm"
+        assert (
+            control.lam == parent.lam and control.parent == point.parent and control.start == "warm"
+        )
         assert control.parent_checkpoint == point.parent_checkpoint == parent.checkpoint
         assert control.epochs == point.epochs or control.diverged or point.diverged
     config, cost = small_config(), get_cost("quadratic")
     for control in [controls[warm[0].key], controls[warm[-1].key]]:
         net, _ = load_model(control.parent_checkpoint, torch.float64)
-        train_sgd(net, data.train.x, data.train.y, cost,
-                  SGDSettings(eta=[config.sgd.eta], lam=[control.lam], seeds=[config.sgd.order_seed],
-                              batch_size=config.sgd.batch_size, epochs=control.best_epoch))
+        train_sgd(
+            net,
+            data.train.x,
+            data.train.y,
+            cost,
+            SGDSettings(
+                eta=[config.sgd.eta],
+                lam=[control.lam],
+                seeds=[config.sgd.order_seed],
+                batch_size=config.sgd.batch_size,
+                epochs=control.best_epoch,
+            ),
+        )
         saved, _ = load_model(control.checkpoint)
-        assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(net.weights, saved.weights))
+        assert all(
+            torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(net.weights, saved.weights)
+        )
 
 
 def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
     runner, _ = study
     config = small_config()
-    rule = PlateauRule(config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs, config.sgd.window)
+    rule = PlateauRule(
+        config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs, config.sgd.window
+    )
     assert config.sgd.window > 1  # the smoothed rule is the one tested
     for record in runner.results():
         objectives = [h.objective for h in record.history]
@@ -125,17 +170,20 @@ def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
         stopped_early = record.epochs < config.sgd.max_epochs
         assert rule.has_plateaued(objectives) or not stopped_early
         assert not any(rule.has_plateaued(objectives[:e]) for e in range(1, len(objectives)))
-        # the reported iterate is the best epoch's, and its noise is the sd over the last window epochs
+        # the reported iterate is the best epoch's, and its noise is the sd over the last window
+        # epochs
         assert record.best_epoch == 1 + min(range(len(objectives)), key=objectives.__getitem__)
         assert record.sgd.objective == objectives[record.best_epoch - 1]
-        tail = objectives[-config.sgd.window:]
+        tail = objectives[-config.sgd.window :]
         assert record.objective_sd == pytest.approx(float(np.std(tail, ddof=1)), rel=1e-12)
-    assert any(r.best_epoch < r.epochs for r in runner.results())  # the last epoch is not always the best
+    assert any(
+        r.best_epoch < r.epochs for r in runner.results()
+    )  # the last epoch is not always the best
 
 
 def test_polish_certificate_is_an_independent_gradient_norm(study):
     """The recorded gradient norm equals autograd's ||grad J_lambda|| of the saved float64
-    weights; certified iff it is under the tolerance; polished points improve J."""
+    weights; critical iff it is under the tolerance; polished points improve J."""
     runner, data = study
     config = small_config()
     x, y = data.train.x, data.train.y
@@ -146,22 +194,25 @@ def test_polish_certificate_is_an_independent_gradient_norm(study):
         net, _ = load_model(record.polished_checkpoint, torch.float64)
         params = [p.clone().requires_grad_() for p in net.weights + net.biases]
         a = x
-        for w, b in zip(params[:len(net.weights)], params[len(net.weights):]):
+        for w, b in zip(params[: len(net.weights)], params[len(net.weights) :]):
             a = torch.sigmoid(a @ w[0].T + b[0])
         objective = 0.5 * (a - y).square().sum() / n + record.lam / (2 * n) * sum(
-            w.square().sum() for w in params[:len(net.weights)])
+            w.square().sum() for w in params[: len(net.weights)]
+        )
         grads = torch.autograd.grad(objective, params)
         objective = objective.detach()
         norm = float(torch.sqrt(sum(g.square().sum() for g in grads)))
         assert norm == pytest.approx(record.grad_norm, rel=1e-6, abs=1e-12)
         assert record.final.objective == pytest.approx(objective.item(), rel=1e-10)
-        assert record.certified == (norm <= config.polish.grad_tol)
+        assert record.critical == (norm <= config.polish.grad_tol)
         assert record.final.objective <= record.sgd.objective + 1e-12
-    assert any(r.certified for r in polished)
+    assert any(r.critical for r in polished)
 
 
 def test_chain_continues_from_polished_weights_when_asked(tmp_path):
-    config = small_config(**{"polish.continue_from": "polished", "schedules": ["ascending"], "chain_seeds": [0]})
+    config = small_config(
+        **{"polish.continue_from": "polished", "schedules": ["ascending"], "chain_seeds": [0]}
+    )
     records = run_small(tmp_path / "points", config).results()
     assert len(records) >= 2
     assert records[1].parent_checkpoint == records[0].polished_checkpoint
@@ -181,12 +232,18 @@ def kill_on_call(monkeypatch, function: str, call: int) -> None:
         if calls["n"] == call:
             raise Killed(f"{function} call {call}")
         return original(*args, **kwargs)
+
     monkeypatch.setattr(points, function, wrapper)
 
 
-@pytest.mark.parametrize("method, call", [("sgd_phase", 2), ("finish_point", 5), ("finish_point", 25)],
-                         ids=["during-sgd-of-round-2", "while-finishing-round-1", "while-finishing-late"])
-def test_killed_study_resumes_and_matches_uninterrupted_exactly(study, tmp_path, monkeypatch, method, call):
+@pytest.mark.parametrize(
+    "method, call",
+    [("sgd_phase", 2), ("finish_point", 5), ("finish_point", 25)],
+    ids=["during-sgd-of-round-2", "while-finishing-round-1", "while-finishing-late"],
+)
+def test_killed_study_resumes_and_matches_uninterrupted_exactly(
+    study, tmp_path, monkeypatch, method, call
+):
     """Finished points are not retrained (their records keep the first run's label), and the
     results equal the uninterrupted run's bit for bit (rounds are rebuilt identically)."""
     full, _ = study
@@ -195,13 +252,17 @@ def test_killed_study_resumes_and_matches_uninterrupted_exactly(study, tmp_path,
         kill_on_call(patch, method, call)
         with pytest.raises(Killed):
             run_small(store, label="first")
-    finished_before = {p.relative_to(store) for p in store.rglob("*.json") if not p.name.endswith(".sgd.json")}
+    finished_before = {
+        p.relative_to(store) for p in store.rglob("*.json") if not p.name.endswith(".sgd.json")
+    }
     assert Progress.resume(small_plan(), PointStore(store)).resumed == len(finished_before) > 0
     resumed = run_small(store, label="second")
     everything = resumed.results() + resumed.control_results()
     first_label = {r.key for r in everything if r.execution == "first"}
     assert len(first_label) == len(finished_before)
-    assert [comparable(r) for r in everything] == [comparable(r) for r in full.results() + full.control_results()]
+    assert [comparable(r) for r in everything] == [
+        comparable(r) for r in full.results() + full.control_results()
+    ]
     assert not list(store.rglob("*.sgd.json"))
 
 
@@ -220,12 +281,20 @@ def test_changed_params_make_finished_points_stale(study, tmp_path):
 def test_divergence_is_recorded_and_ends_only_its_chain(tmp_path):
     """eta * lambda / n > 2 makes the decay factor 1 - eta*lambda/n < -1: the weights blow up
     (here at lambda >= 2, n = 60, eta = 100) until float32 overflows."""
-    config = small_config(**{"sgd.eta": 100.0, "sgd.batch_size": 1, "model.dtype": "float32",
-                             "collapse_ratio": 1e-12, "polish.schedules": [], "cold_seeds": [0]})
+    config = small_config(
+        **{
+            "sgd.eta": 100.0,
+            "sgd.batch_size": 1,
+            "model.dtype": "float32",
+            "collapse_ratio": 1e-12,
+            "polish.schedules": [],
+            "cold_seeds": [0],
+        }
+    )
     runner = run_small(tmp_path / "points", config)
     records = runner.results()
     diverged = [r for r in records if r.diverged]
-    assert diverged and all("diverged" in r.message and not r.certified for r in diverged)
+    assert diverged and all("diverged" in r.message and not r.critical for r in diverged)
     for seed in (0, 1):
         chain = [r for r in records if r.key.startswith(f"ascending/seed{seed}/")]
         assert chain[-1].diverged and not any(r.diverged for r in chain[:-1])

@@ -1,6 +1,7 @@
 """The study stage as users run it (`python -m flows.study`): killed with SIGKILL and re-run,
 it finishes with the same results as an uninterrupted run; its MLflow runs, results table
 and checkpoints agree with each other."""
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,16 @@ from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
 
 SMALL_STUDY = {
-    "lambda_study.chain_seeds": [0, 1], "lambda_study.cold_seeds": [0, 1, 2],
+    "lambda_study.chain_seeds": [0, 1],
+    "lambda_study.cold_seeds": [0, 1, 2],
     "lambda_study.model.n_train": 200,
-    "lambda_study.grid.lambda_start": 0.5, "lambda_study.grid.lambda_max": 8.0,
-    "lambda_study.sgd.max_epochs": 3, "lambda_study.sgd.min_epochs": 2, "lambda_study.sgd.patience": 1,
-    "lambda_study.polish.schedules": ["ascending"], "lambda_study.polish.max_iter": 20,
+    "lambda_study.grid.lambda_start": 0.5,
+    "lambda_study.grid.lambda_max": 8.0,
+    "lambda_study.sgd.max_epochs": 3,
+    "lambda_study.sgd.min_epochs": 2,
+    "lambda_study.sgd.patience": 1,
+    "lambda_study.polish.schedules": ["ascending"],
+    "lambda_study.polish.max_iter": 20,
 }
 VARYING = ["train_seconds", "polish_seconds", "execution", "mlflow_run_id", "parent_mlflow_run_id"]
 
@@ -38,8 +44,14 @@ def study_copy(tmp_path_factory, name):
 
 
 def run_study(root, env):
-    out = subprocess.run([sys.executable, "-m", "flows.study"], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.study"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
 
@@ -57,8 +69,14 @@ def uninterrupted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
     root, env = study_copy(tmp_path_factory, "killed")
-    process = subprocess.Popen([sys.executable, "-m", "flows.study"], cwd=root, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.study"],
+        cwd=root,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while not finished_records(root) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -71,9 +89,14 @@ def killed_and_resumed(tmp_path_factory):
 
 def run_fields(root) -> pd.DataFrame:
     """Each point's run fields, from the store's untracked run files (lineage/study_points)."""
-    rows = [{"key": path.relative_to(root / "lineage/study_points").as_posix().removesuffix(".json"),
-             **{k: v for k, v in json.loads(path.read_text()).items() if k != "fingerprint"}}
-            for path in (root / "lineage/study_points").rglob("*.json") if not path.name.endswith(".sgd.json")]
+    rows = [
+        {
+            "key": path.relative_to(root / "lineage/study_points").as_posix().removesuffix(".json"),
+            **{k: v for k, v in json.loads(path.read_text()).items() if k != "fingerprint"},
+        }
+        for path in (root / "lineage/study_points").rglob("*.json")
+        if not path.name.endswith(".sgd.json")
+    ]
     return pd.DataFrame(rows)
 
 
@@ -91,7 +114,9 @@ def test_killed_study_resumes_without_retraining_and_matches(uninterrupted, kill
     labels = table.set_index("key")["execution"]
     first = {p.relative_to(root / "models/study").as_posix().removesuffix(".json") for p in before}
     assert labels[sorted(first)].nunique() == 1 and labels.nunique() == 2  # finished points kept
-    pd.testing.assert_frame_equal(table.drop(columns=VARYING), results(uninterrupted).drop(columns=VARYING))
+    pd.testing.assert_frame_equal(
+        table.drop(columns=VARYING), results(uninterrupted).drop(columns=VARYING)
+    )
     assert table["mlflow_run_id"].notna().all() and table["mlflow_run_id"].is_unique
 
 
@@ -116,8 +141,9 @@ def test_results_mlflow_and_checkpoints_agree(uninterrupted, tmp_path):
             assert run.data.tags["l2path.warm_start_run_id"] == parent["mlflow_run_id"]
             assert point["parent_checkpoint"] == parent["checkpoint"]
     warm = table[table["start"] == "warm"].iloc[0]
-    local = client.download_artifacts(warm["mlflow_run_id"], f"checkpoint/{warm['key'].split('/')[-1]}.pt",
-                                      str(tmp_path))
+    local = client.download_artifacts(
+        warm["mlflow_run_id"], f"checkpoint/{warm['key'].split('/')[-1]}.pt", str(tmp_path)
+    )
     logged, _ = load_model(local)
     saved, _ = load_model(root / warm["checkpoint"])
     assert all(torch.equal(a, b) for a, b in zip(logged.weights, saved.weights))

@@ -1,4 +1,5 @@
 """edge.tracking against a real SQLite MLflow store; edge.lineage's tags and ids."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,7 +33,11 @@ def test_stage_run_logs_params_history_and_status(store):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["k"] == "v"
     assert run.data.params == {"lambda": "0.5", "mirror": "null"}
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 1.0), (2, 0.5), (3, 1 / 3)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [
+        (1, 1.0),
+        (2, 0.5),
+        (3, 1 / 3),
+    ]
     assert client.get_metric_history(run_id, "final")[0].step == 7
     experiment = client.get_experiment_by_name("exp")
     assert experiment.artifact_location == (store.resolve() / "mlruns" / "artifacts").as_uri()
@@ -50,37 +55,65 @@ def test_failed_stage_marks_run_failed_and_records_the_error(store):
         with tracking.stage_run("exp", "boom", {}, {}) as run_id:
             raise RuntimeError("stage failed")
     run = MlflowClient(tracking.tracking_uri()).get_run(run_id)
-    assert run.info.status == "FAILED" and run.data.tags["l2path.error"] == "RuntimeError: stage failed"
+    assert (
+        run.info.status == "FAILED"
+        and run.data.tags["l2path.error"] == "RuntimeError: stage failed"
+    )
     note = run.data.tags["mlflow.note.content"]  # the run's description in the UI
-    assert "RuntimeError: stage failed" in note and "Traceback" in note and "raise RuntimeError" in note
+    assert (
+        "RuntimeError: stage failed" in note
+        and "Traceback" in note
+        and "raise RuntimeError" in note
+    )
 
 
 def test_experiment_opens_as_model_training_and_runs_keep_their_real_times(store):
-    with tracking.stage_run("exp", "a point", {}, {}, start_time=1_700_000_000.25, end_time=1_700_000_090.5) as run_id:
+    with tracking.stage_run(
+        "exp", "a point", {}, {}, start_time=1_700_000_000.25, end_time=1_700_000_090.5
+    ) as run_id:
         pass
     client = MlflowClient(tracking.tracking_uri())
     run = client.get_run(run_id)
     assert (run.info.start_time, run.info.end_time) == (1_700_000_000_250, 1_700_000_090_500)
-    assert client.get_experiment_by_name("exp").tags["mlflow.experimentKind"] == "custom_model_development"
+    assert (
+        client.get_experiment_by_name("exp").tags["mlflow.experimentKind"]
+        == "custom_model_development"
+    )
 
 
 def test_a_checkpoint_is_logged_as_a_model_with_its_params_and_metrics(store, tmp_path):
     weights = tmp_path / "lambda03.pt"
     weights.write_bytes(b"weights")
     with tracking.stage_run("exp", "a point", {}, {}) as run_id:
-        with tracking.logged_model(run_id, "ascending/seed0/lambda0.5", weights, {"lambda": 2.0, "seed": 0},
-                                   {"l2path.point": "ascending/seed0/lambda0.5"}) as model_id:
-            tracking.log_history(run_id, [{"epoch": 1, "train_mse": 0.25}, {"epoch": 2, "train_mse": 0.125}],
-                                 model_id=model_id)
+        with tracking.logged_model(
+            run_id,
+            "ascending/seed0/lambda0.5",
+            weights,
+            {"lambda": 2.0, "seed": 0},
+            {"l2path.point": "ascending/seed0/lambda0.5"},
+        ) as model_id:
+            tracking.log_history(
+                run_id,
+                [{"epoch": 1, "train_mse": 0.25}, {"epoch": 2, "train_mse": 0.125}],
+                model_id=model_id,
+            )
     client = MlflowClient(tracking.tracking_uri())
     model = client.get_logged_model(model_id)
     assert model.name == "ascending-seed0-lambda0p5" and model.source_run_id == run_id
     assert str(model.status) in ("READY", "LoggedModelStatus.READY")
-    assert model.params == {"lambda": "2.0", "seed": "0"} and model.tags["l2path.point"] == "ascending/seed0/lambda0.5"
+    assert (
+        model.params == {"lambda": "2.0", "seed": "0"}
+        and model.tags["l2path.point"] == "ascending/seed0/lambda0.5"
+    )
     assert {(m.key, m.step, m.value) for m in model.metrics} >= {("train_mse", 2, 0.125)}
     # the run's history is logged once, not a second time for the model
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "train_mse")] == [(1, 0.25), (2, 0.125)]
-    assert mlflow_artifacts_named(model, "lambda03.pt", tmp_path / "model").read_bytes() == b"weights"
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "train_mse")] == [
+        (1, 0.25),
+        (2, 0.125),
+    ]
+    assert (
+        mlflow_artifacts_named(model, "lambda03.pt", tmp_path / "model").read_bytes() == b"weights"
+    )
 
 
 def test_a_model_whose_block_fails_is_marked_failed(store, tmp_path):
@@ -142,7 +175,10 @@ def test_a_moved_store_finds_its_artifacts_and_models(tmp_path, monkeypatch):
     monkeypatch.chdir(second)
     tracking._adopt_once.cache_clear()
     client = tracking.client()
-    assert client.get_experiment_by_name("exp").artifact_location == (second / "mlruns/artifacts").resolve().as_uri()
+    assert (
+        client.get_experiment_by_name("exp").artifact_location
+        == (second / "mlruns/artifacts").resolve().as_uri()
+    )
     local = client.download_artifacts(run_id, "checkpoint/weights.pt", str(tmp_path))
     assert Path(local).read_bytes() == b"weights"
     model = client.get_logged_model(model_id)
@@ -155,7 +191,9 @@ def mlflow_artifacts_named(model, name, target):
     """A file of a logged model, downloaded from the model's artifact location."""
     import mlflow.artifacts
 
-    mlflow.artifacts.download_artifacts(artifact_uri=f"{model.artifact_location}/{name}", dst_path=str(target))
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{model.artifact_location}/{name}", dst_path=str(target)
+    )
     return target / name
 
 
@@ -163,16 +201,22 @@ def test_the_run_that_wrote_a_file_is_found_by_its_md5(store):
     """Content lineage: the newest finished run of the stage whose dvc.out tag matches."""
     runs = []
     for start, md5 in ((1_000_000, "aaa"), (2_000_000, "bbb"), (3_000_000, "bbb")):
-        with tracking.stage_run("exp", "study", {}, {"l2path.stage": "study"}, start_time=start) as run_id:
+        with tracking.stage_run(
+            "exp", "study", {}, {"l2path.stage": "study"}, start_time=start
+        ) as run_id:
             tracking.set_tags(run_id, {"dvc.out.results/study.csv": md5})
         runs.append(run_id)
     with pytest.raises(RuntimeError):  # a failed run that wrote the same bytes is not a writer
-        with tracking.stage_run("exp", "study", {}, {"l2path.stage": "study"}, start_time=4_000_000) as failed:
+        with tracking.stage_run(
+            "exp", "study", {}, {"l2path.stage": "study"}, start_time=4_000_000
+        ) as failed:
             tracking.set_tags(failed, {"dvc.out.results/study.csv": "bbb"})
             raise RuntimeError("killed")
     assert tracking.run_wrote(runs[0], "results/study.csv", "aaa")
     assert not tracking.run_wrote(runs[0], "results/study.csv", "bbb")
     assert not tracking.run_wrote("0" * 32, "results/study.csv", "aaa")  # a run of another store
-    assert tracking.run_that_wrote("exp", "study", "results/study.csv", "bbb").info.run_id == runs[2]
+    assert (
+        tracking.run_that_wrote("exp", "study", "results/study.csv", "bbb").info.run_id == runs[2]
+    )
     assert tracking.run_that_wrote("exp", "hessian", "results/study.csv", "bbb") is None
     assert tracking.run_that_wrote("no-such-study", "study", "results/study.csv", "bbb") is None

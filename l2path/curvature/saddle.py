@@ -1,16 +1,19 @@
 """Curvature analysis of one point of the lambda study, and the two probes of its landscape.
 
 - ``analyse_point``: extreme eigenvalues of H = Hessian of J_lambda (k largest and k
-  smallest by plain Lanczos, each end stopping once its k pairs converge, with residuals), SLQ density (index estimate = fraction of
-  eigenvalues below -saddle_rel_tol * |lambda_max|) and a Hutchinson trace, then
-  ``spectrum.classify`` with the point's full-data gradient norm.
-- ``escape``: at a saddle, step along the most negative eigenvector v (unit) by
-  alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic model predicts J to fall
-  by ``drop`` = drop_fraction * J(theta), in both directions; polish each (L-BFGS on J_lambda)
-  and record how far J_lambda and the in-sample MSE fell.
+  smallest by plain Lanczos, each end stopping once its k pairs converge, with residuals),
+  SLQ density (index estimate = fraction of eigenvalues below -saddle_rel_tol * |lambda_max|)
+  and a Hutchinson trace, then
+  the *critical* rule ``classes.classify_by_gradient`` with the point's full-data gradient norm.
+- ``escape``: at a saddle, the one escape test (``curvature.escape``) along the most negative
+  eigenvector v (unit): a step alpha = sqrt(2 * drop / |lambda_min|), for which the quadratic
+  model predicts J to fall by ``drop`` = drop_fraction * J(theta), in both directions, each
+  side polished (L-BFGS, then Newton-CG) and compared with a control polish of theta; the
+  rows record how far J_lambda and the in-sample MSE fell.
 - ``interpolate``: data loss L and penalty R on the segment theta(t) = (1-t) a + t b, so
   J_lambda(t) = L(t) + lambda R(t) can be drawn for both lambdas of a chain step.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,16 +24,20 @@ import numpy as np
 import torch
 
 from ..config import Hessian
-from .hessian import Objective
-from .polish import polish
-from .spectrum import classify, hutchinson_trace, lanczos_extreme, slq_density
+from ..objective import Objective
+from .classes import classify_by_gradient
+from .escape import escape as run_escape
+from .polish import study_polish
+from .spectrum import hutchinson_trace, lanczos_extreme, slq_density
 
 
 @dataclass(frozen=True)
 class CurvatureSettings:
-    k: int = 5                 # eigenvalues at each end
-    eig_tol: float = 1e-6      # Ritz residual tolerance, relative to |lambda_max|
-    lanczos_steps: int = 150   # most Lanczos steps per end (the bottom, crowded near zero, is the hard end)
+    k: int = 5  # eigenvalues at each end
+    eig_tol: float = 1e-6  # Ritz residual tolerance, relative to |lambda_max|
+    lanczos_steps: int = (
+        150  # most Lanczos steps per end (the bottom, crowded near zero, is the hard end)
+    )
     slq_probes: int = 3
     slq_steps: int = 30
     trace_probes: int = 10
@@ -44,14 +51,28 @@ class CurvatureSettings:
         return cls(**{key: value for key, value in hessian.model_dump().items() if key in names})
 
 
-def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, grad_tol: float,
-                  settings: CurvatureSettings) -> tuple[dict, dict]:
+def analyse_point(
+    objective: Objective,
+    theta: torch.Tensor,
+    grad_norm: float,
+    grad_tol: float,
+    settings: CurvatureSettings,
+) -> tuple[dict, dict]:
     """(row of numbers, spectrum arrays) for one point; the row counts the HVPs used."""
     op = objective.operator(theta)
-    top = lanczos_extreme(op, settings.k, "LA", settings.eig_tol, settings.lanczos_steps, seed=settings.seed)
+    top = lanczos_extreme(
+        op, settings.k, "LA", settings.eig_tol, settings.lanczos_steps, seed=settings.seed
+    )
     lam_max = float(top.values[-1])
-    bottom = lanczos_extreme(op, settings.k, "SA", settings.eig_tol, settings.lanczos_steps, abs(lam_max),
-                             seed=settings.seed)
+    bottom = lanczos_extreme(
+        op,
+        settings.k,
+        "SA",
+        settings.eig_tol,
+        settings.lanczos_steps,
+        abs(lam_max),
+        seed=settings.seed,
+    )
     lam_min = float(bottom.values[0]) if len(bottom.values) else float("nan")
     density = slq_density(op, settings.slq_probes, settings.slq_steps, seed=settings.seed)
     # eigenvalues below -saddle_rel_tol * |lambda_max|: a spectrum crowded at zero would make
@@ -59,47 +80,90 @@ def analyse_point(objective: Objective, theta: torch.Tensor, grad_norm: float, g
     index, index_error = density.fraction_below(-settings.saddle_rel_tol * abs(lam_max))
     trace, trace_error = hutchinson_trace(op, settings.trace_probes, seed=settings.seed + 1)
     row = {
-        "lambda_max": lam_max, "lambda_min": lam_min,
+        "lambda_max": lam_max,
+        "lambda_min": lam_min,
         "lambda_max_residual": float(top.residuals[-1]),
         "lambda_min_residual": float(bottom.residuals[0]) if len(bottom.values) else float("nan"),
-        "top_converged": int(top.converged.sum()), "bottom_converged": int(bottom.converged.sum()),
-        "index_estimate": index, "index_stderr": index_error, "trace": trace, "trace_stderr": trace_error,
-        "slq_probes": settings.slq_probes, "trace_probes": settings.trace_probes,
-        "class": classify(grad_norm, grad_tol, lam_min, lam_max, settings.saddle_rel_tol),
-        "hvps": op.products, "n_curvature": len(objective.x),
+        "top_converged": int(top.converged.sum()),
+        "bottom_converged": int(bottom.converged.sum()),
+        "index_estimate": index,
+        "index_stderr": index_error,
+        "trace": trace,
+        "trace_stderr": trace_error,
+        "slq_probes": settings.slq_probes,
+        "trace_probes": settings.trace_probes,
+        "class": classify_by_gradient(
+            grad_norm, grad_tol, lam_min, lam_max, settings.saddle_rel_tol
+        ),
+        "hvps": op.products,
+        "n_curvature": len(objective.x),
     }
-    spectrum = {"top_values": top.values, "top_residuals": top.residuals, "bottom_values": bottom.values,
-                "bottom_residuals": bottom.residuals, "slq_nodes": density.nodes, "slq_weights": density.weights,
-                "min_vector": bottom.vectors[:, 0] if len(bottom.values) else np.zeros(objective.size)}
+    spectrum = {
+        "top_values": top.values,
+        "top_residuals": top.residuals,
+        "bottom_values": bottom.values,
+        "bottom_residuals": bottom.residuals,
+        "slq_nodes": density.nodes,
+        "slq_weights": density.weights,
+        "min_vector": bottom.vectors[:, 0] if len(bottom.values) else np.zeros(objective.size),
+    }
     return row, spectrum
 
 
-def escape(objective: Objective, theta: torch.Tensor, direction: np.ndarray, lam_min: float,
-           mse: Callable, grad_tol: float, max_iter: int, drop_fraction: float = 1e-3) -> list[dict]:
-    """Both signs of the step along ``direction``; ``mse(net)`` gives the in-sample MSE."""
+def escape(
+    objective: Objective,
+    theta: torch.Tensor,
+    direction: np.ndarray,
+    lam_min: float,
+    mse: Callable,
+    grad_tol: float,
+    max_iter: int,
+    drop_fraction: float = 1e-3,
+) -> list[dict]:
+    """The escape test (``curvature.escape``) along ``direction`` (the bottom eigenvector found
+    by ``analyse_point``, eigenvalue ``lam_min``), polished by ``polish.study_polish(grad_tol,
+    max_iter)``: one row per sign of the step. ``mse(net)`` gives the in-sample MSE; ``lower``
+    says whether that side ends below the control polish of theta itself."""
     start_value = float(objective.value(theta))
-    start_net = objective.network(theta)
-    alpha = float(np.sqrt(2 * drop_fraction * abs(start_value) / abs(lam_min)))
-    step = torch.as_tensor(direction / np.linalg.norm(direction))
-    results = []
-    for sign in (1.0, -1.0):
-        moved = objective.network(theta + sign * alpha * step)
-        polished = polish(moved, objective.x, objective.y, objective.cost, objective.lam, grad_tol, max_iter)
-        results.append({"sign": sign, "alpha": alpha, "objective_before": start_value,
-                        "objective_after": polished.objective, "objective_drop": start_value - polished.objective,
-                        "mse_before": mse(start_net), "mse_after": mse(polished.net),
-                        "grad_norm_after": polished.grad_norm,
-                        "lower": bool(polished.objective < start_value - 1e-12 * abs(start_value))})
-    return results
+    start_mse = mse(objective.network(theta))
+    result = run_escape(
+        objective,
+        theta,
+        study_polish(grad_tol, max_iter),
+        drop=drop_fraction,
+        bottom=(lam_min, direction),
+    )
+    return [
+        {
+            "sign": sign,
+            "alpha": result.alpha,
+            "objective_before": start_value,
+            "objective_after": after,
+            "objective_drop": start_value - after,
+            "mse_before": start_mse,
+            "mse_after": mse(objective.network(end)),
+            "grad_norm_after": grad_norm,
+            "lower": bool(result.below_control(after)),
+        }
+        for sign, after, grad_norm, end in zip(
+            (1.0, -1.0), result.objectives, result.grad_norms, result.ends
+        )
+    ]
 
 
-def interpolate(objective: Objective, theta_a: torch.Tensor, theta_b: torch.Tensor, ts: np.ndarray) -> list[dict]:
+def interpolate(
+    objective: Objective, theta_a: torch.Tensor, theta_b: torch.Tensor, ts: np.ndarray
+) -> list[dict]:
     """L(t) and R(t) on theta(t) = (1 - t) theta_a + t theta_b."""
     out = []
     for t in ts:
         theta = (1 - t) * theta_a + t * theta_b
         with torch.no_grad():
-            out.append({"t": float(t), "data_loss": float(objective.data_loss(theta)),
-                        "penalty": float(objective.penalty(theta))})
+            out.append(
+                {
+                    "t": float(t),
+                    "data_loss": float(objective.data_loss(theta)),
+                    "penalty": float(objective.penalty(theta)),
+                }
+            )
     return out
-

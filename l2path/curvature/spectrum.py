@@ -19,8 +19,8 @@
   < 2m. Averaged over probes; the spread over probes gives the standard error.
 - ``hutchinson_trace``: tr(H) ~ mean of z^T H z over Rademacher probes, with its standard
   error (sample sd / sqrt(probes)).
-- ``classify``: minimum / saddle / not critical, with the tolerances stated.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,19 +35,30 @@ from threadpoolctl import threadpool_limits
 
 @dataclass
 class Eigenpairs:
-    values: np.ndarray     # (k,) ascending
-    vectors: np.ndarray    # (p, k), unit columns
+    values: np.ndarray  # (k,) ascending
+    vectors: np.ndarray  # (p, k), unit columns
     residuals: np.ndarray  # (k,) ||H v - theta v||
     converged: np.ndarray  # (k,) bool
 
 
 def ritz_residuals(op, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    return np.array([np.linalg.norm(op.matvec(vectors[:, j]) - values[j] * vectors[:, j])
-                     for j in range(len(values))])
+    return np.array(
+        [
+            np.linalg.norm(op.matvec(vectors[:, j]) - values[j] * vectors[:, j])
+            for j in range(len(values))
+        ]
+    )
 
 
-def extreme_eigenpairs(op, k: int, which: str, tol: float, scale: float | None = None,
-                       maxiter: int | None = None, seed: int = 0) -> Eigenpairs:
+def extreme_eigenpairs(
+    op,
+    k: int,
+    which: str,
+    tol: float,
+    scale: float | None = None,
+    maxiter: int | None = None,
+    seed: int = 0,
+) -> Eigenpairs:
     """The k algebraically largest (``which="LA"``) or smallest (``"SA"``) eigenpairs.
 
     Converged means residual <= tol * scale, scale = |largest eigenvalue found| unless given.
@@ -55,7 +66,9 @@ def extreme_eigenpairs(op, k: int, which: str, tol: float, scale: float | None =
     """
     start = np.random.default_rng(seed).standard_normal(op.shape[0])
     try:
-        values, vectors = scipy.sparse.linalg.eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, v0=start)
+        values, vectors = scipy.sparse.linalg.eigsh(
+            op, k=k, which=which, tol=tol, maxiter=maxiter, v0=start
+        )
     except ArpackNoConvergence as stopped:
         values, vectors = stopped.eigenvalues, stopped.eigenvectors
     order = np.argsort(values)
@@ -66,7 +79,9 @@ def extreme_eigenpairs(op, k: int, which: str, tol: float, scale: float | None =
     return Eigenpairs(values, vectors, residuals, residuals <= tol * scale)
 
 
-def lanczos(op, start: np.ndarray, steps: int, stop=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lanczos(
+    op, start: np.ndarray, steps: int, stop=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Diagonal alpha (m,), off-diagonal beta (m-1,) of the Lanczos tridiagonal of op from
     ``start``, and the orthonormal basis (m, p), with full re-orthogonalisation (m <= p;
     stops early on an invariant subspace, or when ``stop(alpha, beta, next_beta)`` is true)."""
@@ -92,7 +107,7 @@ def _lanczos(op, start, steps, stop):
             break
         beta.append(norm)
         basis.append(w / norm)
-    return np.array(alpha), np.array(beta[:len(alpha) - 1]), np.array(basis[:len(alpha)])
+    return np.array(alpha), np.array(beta[: len(alpha) - 1]), np.array(basis[: len(alpha)])
 
 
 def _wanted(count: int, k: int, which: str) -> slice:
@@ -102,14 +117,16 @@ def _wanted(count: int, k: int, which: str) -> slice:
     return slice(max(count - k, 0), count) if which == "LA" else slice(0, min(k, count))
 
 
-def lanczos_extreme(op, k: int, which: str, tol: float, max_steps: int, scale: float | None = None,
-                    seed: int = 0) -> Eigenpairs:
+def lanczos_extreme(
+    op, k: int, which: str, tol: float, max_steps: int, scale: float | None = None, seed: int = 0
+) -> Eigenpairs:
     """The k algebraically largest (``which="LA"``) or smallest (``"SA"``) Ritz pairs of plain
     Lanczos from a random start. Stops after the first step at which every wanted pair's
     residual estimate |b * s_i[m-1]| <= tol * scale, or after ``max_steps`` products; then
     computes the explicit residuals ||H v - theta v|| (k more products). Converged means the
     explicit residual <= tol * scale; scale = max |theta| of the final Ritz values unless given.
     """
+
     def converged(alpha, beta, next_beta):
         if len(alpha) < k:
             return False
@@ -132,7 +149,7 @@ def lanczos_extreme(op, k: int, which: str, tol: float, max_steps: int, scale: f
 
 @dataclass
 class Density:
-    nodes: np.ndarray    # (probes, m) Ritz values per probe
+    nodes: np.ndarray  # (probes, m) Ritz values per probe
     weights: np.ndarray  # (probes, m) quadrature weights per probe (each row sums to 1)
 
     def fraction_below(self, threshold: float) -> tuple[float, float]:
@@ -162,8 +179,8 @@ def slq_density(op, probes: int, steps: int, seed: int = 0) -> Density:
         z = rng.choice([-1.0, 1.0], size=p)
         alpha, beta, _ = lanczos(op, z, steps)
         theta, vectors = scipy.linalg.eigh_tridiagonal(alpha, beta)
-        nodes[i, :len(theta)] = theta
-        weights[i, :len(theta)] = vectors[0] ** 2
+        nodes[i, : len(theta)] = theta
+        weights[i, : len(theta)] = vectors[0] ** 2
     nodes = np.where(np.isnan(nodes), 0.0, nodes)
     return Density(nodes, weights, size=p)
 
@@ -171,14 +188,10 @@ def slq_density(op, probes: int, steps: int, seed: int = 0) -> Density:
 def hutchinson_trace(op, probes: int, seed: int = 0) -> tuple[float, float]:
     """tr(H) estimate and its standard error from Rademacher probes z^T H z."""
     rng = np.random.default_rng(seed)
-    samples = np.array([z @ op.matvec(z) for z in (rng.choice([-1.0, 1.0], size=op.shape[0])
-                                                   for _ in range(probes))])
+    samples = np.array(
+        [
+            z @ op.matvec(z)
+            for z in (rng.choice([-1.0, 1.0], size=op.shape[0]) for _ in range(probes))
+        ]
+    )
     return float(samples.mean()), _stderr(samples)
-
-
-def classify(grad_norm: float, grad_tol: float, lam_min: float, lam_max: float, rel_tol: float) -> str:
-    """``not critical`` if grad_norm > grad_tol (curvature reported, no claim); else
-    ``saddle`` if lam_min < -rel_tol * |lam_max|, else ``minimum``."""
-    if not grad_norm <= grad_tol:
-        return "not critical"
-    return "saddle" if lam_min < -rel_tol * abs(lam_max) else "minimum"

@@ -4,6 +4,7 @@ IDX layout (big-endian): two zero bytes, a type code (0x08 = unsigned byte), the
 of dimensions d, then d 32-bit sizes, then the data in C order. MNIST uses magic 2049
 (labels, d = 1) and 2051 (images, d = 3, 28 x 28).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,7 @@ def parse_idx(raw: bytes, *, expected_magic: int, name: str = "IDX file") -> np.
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise IdxFormatError(f"{name}: truncated header ({len(raw)} bytes, need {header})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape, dtype=np.int64))
     payload = len(raw) - header
     if payload != expected:

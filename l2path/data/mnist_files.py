@@ -6,6 +6,7 @@ is recognised by its magic bytes, so a source may serve either. The SHA-256 of t
 DECOMPRESSED content is checked against ``MNIST_SHA256``, whatever the compression:
 mirrors recompress, and only the content is canonical.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -75,9 +76,11 @@ def _read_from_source(source: str, filename: str, timeout: float) -> bytes:
     return path.read_bytes()
 
 
-def fetch_one(name: str, expected: str, sources: list[str], timeout: float,
-              attempts: list[Attempt]) -> bytes | None:
-    """Content of file ``name`` from the first source whose copy has SHA-256 ``expected``, else None.
+def fetch_one(
+    name: str, expected: str, sources: list[str], timeout: float, attempts: list[Attempt]
+) -> bytes | None:
+    """Content of file ``name`` from the first source whose copy has SHA-256 ``expected``, else
+    None.
 
     Every failed try is appended to ``attempts`` so the caller can explain them all.
     """
@@ -94,13 +97,19 @@ def fetch_one(name: str, expected: str, sources: list[str], timeout: float,
             digest = sha256_hex(content)
             if digest == expected:
                 return content
-            attempts.append(Attempt(source, filename, f"content SHA-256 {digest} != expected {expected}"))
+            attempts.append(
+                Attempt(source, filename, f"content SHA-256 {digest} != expected {expected}")
+            )
             break
     return None
 
 
-def fetch_mnist(raw_dir: str | Path, sources: list[str], timeout: float = 30.0,
-                expected: dict[str, str] = MNIST_SHA256) -> dict[str, Path]:
+def fetch_mnist(
+    raw_dir: str | Path,
+    sources: list[str],
+    timeout: float = 30.0,
+    expected: dict[str, str] = MNIST_SHA256,
+) -> dict[str, Path]:
     """Write the four decompressed, verified MNIST IDX files into ``raw_dir``.
 
     ``expected`` maps file name -> SHA-256 of its decompressed content (MNIST's by default).

@@ -17,5 +17,8 @@ weight by (1 - eta*lambda/n)^ceil(n/m) ~ exp(-eta*lambda/m).
 - ``tail_off``: the per-epoch shrink rate relative to the theory, its trend and where it
   crosses a stated fraction;
 - ``equilibrium``: the RMS at which each layer levels off, across lambda;
-- ``tables``: the DVC plot tables and the nested metrics.
+- ``tables``: the DVC plot tables (columns named by setting and initialiser, ``curves``) and
+  the stage's metrics;
+- ``summary``: the typed records the stage writes and the report reads back (a row of the
+  theory table, a level-off slope, metrics/dynamics.json).
 """

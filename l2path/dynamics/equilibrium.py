@@ -12,6 +12,7 @@ mini-batch growth. Read first order, the balance sets the scale where the data's
 equals (lambda/n)||W||, so it moves with lambda; a fixed 1/sqrt(n_w) scale would not.
 ``slopes`` fits ln RMS = a + b ln lambda over the levelled lambdas of each layer.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,18 @@ import pandas as pd
 from .tail_off import rates, trend
 
 
-def level_off(l2: pd.DataFrame, rms: pd.DataFrame, radial: pd.DataFrame, noise: pd.DataFrame,
-              theory_factor: float, eta: float, lam: float, n: int, level_off_rate: float, window: int) -> dict:
+def level_off(
+    l2: pd.DataFrame,
+    rms: pd.DataFrame,
+    radial: pd.DataFrame,
+    noise: pd.DataFrame,
+    theory_factor: float,
+    eta: float,
+    lam: float,
+    n: int,
+    level_off_rate: float,
+    window: int,
+) -> dict:
     """The last epochs of one (eta, init, lambda, layer), seed means; frames rows epoch 0..,
     columns seed; ``noise`` is eta^2 E||g_B||^2 / ||W||^2."""
     last = slice(-window, None)
@@ -33,7 +44,9 @@ def level_off(l2: pd.DataFrame, rms: pd.DataFrame, radial: pd.DataFrame, noise: 
         "equilibrium_rate": rate,
         "equilibrium_levelled": bool(abs(rate) < level_off_rate),
         "equilibrium_radial_ratio": float(radial.iloc[last].to_numpy().mean()),
-        "equilibrium_balance_radial_ratio": float(-1 + noise.iloc[last].to_numpy().mean() / (2 * eta * lam / n)),
+        "equilibrium_balance_radial_ratio": float(
+            -1 + noise.iloc[last].to_numpy().mean() / (2 * eta * lam / n)
+        ),
     }
 
 
@@ -55,7 +68,15 @@ def slopes(theory: pd.DataFrame) -> pd.DataFrame:
             se = math.sqrt(variance / ((x - x.mean()) @ (x - x.mean())))
         else:
             se = math.nan
-        rows.append({"eta": eta, "init": init, "layer": int(layer), "equilibrium_slope": float(coefficients[1]),
-                     "equilibrium_slope_se": se, "equilibrium_lambdas": " ".join(f"{v:g}" for v in level["lambda"]),
-                     "equilibrium_rms_values": " ".join(f"{v:.4g}" for v in level["equilibrium_rms"])})
+        rows.append(
+            {
+                "eta": eta,
+                "init": init,
+                "layer": int(layer),
+                "equilibrium_slope": float(coefficients[1]),
+                "equilibrium_slope_se": se,
+                "equilibrium_lambdas": " ".join(f"{v:g}" for v in level["lambda"]),
+                "equilibrium_rms_values": " ".join(f"{v:.4g}" for v in level["equilibrium_rms"]),
+            }
+        )
     return pd.DataFrame(rows)

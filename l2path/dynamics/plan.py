@@ -6,6 +6,7 @@ book's setting and the sweep add their (eta, lambda) pairs for every initialiser
 named by two settings is trained once, for the longer of their runs. The models of one
 seed share its mini-batch order and form one stack.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ class Model:
 
 
 def model_epochs(config) -> dict[Model, int]:
-    """Every model of the ``dynamics`` params section with its number of epochs, in a fixed order."""
+    """Every model of the ``dynamics`` params section with its number of epochs, in a fixed
+    order."""
     epochs: dict[Model, int] = {}
 
     def add(eta: float, lambdas: list[float], seeds: list[int], run: int, control_run: int) -> None:
@@ -33,7 +35,13 @@ def model_epochs(config) -> dict[Model, int]:
     add(config.eta, config.lambdas, config.seeds, config.epochs, config.question_epochs)
     for setting in (config.book, config.sweep):
         if setting is not None:
-            add(setting.eta, setting.lambdas, setting.seeds or config.seeds, setting.epochs, setting.epochs)
+            add(
+                setting.eta,
+                setting.lambdas,
+                setting.seeds or config.seeds,
+                setting.epochs,
+                setting.epochs,
+            )
     return epochs
 
 

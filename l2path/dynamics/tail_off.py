@@ -8,6 +8,7 @@ decay has tailed off at the first epoch where the trend falls below ``fraction``
 interpolated between epochs, provided the trend was at or above it before (a layer that
 never decays has no tail-off).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,8 @@ import pandas as pd
 
 
 def rates(l2: pd.DataFrame, theory_factor: float) -> pd.DataFrame:
-    """Rows epoch 1.., columns seed: the rate of each epoch (``l2``: rows epoch 0.., columns seed)."""
+    """Rows epoch 1.., columns seed: the rate of each epoch (``l2``: rows epoch 0.., columns
+    seed)."""
     return (np.log(l2 / l2.shift(1)) / math.log(theory_factor)).iloc[1:]
 
 
@@ -35,16 +37,23 @@ def crossing(trended: pd.Series, fraction: float) -> float:
             above = True
         elif above:
             previous = values[i - 1]
-            return float(epochs[i - 1] + (previous - fraction) / (previous - value) * (epochs[i] - epochs[i - 1]))
+            return float(
+                epochs[i - 1]
+                + (previous - fraction) / (previous - value) * (epochs[i] - epochs[i - 1])
+            )
     return math.nan
 
 
 def value_at(series: pd.Series, epoch: float) -> float:
     """``series`` (index epoch, positive values) at a fractional epoch, interpolated in log."""
-    return float(np.exp(np.interp(epoch, series.index.to_numpy(dtype=float), np.log(series.to_numpy()))))
+    return float(
+        np.exp(np.interp(epoch, series.index.to_numpy(dtype=float), np.log(series.to_numpy())))
+    )
 
 
-def tail_off(l2: pd.DataFrame, rms: pd.DataFrame, theory_factor: float, fraction: float, window: int) -> dict:
+def tail_off(
+    l2: pd.DataFrame, rms: pd.DataFrame, theory_factor: float, fraction: float, window: int
+) -> dict:
     """Per seed the crossing epoch and the RMS there; their means and ranges over seeds.
 
     ``l2``, ``rms``: rows epoch 0.., columns seed. Keys: tail_off_epoch (mean over the seeds
@@ -66,4 +75,11 @@ def band(l2: pd.DataFrame, theory_factor: float, window: int) -> pd.DataFrame:
     """Per epoch the rate's seed mean, min and max and the trend of the mean (for plots)."""
     rate = rates(l2, theory_factor)
     mean = rate.mean(axis=1)
-    return pd.DataFrame({"mean": mean, "min": rate.min(axis=1), "max": rate.max(axis=1), "trend": trend(mean, window)})
+    return pd.DataFrame(
+        {
+            "mean": mean,
+            "min": rate.min(axis=1),
+            "max": rate.max(axis=1),
+            "trend": trend(mean, window),
+        }
+    )

@@ -5,6 +5,7 @@ its per-step work is small, so two stacks side by side on two cores take about a
 one. The rows come back through a queue, in each stack's order, and the final weights as
 arrays.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -38,8 +39,8 @@ def _rename_weight_stats(record: dict[str, float]) -> dict[str, float]:
 
 @dataclass
 class DynamicsResult:
-    epochs: pd.DataFrame                # one row per (init, seed, eta, lambda, epoch)
-    final: dict[Model, StackedMLP]      # each model's weights after its last epoch (a stack of one)
+    epochs: pd.DataFrame  # one row per (init, seed, eta, lambda, epoch)
+    final: dict[Model, StackedMLP]  # each model's weights after its last epoch (a stack of one)
 
 
 def fully_recorded(config, model: Model, epoch: int, last: int) -> bool:
@@ -56,18 +57,29 @@ def fully_recorded(config, model: Model, epoch: int, last: int) -> bool:
     return model.eta == config.eta and epoch <= config.question_epochs
 
 
-def train_stack(config, data: Dataset, models: list[Model], epochs: dict[Model, int],
-                emit: Callable[[Model, dict], None]) -> dict[Model, StackedMLP]:
+def train_stack(
+    config,
+    data: Dataset,
+    models: list[Model],
+    epochs: dict[Model, int],
+    emit: Callable[[Model, dict], None],
+) -> dict[Model, StackedMLP]:
     """Train one stack (models sharing a seed) with Nielsen's SGD, each for its own number of
     epochs, and ``emit`` every model's row of every epoch (epoch 0: the initial weights)."""
     cost = get_cost(config.model.cost)
     dtype = DTYPES[config.model.dtype]
     seed = models[0].seed
     x, y = data.train.x.to(dtype), data.train.y.to(dtype)
-    net = init_stack(config.model.sizes, [model.init for model in models], [seed] * len(models), dtype)
-    settings = SGDSettings(eta=[model.eta for model in models], lam=[model.lam for model in models],
-                           seeds=[seed] * len(models), batch_size=config.batch_size,
-                           epochs=max(epochs[model] for model in models))
+    net = init_stack(
+        config.model.sizes, [model.init for model in models], [seed] * len(models), dtype
+    )
+    settings = SGDSettings(
+        eta=[model.eta for model in models],
+        lam=[model.lam for model in models],
+        seeds=[seed] * len(models),
+        batch_size=config.batch_size,
+        epochs=max(epochs[model] for model in models),
+    )
     clock = {"last": time.perf_counter()}
 
     def record(epoch: int, trained: StackedMLP) -> list[bool]:
@@ -77,16 +89,39 @@ def train_stack(config, data: Dataset, models: list[Model], epochs: dict[Model, 
         values = {}
         if full:
             part = trained.select(torch.tensor(full))
-            values.update(zip(full, epoch_records(part, data, cost, [models[k].eta for k in full],
-                                                  [models[k].lam for k in full], config.batch_size,
-                                                  config.mechanism_images)))
+            values.update(
+                zip(
+                    full,
+                    epoch_records(
+                        part,
+                        data,
+                        cost,
+                        [models[k].eta for k in full],
+                        [models[k].lam for k in full],
+                        config.batch_size,
+                        config.mechanism_images,
+                    ),
+                )
+            )
         if light:
-            values.update(zip(light, weight_records(trained.select(torch.tensor(light)), data, cost)))
+            values.update(
+                zip(light, weight_records(trained.select(torch.tensor(light)), data, cost))
+            )
         seconds = time.perf_counter() - clock["last"]
         for k in active:
             model = models[k]
-            emit(model, {"init": model.init, "seed": seed, "eta": model.eta, "lambda": model.lam, "epoch": epoch,
-                         "seconds": seconds if epoch else 0.0, **_rename_weight_stats(values[k])})
+            emit(
+                model,
+                {
+                    "init": model.init,
+                    "seed": seed,
+                    "eta": model.eta,
+                    "lambda": model.lam,
+                    "epoch": epoch,
+                    "seconds": seconds if epoch else 0.0,
+                    **_rename_weight_stats(values[k]),
+                },
+            )
         clock["last"] = time.perf_counter()
         return [epochs[model] <= epoch for model in models]
 
@@ -107,7 +142,9 @@ def jobs(config) -> list[tuple[list[Model], dict[Model, int]]]:
     return sorted(found, key=lambda job: -sum(job[1].values()))
 
 
-def run_dynamics(config, data: Dataset, on_epoch: Callable[[Model, dict], None] | None = None) -> DynamicsResult:
+def run_dynamics(
+    config, data: Dataset, on_epoch: Callable[[Model, dict], None] | None = None
+) -> DynamicsResult:
     """Train every model of ``plan.model_epochs`` and record each of its epochs.
 
     ``config`` is the ``dynamics`` params section (``l2path.config.Dynamics``). Each stack
@@ -127,13 +164,27 @@ def run_dynamics(config, data: Dataset, on_epoch: Callable[[Model, dict], None] 
 
     if config.workers == 1:
         for index, (models, epochs) in enumerate(work):
-            final.update(train_stack(config, data, models, epochs, lambda model, row, i=index: collect(i, model, row)))
+            final.update(
+                train_stack(
+                    config, data, models, epochs, lambda model, row, i=index: collect(i, model, row)
+                )
+            )
     else:
         final.update(_in_processes(config, data, work, config.workers, collect))
-    return DynamicsResult(pd.DataFrame([row for index in sorted(rows) for row in rows[index]]), final)
+    return DynamicsResult(
+        pd.DataFrame([row for index in sorted(rows) for row in rows[index]]), final
+    )
 
 
-def _worker(config, data: Dataset, index: int, models: list[Model], epochs: dict[Model, int], out, parent: int) -> None:
+def _worker(
+    config,
+    data: Dataset,
+    index: int,
+    models: list[Model],
+    epochs: dict[Model, int],
+    out,
+    parent: int,
+) -> None:
     """One stack in a spawned process: rows and then the final weights (as arrays) go to ``out``."""
     torch.set_num_threads(1)
 
@@ -144,8 +195,16 @@ def _worker(config, data: Dataset, index: int, models: list[Model], epochs: dict
 
     try:
         final = train_stack(config, data, models, epochs, emit)
-        out.put(("done", index, {model: ([w.numpy() for w in net.weights], [b.numpy() for b in net.biases])
-                                 for model, net in final.items()}))
+        out.put(
+            (
+                "done",
+                index,
+                {
+                    model: ([w.numpy() for w in net.weights], [b.numpy() for b in net.biases])
+                    for model, net in final.items()
+                },
+            )
+        )
     except BaseException as error:  # reported to the parent, which raises it
         out.put(("error", index, f"{type(error).__name__}: {error}"))
 
@@ -158,8 +217,11 @@ def _in_processes(config, data: Dataset, work, workers: int, collect) -> dict[Mo
         while pending or running:
             while pending and len(running) < workers:
                 index, (models, epochs) = pending.pop(0)
-                process = context.Process(target=_worker, args=(config, data, index, models, epochs, out, os.getpid()),
-                                          daemon=True)
+                process = context.Process(
+                    target=_worker,
+                    args=(config, data, index, models, epochs, out, os.getpid()),
+                    daemon=True,
+                )
                 process.start()
                 running[index] = process
             try:
@@ -167,16 +229,24 @@ def _in_processes(config, data: Dataset, work, workers: int, collect) -> dict[Mo
             except queues.Empty:
                 dead = [i for i, process in running.items() if not process.is_alive()]
                 if dead:
-                    raise RuntimeError(f"a dynamics worker died (exit code {running[dead[0]].exitcode})")
+                    raise RuntimeError(
+                        f"a dynamics worker died (exit code {running[dead[0]].exitcode})"
+                    )
                 continue
             if kind == "row":
                 collect(index, *payload)
             elif kind == "error":
                 raise RuntimeError(f"a dynamics worker failed: {payload}")
             else:
-                final.update({model: StackedMLP([torch.from_numpy(w) for w in weights],
-                                                [torch.from_numpy(b) for b in biases])
-                              for model, (weights, biases) in payload.items()})
+                final.update(
+                    {
+                        model: StackedMLP(
+                            [torch.from_numpy(w) for w in weights],
+                            [torch.from_numpy(b) for b in biases],
+                        )
+                        for model, (weights, biases) in payload.items()
+                    }
+                )
                 running.pop(index).join()
     finally:
         for process in running.values():

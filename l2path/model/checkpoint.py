@@ -3,6 +3,7 @@
 Format: ``{"sizes": [...], "weights": [(n_out, n_in) tensors], "biases": [(n_out,)
 tensors], "meta": {...}}``, loadable with ``torch.load(weights_only=True)``.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,9 @@ def save_model(net: StackedMLP, k: int, path: str | Path, meta: dict | None = No
 def load_model(path: str | Path, dtype: torch.dtype | None = None) -> tuple[StackedMLP, dict]:
     """A stack of one model and the checkpoint's metadata."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    net = StackedMLP([w.unsqueeze(0) for w in payload["weights"]], [b.unsqueeze(0) for b in payload["biases"]])
+    net = StackedMLP(
+        [w.unsqueeze(0) for w in payload["weights"]], [b.unsqueeze(0) for b in payload["biases"]]
+    )
     if dtype is not None:
         net = net.to(dtype)
     return net, payload["meta"]

@@ -9,6 +9,7 @@ one-hot target, sums run over the output units of one sample.
 ``delta`` is dC_x/dz for the output pre-activation z. Cross-entropy is evaluated from z
 as ``y * softplus(-z) + (1 - y) * softplus(z)``, the same value without log(0).
 """
+
 from __future__ import annotations
 
 from typing import Protocol

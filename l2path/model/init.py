@@ -7,6 +7,7 @@ Draws come from numpy's PCG64 seeded with ``[seed, INIT_STREAM]`` in float64 (bi
 every layer, then weights, as network2 draws them) and are then cast, so float32 and
 float64 runs start from the same point up to rounding.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def init_model(sizes: list[int], init: str, seed: int) -> tuple[list[np.ndarray]
     return weights, biases
 
 
-def init_stack(sizes: list[int], inits: list[str], seeds: list[int], dtype: torch.dtype) -> StackedMLP:
+def init_stack(
+    sizes: list[int], inits: list[str], seeds: list[int], dtype: torch.dtype
+) -> StackedMLP:
     """A stack of len(seeds) models, model k drawn with ``inits[k]`` and ``seeds[k]``."""
     models = [init_model(sizes, init, seed) for init, seed in zip(inits, seeds, strict=True)]
     layers = range(len(sizes) - 1)

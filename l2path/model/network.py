@@ -5,6 +5,7 @@ orientation (a_out = sigmoid(W a_in + b)). Every unit, the output layer included
 sigmoid. Inputs are either shared by all models, shape (n, n_in), or per model,
 shape (K, n, n_in); the activations of every later layer are (K, n, n_units).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ import torch
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # params' names of the precisions
 
 
-_COLUMN_BLOCK = 16  # MKL's sgemm runs at ~55 instead of ~85 GFLOP/s here when a product's width is not a multiple
+# MKL's sgemm runs at ~55 instead of ~85 GFLOP/s here when a product's width is not a multiple
+# of 16
+_COLUMN_BLOCK = 16
 
 
 def wide_product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -45,8 +48,9 @@ class StackedMLP:
     def dtype(self) -> torch.dtype:
         return self.weights[0].dtype
 
-    def forward(self, x: torch.Tensor, scales: list[torch.Tensor] | None = None
-                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, scales: list[torch.Tensor] | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Activations of every layer (the input first, as given) and the output pre-activation z_L.
 
         A shared input (n, n_in) goes through the first layer as one matrix product with all
@@ -60,19 +64,33 @@ class StackedMLP:
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             if a.dim() == 2:
                 k, n_out, n_in = w.shape
-                z = wide_product(a, w.reshape(k * n_out, n_in)).view(len(a), k, n_out).transpose(0, 1)
+                z = (
+                    wide_product(a, w.reshape(k * n_out, n_in))
+                    .view(len(a), k, n_out)
+                    .transpose(0, 1)
+                )
                 z = (z if scales is None else z * scales[layer]) + b.unsqueeze(1)
-            elif scales is None:  # z^T = W a^T: a is often a transposed view, and this product reads it in place
+            elif (
+                scales is None
+            ):  # z^T = W a^T: a is often a transposed view, and this product reads it in place
                 z = torch.baddbmm(b.unsqueeze(2), w, a.transpose(1, 2)).transpose(1, 2)
             else:
-                z = torch.bmm(w, a.transpose(1, 2)).mul_(scales[layer]).add_(b.unsqueeze(2)).transpose(1, 2)
+                z = (
+                    torch.bmm(w, a.transpose(1, 2))
+                    .mul_(scales[layer])
+                    .add_(b.unsqueeze(2))
+                    .transpose(1, 2)
+                )
             a = torch.sigmoid(z)
             activations.append(a)
         return activations, z
 
     def model(self, k: int) -> "StackedMLP":
         """Model k alone, as a stack of one (a copy)."""
-        return StackedMLP([w[k:k + 1].clone() for w in self.weights], [b[k:k + 1].clone() for b in self.biases])
+        return StackedMLP(
+            [w[k : k + 1].clone() for w in self.weights],
+            [b[k : k + 1].clone() for b in self.biases],
+        )
 
     def select(self, idx: torch.Tensor) -> "StackedMLP":
         """The models at positions ``idx`` (a 1-D index tensor), as a new stack (copies)."""
@@ -100,5 +118,7 @@ class StackedMLP:
     def stack(models: list["StackedMLP"]) -> "StackedMLP":
         """Concatenate stacks along the model axis."""
         layers = range(len(models[0].weights))
-        return StackedMLP([torch.cat([m.weights[l] for m in models]) for l in layers],
-                          [torch.cat([m.biases[l] for m in models]) for l in layers])
+        return StackedMLP(
+            [torch.cat([m.weights[l] for m in models]) for l in layers],
+            [torch.cat([m.biases[l] for m in models]) for l in layers],
+        )

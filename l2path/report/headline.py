@@ -1,48 +1,85 @@
 """The study's headline: about 20 numbers, the ones ``dvc metrics show`` prints by default.
 
 Every stage's detailed numbers stay in its own JSON (metrics/<stage>.json, and the
-report's ``key_numbers`` in metrics/report.json); those files are DVC outputs but not
+report's ``KeyNumbers`` in metrics/report.json); those files are DVC outputs but not
 declared metrics, so ``dvc metrics show`` and ``dvc exp show`` stay readable. Sections:
 
 - ``train``: the single model's test accuracy;
-- ``study``: points, certified points, non-monotone MSE steps per schedule, and the steps
-  beyond noise that no control explains;
+- ``study``: points, critical points (the gradient rule), non-monotone MSE steps per
+  schedule, and the steps beyond noise that no control explains;
 - ``curvature``: analysed saddles, and non-monotone steps that start at a saddle;
-- ``continuation``: certified points, folds, non-monotone steps and the drops it reproduces;
+- ``continuation``: certified points (the Newton-step certificate), folds, non-monotone
+  steps and the drops it reproduces;
 - ``decay``: the large init's layer 1 at the question's eta and lambda (norm change over
   the question's epochs, measured per-epoch factor, second-order residual, RMS at the
   tail-off) and the level-off slopes d ln RMS / d ln lambda of both layers.
+
+Numbers are read from ``KeyNumbers`` by attribute: a misnamed one is an AttributeError.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
 
-STUDY = ("points", "certified", "ascending_mse_decreases", "descending_mse_decreases", "cold_mse_decreases")
-CURVATURE = {"saddles": "hessian_saddle", "nonmonotone_from_saddle": "nonmonotone_from_saddle"}
-CONTINUATION = ("certified_points", "folds", "nonmonotone_steps", "drops_reproduced")
-DECAY = {"layer1_norm_change": "decay_large_layer1_l2_change_question",
-         "layer1_measured_factor": "decay_large_layer1_measured_factor",
-         "layer1_second_order_residual": "decay_large_layer1_second_order_residual",
-         "layer1_tail_off_rms": "decay_large_layer1_tail_off_rms"}
+from .numbers import KeyNumbers
+
+DECAY_INIT = "large"  # the question's initialiser, N(0, 1)
 
 
-def _slope(numbers: Mapping, layer: int) -> float | None:
-    """The large init's level-off slope of ``layer`` (key ``equilibrium_eta<eta>_large_layer<l>_slope``)."""
-    return next((v for k, v in numbers.items() if k.startswith("equilibrium_eta")
-                 and k.endswith(f"_large_layer{layer}_slope")), None)
+def _study(numbers: KeyNumbers) -> dict:
+    study = {"points": numbers.study.points, "critical_points": numbers.study.critical_points}
+    for counts in numbers.schedules:
+        study[f"{counts.schedule}_mse_decreases"] = counts.mse_decreases
+    unexplained = [counts.beyond_noise_unexplained for counts in numbers.verdicts]
+    study["unexplained_steps"] = sum(unexplained) if unexplained else None
+    return study
 
 
-def headline(numbers: Mapping, train: Mapping) -> dict:
+def _curvature(numbers: KeyNumbers) -> dict:
+    saddles = numbers.hessian.saddle if numbers.hessian is not None else None
+    return {"saddles": saddles, "nonmonotone_from_saddle": numbers.nonmonotone_from_saddle}
+
+
+def _continuation(numbers: KeyNumbers) -> dict:
+    run = numbers.continuation
+    if run is None:
+        return {}
+    return {
+        "certified_points": run.certified_points,
+        "folds": run.folds,
+        "nonmonotone_steps": run.nonmonotone_steps,
+        "drops_reproduced": run.drops_reproduced,
+    }
+
+
+def _decay(numbers: KeyNumbers) -> dict:
+    layer1 = numbers.decay_of(DECAY_INIT, 1)
+    decay = {}
+    if layer1 is not None:
+        decay = {
+            "layer1_norm_change": layer1.l2_change_question,
+            "layer1_measured_factor": layer1.measured_factor,
+            "layer1_second_order_residual": layer1.second_order_residual,
+            "layer1_tail_off_rms": layer1.tail_off_rms,
+        }
+    return {
+        **decay,
+        "layer1_level_off_slope": numbers.slope_of(DECAY_INIT, 1),
+        "layer2_level_off_slope": numbers.slope_of(DECAY_INIT, 2),
+    }
+
+
+def headline(numbers: KeyNumbers, train: Mapping) -> dict:
     """The headline from the report's key numbers and the train stage's metrics; a number
-    the study did not measure (a stage with nothing to analyse) is left out."""
-    unexplained = [v for k, v in numbers.items() if k.endswith("_beyond_noise_unexplained")]
+    the study did not measure (a stage not run, nothing to analyse, a NaN) is left out."""
     sections = {
         "train": {"test_accuracy": train.get("test_accuracy")},
-        "study": {**{key: numbers.get(key) for key in STUDY},
-                  "unexplained_steps": sum(unexplained) if unexplained else None},
-        "curvature": {name: numbers.get(key) for name, key in CURVATURE.items()},
-        "continuation": {key: numbers.get(f"continuation_{key}") for key in CONTINUATION},
-        "decay": {**{name: numbers.get(key) for name, key in DECAY.items()},
-                  "layer1_level_off_slope": _slope(numbers, 1), "layer2_level_off_slope": _slope(numbers, 2)},
+        "study": _study(numbers),
+        "curvature": _curvature(numbers),
+        "continuation": _continuation(numbers),
+        "decay": _decay(numbers),
     }
-    return {section: {k: v for k, v in values.items() if v is not None} for section, values in sections.items()}
+    return {
+        section: {k: v for k, v in values.items() if v is not None}
+        for section, values in sections.items()
+    }

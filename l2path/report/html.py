@@ -7,175 +7,343 @@ point with its class, eigenvalue densities, escape tests, interpolation), the we
 dynamics (trajectories against the theory, the theory-vs-measured table), provenance
 (params, data md5, links to the MLflow runs).
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import math
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 
+from ..curvature.classes import PointClass
+from ..dynamics.tables import curves
 from . import figures
 from .answers import LEMMA, continuation_answers, curvature_answer, opening_answer
-from .decay_answers import dynamics_answers
-from ..dynamics.equilibrium import slopes
+from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
+from .inputs import ReportInputs
+from .numbers import (
+    ContinuationNumbers,
+    DecayNumbers,
+    HessianNumbers,
+    KeyNumbers,
+    ScheduleNumbers,
+    SlopeNumbers,
+    StudyNumbers,
+    VerdictNumbers,
+)
 
-THEORY_COLUMNS = ["eta", "init", "lambda", "layer", "theory_factor", "measured_factor", "relative_deviation",
-                  "small_epochs", "radial_ratio_small", "theory_factor_with_gradient", "first_order_share_of_gap",
-                  "second_order_factor", "second_order_share_of_gap", "second_order_residual", "outward_epochs",
-                  "radial_ratio_quadratic_median", "saturation_share_z4_end", "shrink_rate_end", "tail_off_epoch",
-                  "tail_off_epoch_min", "tail_off_epoch_max", "tail_off_rms", "equilibrium_rms", "equilibrium_levelled",
-                  "equilibrium_radial_ratio", "equilibrium_balance_radial_ratio", "var_question", "reported_variance",
-                  "validation_accuracy_question", "validation_accuracy_question_control", "ratio_start",
-                  "ratio_median", "radial_ratio_median", "rms_start", "rms_end", "inv_sqrt_n_weights", "inv_sqrt_n_in",
-                  "l2_change_question", "l2_change_question_control"]
-VERDICT_COLUMNS = ["schedule", "seed", "lambda_from", "lambda_to", "change", "noise_sd", "z", "beyond_noise",
-                   "run_length", "run_beyond_noise", "control_change", "control_gap", "control_gap_sd", "verdict"]
-CURVATURE_COLUMNS = ["seed", "lambda_from", "lambda_to", "sgd_mse_change", "curvature_verdict", "jump_kind", "reason",
-                     "start_class", "end_class", "start_predicted_dL_dlambda", "polished_mse_change",
-                     "drop_reproduced", "fold_side", "fold_low", "fold_high", "fold_evidence", "switch_lowers", "up_other_on_branch",
-                     "up_data_loss_change", "down_other_on_branch", "lemma_holds"]
-HESSIAN_COLUMNS = ["key", "lambda", "grad_norm", "class", "lambda_max", "lambda_min", "lambda_min_residual",
-                   "bottom_converged", "index_estimate", "trace", "hvps"]
+__all__ = ["Report", "ReportInputs", "build_report", "key_numbers"]
 
-
-@dataclass
-class ReportInputs:
-    study: pd.DataFrame                    # results/study.csv
-    steps: pd.DataFrame                    # results/monotonicity.csv
-    monotonicity: dict                     # metrics/monotonicity.json
-    verdicts: dict | None                  # metrics/verdicts.json (None: not written)
-    verdict_steps: pd.DataFrame | None     # results/verdicts.csv: every non-monotone step, its verdict and evidence
-    continuation: dict | None              # metrics/continuation.json (None: stage not run)
-    curvature_steps: pd.DataFrame | None   # results/continuation_steps.csv: curvature verdict of every non-monotone step
-    hessian: pd.DataFrame | None           # results/hessian.csv (None: stage not run)
-    saddle_steps: pd.DataFrame | None
-    escapes: pd.DataFrame | None
-    interpolation: pd.DataFrame | None
-    spectra: dict                          # point key -> arrays of its spectrum file
-    dynamics_plots: dict                   # name -> table (plots/dynamics/<name>.csv)
-    theory: pd.DataFrame | None            # results/dynamics_theory.csv
-    dynamics_config: object               # the dynamics params section
-    provenance: dict                       # label -> value (params, data md5, commit)
-    links: dict = field(default_factory=dict)  # label -> URL of the MLflow runs it names, or None
+THEORY_COLUMNS = [
+    "eta",
+    "init",
+    "lambda",
+    "layer",
+    "theory_factor",
+    "measured_factor",
+    "relative_deviation",
+    "small_epochs",
+    "radial_ratio_small",
+    "theory_factor_with_gradient",
+    "first_order_share_of_gap",
+    "second_order_factor",
+    "second_order_share_of_gap",
+    "second_order_residual",
+    "outward_epochs",
+    "radial_ratio_quadratic_median",
+    "saturation_share_z4_end",
+    "shrink_rate_end",
+    "tail_off_epoch",
+    "tail_off_epoch_min",
+    "tail_off_epoch_max",
+    "tail_off_rms",
+    "equilibrium_rms",
+    "equilibrium_levelled",
+    "equilibrium_radial_ratio",
+    "equilibrium_balance_radial_ratio",
+    "var_question",
+    "reported_variance",
+    "validation_accuracy_question",
+    "validation_accuracy_question_control",
+    "ratio_start",
+    "ratio_median",
+    "radial_ratio_median",
+    "rms_start",
+    "rms_end",
+    "inv_sqrt_n_weights",
+    "inv_sqrt_n_in",
+    "l2_change_question",
+    "l2_change_question_control",
+]
+VERDICT_COLUMNS = [
+    "schedule",
+    "seed",
+    "lambda_from",
+    "lambda_to",
+    "change",
+    "noise_sd",
+    "z",
+    "beyond_noise",
+    "run_length",
+    "run_beyond_noise",
+    "control_change",
+    "control_gap",
+    "control_gap_sd",
+    "verdict",
+]
+CURVATURE_COLUMNS = [
+    "seed",
+    "lambda_from",
+    "lambda_to",
+    "sgd_mse_change",
+    "curvature_verdict",
+    "jump_kind",
+    "reason",
+    "start_class",
+    "end_class",
+    "start_predicted_dL_dlambda",
+    "polished_mse_change",
+    "drop_reproduced",
+    "fold_side",
+    "fold_low",
+    "fold_high",
+    "fold_evidence",
+    "switch_lowers",
+    "up_other_on_branch",
+    "up_data_loss_change",
+    "down_other_on_branch",
+    "lemma_holds",
+]
+HESSIAN_COLUMNS = [
+    "key",
+    "lambda",
+    "grad_norm",
+    "class",
+    "lambda_max",
+    "lambda_min",
+    "lambda_min_residual",
+    "bottom_converged",
+    "index_estimate",
+    "trace",
+    "hvps",
+]
 
 
 @dataclass
 class Report:
     html: str
     markdown: str
-    figures: dict[str, bytes]              # file name -> PNG
-    numbers: dict                          # key numbers (DVC metrics)
+    figures: dict[str, bytes]  # file name -> PNG
+    numbers: KeyNumbers  # key numbers (DVC metrics: numbers.to_json())
 
 
 def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
     """name -> (caption, PNG)."""
     made = {
-        "path_mse.png": ("In-sample MSE against λ for every schedule; red rings mark each step on which it "
-                         "fell as λ rose by more than the within-stage noise.", figures.png(figures.path_figure(inputs.study, inputs.steps, "train_mse",
-                                                                  log_y=True))),
-        "path_panels.png": ("The objective, data loss, test accuracy and weight norm along the same paths.",
-                            figures.png(figures.path_panels(inputs.study, inputs.steps,
-                                                            ["objective", "data_loss", "test_accuracy",
-                                                             "weight_l2"]))),
+        "path_mse.png": (
+            "In-sample MSE against λ for every schedule; red rings mark each step on which it "
+            "fell as λ rose by more than the within-stage noise.",
+            figures.png(figures.path_figure(inputs.study, inputs.steps, "train_mse", log_y=True)),
+        ),
+        "path_panels.png": (
+            "The objective, data loss, test accuracy and weight norm along the same paths.",
+            figures.png(
+                figures.path_panels(
+                    inputs.study,
+                    inputs.steps,
+                    ["objective", "data_loss", "test_accuracy", "weight_l2"],
+                )
+            ),
+        ),
     }
     if inputs.hessian is not None and len(inputs.hessian):
-        made["curvature.png"] = ("Extreme eigenvalues of the Hessian of J_λ at the analysed points (marker: class).",
-                                 figures.png(figures.curvature_figure(inputs.hessian)))
+        made["curvature.png"] = (
+            "Extreme eigenvalues of the Hessian of J_λ at the analysed points (marker: class).",
+            figures.png(figures.curvature_figure(inputs.hessian)),
+        )
     if inputs.spectra:
-        made["densities.png"] = ("Eigenvalue densities by stochastic Lanczos quadrature at a few points.",
-                                 figures.png(figures.density_figure(inputs.spectra)))
+        made["densities.png"] = (
+            "Eigenvalue densities by stochastic Lanczos quadrature at a few points.",
+            figures.png(figures.density_figure(inputs.spectra)),
+        )
     if inputs.interpolation is not None and len(inputs.interpolation):
-        made["interpolation.png"] = ("J_λ on the straight line between consecutive chain points (no rise: no "
-                                     "barrier).", figures.png(figures.interpolation_figure(inputs.interpolation)))
+        made["interpolation.png"] = (
+            "J_λ on the straight line between consecutive chain points (no rise: no barrier).",
+            figures.png(figures.interpolation_figure(inputs.interpolation)),
+        )
     if inputs.theory is not None and len(inputs.theory):
         config = inputs.dynamics_config
         lam = next(value for value in config.lambdas if value > 0)
         layers = [f"layer{layer}" for layer in range(1, len(config.model.sizes))]
-        made["dynamics.png"] = (f"RMS weight per layer and initialiser (η = {config.eta:g}, λ = {lam:g}, "
-                                f"m = {config.batch_size}), against pure decay and the λ = 0 control; below, the "
-                                "data-gradient term over the decay term.",
-                                figures.png(figures.dynamics_figure(inputs.dynamics_plots["rms"],
-                                                                    inputs.dynamics_plots["ratio"],
-                                                                    list(config.inits), config.eta, lam, layers)))
+        every = curves(config)
+        question = [curve for curve in every if curve.setting == "question"]
+        control = [curve for curve in every if curve.setting == "control"]
+        made["dynamics.png"] = (
+            f"RMS weight per layer and initialiser (η = {config.eta:g}, λ = {lam:g}, "
+            f"m = {config.batch_size}), against pure decay and the λ = 0 control; below, the "
+            "data-gradient term over the decay term.",
+            figures.png(
+                figures.dynamics_figure(
+                    inputs.dynamics_plots["rms"],
+                    inputs.dynamics_plots["ratio"],
+                    question,
+                    control,
+                    layers,
+                )
+            ),
+        )
         rates = inputs.dynamics_plots.get("tail_off")
         if rates is not None and len(rates.columns) > 1:
-            made["tail_off.png"] = (f"Each epoch's log-shrink as a share of pure decay's (1: pure decay, 0: level), "
-                                    f"per initialiser and η at λ = {lam:g}: seed mean, band over seeds, "
-                                    f"{config.trend_epochs}-epoch trend and the {config.tail_off_fraction:.0%} cut.",
-                                    figures.png(figures.tail_off_figure(rates, config.tail_off_fraction, layers)))
+            made["tail_off.png"] = (
+                f"Each epoch's log-shrink as a share of pure decay's (1: pure decay, 0: level), "
+                f"per initialiser and η at λ = {lam:g}: seed mean, band over seeds, "
+                f"{config.trend_epochs}-epoch trend and the {config.tail_off_fraction:.0%} cut.",
+                figures.png(
+                    figures.tail_off_figure(rates, every, config.tail_off_fraction, layers)
+                ),
+            )
         level = inputs.dynamics_plots.get("equilibrium")
         if config.sweep is not None and level is not None and len(level):
-            made["equilibrium.png"] = (f"RMS weight at the end of the λ sweep (η = {config.sweep.eta:g}, "
-                                       f"{config.sweep.epochs} epochs) per layer and initialiser, against 1/√n_w.",
-                                       figures.png(figures.equilibrium_figure(level, list(config.inits), layers)))
+            made["equilibrium.png"] = (
+                f"RMS weight at the end of the λ sweep (η = {config.sweep.eta:g}, "
+                f"{config.sweep.epochs} epochs) per layer and initialiser, against 1/√n_w.",
+                figures.png(figures.equilibrium_figure(level, list(config.inits), layers)),
+            )
     return made
 
 
-def _table_html(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="table")
+def _table_html(table: pd.DataFrame) -> str:
+    return table.to_html(
+        index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="table"
+    )
+
+
+def _rows_table(rows: list) -> pd.DataFrame:
+    """A stage's typed rows as the table it wrote (``to_row``: its columns, in order), an empty
+    text as a blank cell: the page shows it as "–", as it showed the CSV's blank cells."""
+    table = pd.DataFrame([row.to_row() for row in rows])
+    for column in table.columns:
+        blank = table[column].map(lambda value: isinstance(value, str) and value == "")
+        if blank.any():
+            table[column] = table[column].where(~blank)
+    return table
 
 
 def _number(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def key_numbers(inputs: ReportInputs) -> dict:
+def key_numbers(inputs: ReportInputs) -> KeyNumbers:
     """The numbers the answers rest on, for ``dvc metrics diff`` across experiments."""
-    numbers: dict = {"points": len(inputs.study), "certified": int(inputs.study["certified"].astype(bool).sum())}
-    for schedule, counts in inputs.monotonicity.items():
-        numbers[f"{schedule}_mse_decreases"] = counts["train_mse"]["decreases"]
-        numbers[f"{schedule}_mse_steps"] = counts["train_mse"]["steps"]
-    for schedule, counts in (inputs.verdicts or {}).items():
-        numbers.update({f"{schedule}_{key}": value for key, value in counts.items() if key != "nonmonotone_steps"})
-    if inputs.continuation:
-        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation.items()
-                        if isinstance(value, (int, float))})
-        numbers.update({f"continuation_{key}": value for key, value in inputs.continuation["verdicts"].items()})
-    if inputs.hessian is not None and len(inputs.hessian):
-        for label in ("minimum", "saddle", "not critical"):
-            numbers[f"hessian_{label.replace(' ', '_')}"] = int((inputs.hessian["class"] == label).sum())
+    study = StudyNumbers(
+        points=len(inputs.study), critical_points=int(inputs.study["critical"].astype(bool).sum())
+    )
+    schedules = tuple(
+        ScheduleNumbers(name, counts.train_mse.decreases, counts.train_mse.steps)
+        for name, counts in inputs.monotonicity.schedules.items()
+    )
+    verdicts = ()
+    if inputs.verdicts is not None:
+        verdicts = tuple(
+            VerdictNumbers(
+                name,
+                counts.beyond_noise_unexplained,
+                counts.continued_optimisation,
+                counts.within_noise,
+            )
+            for name, counts in inputs.verdicts.schedules.items()
+        )
+    continuation = None
+    if inputs.continuation is not None:
+        run, counts = inputs.continuation, inputs.continuation.verdicts
+        continuation = ContinuationNumbers(
+            branch_steps=run.branch_steps,
+            branch_steps_across_a_barrier=run.branch_steps_across_a_barrier,
+            certified_points=run.certified_points,
+            drops_reproduced=run.drops_reproduced,
+            escapes=run.escapes,
+            escapes_lowering=run.escapes_lowering,
+            folds=run.folds,
+            n_sub=run.n_sub,
+            nonmonotone_steps=run.nonmonotone_steps,
+            points=run.points,
+            undecided=counts.undecided,
+            branch_jump=counts.branch_jump,
+            one_branch_of_minima=counts.one_branch_of_minima,
+            saddle_branch=counts.saddle_branch,
+        )
+    hessian = None
+    if inputs.hessian:
+        classes = Counter(point.curvature_class for point in inputs.hessian)
+        hessian = HessianNumbers(
+            minimum=classes[PointClass.MINIMUM],
+            saddle=classes[PointClass.SADDLE],
+            not_critical=classes[PointClass.NOT_CRITICAL],
+        )
+    from_saddle = None
     if inputs.saddle_steps is not None:
-        numbers["nonmonotone_from_saddle"] = int((inputs.saddle_steps["start_class"] == "saddle").sum())
+        from_saddle = sum(
+            1 for step in inputs.saddle_steps if step.start_class == PointClass.SADDLE
+        )
+    decay, fits = (), ()
     if inputs.theory is not None:
-        config = inputs.dynamics_config
-        main = inputs.theory[inputs.theory["eta"] == config.eta]
-        for row in main[main["lambda"] == next(v for v in config.lambdas if v > 0)].to_dict("records"):
-            tag = f"{row['init']}_layer{row['layer']}"
-            numbers[f"decay_{tag}_measured_factor"] = _number(row["measured_factor"])
-            numbers[f"decay_{tag}_second_order_residual"] = _number(row["second_order_residual"])
-            numbers[f"decay_{tag}_l2_change_question"] = _number(row["l2_change_question"])
-            numbers[f"decay_{tag}_tail_off_rms"] = _number(row["tail_off_rms"])
-        for fit in slopes(inputs.theory).to_dict("records"):
-            numbers[f"equilibrium_eta{fit['eta']:g}_{fit['init']}_layer{fit['layer']}_slope"] = _number(
-                fit["equilibrium_slope"])
-    return numbers
+        decay = tuple(
+            DecayNumbers(
+                r.init,
+                r.layer,
+                _number(r.measured_factor),
+                _number(r.second_order_residual),
+                _number(r.l2_change_question),
+                _number(r.tail_off_rms),
+            )
+            for r in question_rows(inputs.theory, inputs.dynamics_config)
+        )
+        fits = tuple(
+            SlopeNumbers(fit.eta, fit.init, fit.layer, _number(fit.equilibrium_slope))
+            for fit in equilibrium_slopes(inputs.theory)
+        )
+    return KeyNumbers(study, schedules, verdicts, continuation, hessian, from_saddle, decay, fits)
 
 
-CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222;
-       line-height: 1.45; }
-h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; } figcaption { color: #555; font-size: .9em; }
-.answer { background: #f5f7fa; border-left: 4px solid #4a78b5; padding: .6em 1em; margin: .8em 0; }
-.answer h3 { margin: 0 0 .3em 0; font-size: 1.05em; }
-table.table { border-collapse: collapse; font-size: .8em; margin: 1em 0; display: block; overflow-x: auto; }
-table.table th, table.table td { padding: .25em .6em; border-bottom: 1px solid #ddd; text-align: right; }
-dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; font-size: .9em; }
-dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }
-"""
+# The page's style sheet, byte for byte as the report has always embedded it.
+CSS = (
+    "\n"
+    "body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; "
+    "padding: 0 1em; color: #222;\n"
+    "       line-height: 1.45; }\n"
+    "h1 { font-size: 1.7em; } "
+    "h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }\n"
+    "figure { margin: 1.2em 0; } figure img { max-width: 100%; } "
+    "figcaption { color: #555; font-size: .9em; }\n"
+    ".answer { background: #f5f7fa; border-left: 4px solid #4a78b5; padding: .6em 1em; "
+    "margin: .8em 0; }\n"
+    ".answer h3 { margin: 0 0 .3em 0; font-size: 1.05em; }\n"
+    "table.table { border-collapse: collapse; font-size: .8em; margin: 1em 0; display: block; "
+    "overflow-x: auto; }\n"
+    "table.table th, table.table td { padding: .25em .6em; border-bottom: 1px solid #ddd; "
+    "text-align: right; }\n"
+    "dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; "
+    "font-size: .9em; }\n"
+    "dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }\n"
+)
 
 
 def _answers_html(answers: list[tuple[str, str]]) -> str:
-    return "\n".join(f'<div class="answer"><h3>{html.escape(h)}</h3><p>{html.escape(p)}</p></div>'
-                     for h, p in answers)
+    return "\n".join(
+        f'<div class="answer"><h3>{html.escape(h)}</h3><p>{html.escape(p)}</p></div>'
+        for h, p in answers
+    )
 
 
 def _figure_html(name: str, caption: str, data: bytes) -> str:
     encoded = base64.b64encode(data).decode("ascii")
-    return (f'<figure id="{html.escape(name)}"><img src="data:image/png;base64,{encoded}" '
-            f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    return (
+        f'<figure id="{html.escape(name)}"><img src="data:image/png;base64,{encoded}" '
+        f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    )
 
 
 def _sentence(heading: str) -> str:
@@ -184,56 +352,103 @@ def _sentence(heading: str) -> str:
 
 def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
-    q1 = continuation_answers(inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps,
-                              inputs.interpolation)
-    q2 = dynamics_answers(inputs.theory, inputs.dynamics_config) if inputs.theory is not None else []
+    q1 = continuation_answers(
+        inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps, inputs.interpolation
+    )
+    q2 = (
+        dynamics_answers(inputs.theory, inputs.dynamics_config) if inputs.theory is not None else []
+    )
 
     def figs(*names: str) -> str:
         return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)
 
-    answer = opening_answer(inputs.verdicts, inputs.monotonicity) if inputs.verdicts else None
-    if inputs.continuation:
-        answer = f"{answer or ''} {curvature_answer(inputs.continuation, inputs.curvature_steps)}".strip()
-    opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + \
-        [f'<p id="lemma">{html.escape(LEMMA)}</p>']
+    answer = None
+    if inputs.verdicts is not None and inputs.verdicts.schedules:
+        answer = opening_answer(inputs.verdicts, inputs.monotonicity)
+    if inputs.continuation is not None:
+        found = curvature_answer(inputs.continuation, inputs.curvature_steps)
+        answer = f"{answer or ''} {found}".strip()
+    opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + [
+        f'<p id="lemma">{html.escape(LEMMA)}</p>'
+    ]
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
-        opening += ["<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
-                    f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>']
-    if inputs.curvature_steps is not None and len(inputs.curvature_steps):
-        columns = [c for c in CURVATURE_COLUMNS if c in inputs.curvature_steps]
-        opening += ["<h3>The curvature evidence of the same steps (certified continuation)</h3>",
-                    f'<div id="curvature-verdicts">{_table_html(inputs.curvature_steps[columns])}</div>']
-    body = ["<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
-            "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>", *opening, _answers_html(q1),
-            figs("path_mse.png", "path_panels.png"),
-            "<h2>Curvature at the points of the path</h2>", figs("curvature.png", "densities.png", "interpolation.png")]
-    if inputs.hessian is not None and len(inputs.hessian):
-        body.append(_table_html(inputs.hessian[[c for c in HESSIAN_COLUMNS if c in inputs.hessian]]))
+        opening += [
+            "<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
+            f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>',
+        ]
+    if inputs.curvature_steps:
+        steps = _rows_table(inputs.curvature_steps)
+        columns = [c for c in CURVATURE_COLUMNS if c in steps]
+        opening += [
+            "<h3>The curvature evidence of the same steps (certified continuation)</h3>",
+            f'<div id="curvature-verdicts">{_table_html(steps[columns])}</div>',
+        ]
+    body = [
+        "<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
+        "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>",
+        *opening,
+        _answers_html(q1),
+        figs("path_mse.png", "path_panels.png"),
+        "<h2>Curvature at the points of the path</h2>",
+        figs("curvature.png", "densities.png", "interpolation.png"),
+    ]
+    if inputs.hessian:
+        points = _rows_table(inputs.hessian)
+        body.append(_table_html(points[[c for c in HESSIAN_COLUMNS if c in points]]))
     if inputs.escapes is not None:
         body.append("<h3>Escape tests at saddles</h3>")
-        body.append(_table_html(inputs.escapes) if len(inputs.escapes)
-                    else "<p>No analysed point was a certified saddle, so no escape test was run.</p>")
+        body.append(
+            _table_html(_rows_table(inputs.escapes))
+            if inputs.escapes
+            else "<p>No analysed point was a certified saddle, so no escape test was run.</p>"
+        )
     if q2:
-        body += ["<h2>2. Weight-decay dynamics (Nielsen, ch. 3)</h2>", _answers_html(q2), figs("dynamics.png"),
-                 "<h3>Theory against measurement</h3>",
-                 _table_html(inputs.theory[[c for c in THEORY_COLUMNS if c in inputs.theory]])]
-    provenance = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
-                         for k, v in inputs.provenance.items())
-    links = "".join(f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>' if url
-                    else f"<li>{html.escape(label)}</li>" for label, url in inputs.links.items())
-    body += ["<h2>Provenance</h2>", f"<dl>{provenance}</dl>",
-             "<p>MLflow runs that wrote these inputs, found by the md5 of what they wrote (search the "
-             f"experiment for the tag; start <code>mlflow ui</code> on this store to follow a link):</p><ul>{links}</ul>"]
-    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>L2 path study report</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+        theory = _rows_table(inputs.theory)
+        body += [
+            "<h2>2. Weight-decay dynamics (Nielsen, ch. 3)</h2>",
+            _answers_html(q2),
+            figs("dynamics.png"),
+            "<h3>Theory against measurement</h3>",
+            _table_html(theory[[c for c in THEORY_COLUMNS if c in theory]]),
+        ]
+    provenance = "".join(
+        f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
+        for k, v in inputs.provenance.items()
+    )
+    links = "".join(
+        f'<li><a href="{html.escape(url)}">{html.escape(label)}</a></li>'
+        if url
+        else f"<li>{html.escape(label)}</li>"
+        for label, url in inputs.links.items()
+    )
+    body += [
+        "<h2>Provenance</h2>",
+        f"<dl>{provenance}</dl>",
+        "<p>MLflow runs that wrote these inputs, found by the md5 of what they wrote (search the "
+        "experiment for the tag; start <code>mlflow ui</code> on this store to follow a "
+        f"link):</p><ul>{links}</ul>",
+    ]
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>L2 path study report</title>"
+        f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
     lines += ([f"**{answer}**", ""] if answer else []) + [LEMMA, ""]
     lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:
-        lines += ["", "## 2. Weight-decay dynamics", ""] + [f"- **{_sentence(h)}** {p}" for h, p in q2]
-    lines += ["", "## Figures", ""] + [f"![{caption}](figures/{name})" for name, (caption, _) in made.items()]
+        lines += ["", "## 2. Weight-decay dynamics", ""] + [
+            f"- **{_sentence(h)}** {p}" for h, p in q2
+        ]
+    lines += ["", "## Figures", ""] + [
+        f"![{caption}](figures/{name})" for name, (caption, _) in made.items()
+    ]
     lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in inputs.provenance.items()]
     lines += [f"- [{label}]({url})" if url else f"- {label}" for label, url in inputs.links.items()]
-    return Report(page, "\n".join(lines) + "\n", {name: data for name, (_, data) in made.items()},
-                  key_numbers(inputs))
+    return Report(
+        page,
+        "\n".join(lines) + "\n",
+        {name: data for name, (_, data) in made.items()},
+        key_numbers(inputs),
+    )

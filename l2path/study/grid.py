@@ -4,6 +4,7 @@ lambda_i = lambda_start * factor**i for i = 0, 1, ... while lambda_i <= lambda_m
 (with a relative slack of 1e-9 so that an exact power is kept despite rounding).
 ln(factor) is the grid's step on a log scale: 0.69 for factor 2.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,4 +18,4 @@ def lambda_grid(lambda_start: float, factor: float, lambda_max: float) -> list[f
     if lambda_max < lambda_start:
         raise ValueError(f"lambda_max ({lambda_max}) must be >= lambda_start ({lambda_start})")
     count = math.floor(math.log(lambda_max / lambda_start) / math.log(factor) + 1e-9) + 1
-    return [lambda_start * factor ** i for i in range(count)]
+    return [lambda_start * factor**i for i in range(count)]

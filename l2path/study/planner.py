@@ -6,6 +6,7 @@ point's key and lambda, its parent's fingerprint, which of the parent's weights 
 from, and its polish settings if it is polished. A stored point whose fingerprint differs
 from the plan's is stale (``store.PointStore.load`` rejects it) and is trained again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,8 @@ class StudyPlan:
     chains: list[list[Point]]
     n_train: int
     data_md5: str
-    points: dict[str, Point] = field(init=False, repr=False)      # every chain point by key
-    controls: dict[str, Point] = field(init=False, repr=False)    # chain point key -> its control
+    points: dict[str, Point] = field(init=False, repr=False)  # every chain point by key
+    controls: dict[str, Point] = field(init=False, repr=False)  # chain point key -> its control
     _fingerprints: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,8 +46,13 @@ class StudyPlan:
         self.controls = controls(self.chains) if self.config.controls else {}
 
     @classmethod
-    def build(cls, config: LambdaStudy, n_train: int, data_md5: str,
-              chain_ids: Sequence[int] | None = None) -> "StudyPlan":
+    def build(
+        cls,
+        config: LambdaStudy,
+        n_train: int,
+        data_md5: str,
+        chain_ids: Sequence[int] | None = None,
+    ) -> "StudyPlan":
         every_chain = study_chains(config)
         chains = every_chain if chain_ids is None else [every_chain[i] for i in chain_ids]
         return cls(config, chains, n_train, data_md5)
@@ -57,19 +63,35 @@ class StudyPlan:
     def starts_from_polished(self, point: Point) -> bool:
         """Whether a warm-started point starts from its parent's polished weights."""
         parent = self.points.get(point.parent) if point.parent else None
-        return (parent is not None and self.is_polished(parent)
-                and self.config.polish.continue_from == "polished")
+        return (
+            parent is not None
+            and self.is_polished(parent)
+            and self.config.polish.continue_from == "polished"
+        )
 
     def fingerprint(self, point: Point) -> str:
         if point.key not in self._fingerprints:
             config = self.config
             parent = self.points[point.parent] if point.parent else None
-            recipe = {"model": {**config.model.model_dump(), "init": config.init}, "sgd": config.sgd.model_dump(),
-                      "control_of": self.fingerprint(self.points[point.control_of]) if point.control_of else None,
-                      "n_train": self.n_train, "data_md5": self.data_md5, "key": point.key, "lambda": point.lam,
-                      "parent": self.fingerprint(parent) if parent else None,
-                      "start_from": config.polish.continue_from if parent and self.is_polished(parent) else "sgd",
-                      "polish": ({"grad_tol": config.polish.grad_tol, "max_iter": config.polish.max_iter}
-                                 if self.is_polished(point) else None)}
+            recipe = {
+                "model": {**config.model.model_dump(), "init": config.init},
+                "sgd": config.sgd.model_dump(),
+                "control_of": self.fingerprint(self.points[point.control_of])
+                if point.control_of
+                else None,
+                "n_train": self.n_train,
+                "data_md5": self.data_md5,
+                "key": point.key,
+                "lambda": point.lam,
+                "parent": self.fingerprint(parent) if parent else None,
+                "start_from": config.polish.continue_from
+                if parent and self.is_polished(parent)
+                else "sgd",
+                "polish": (
+                    {"grad_tol": config.polish.grad_tol, "max_iter": config.polish.max_iter}
+                    if self.is_polished(point)
+                    else None
+                ),
+            }
             self._fingerprints[point.key] = _digest(recipe)
         return self._fingerprints[point.key]

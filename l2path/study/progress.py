@@ -6,14 +6,16 @@ points are trained in order). A point whose SGD phase was saved but not its fina
 those points alone, so every round is the same as in an uninterrupted run (the width of a
 stack changes the rounding of its matrix products).
 
-A chain ends at a diverged point, at an ascending point whose weights collapsed
-(||w|| < collapse_ratio * ||w at the chain's fresh initialisation||, judged with the
-current params so a changed ratio takes effect on resume), or at its last point.
+A chain ends at a diverged point, at a point of a chain up the grid (ascending) whose
+weights collapsed (||w|| < collapse_ratio * ||w at the chain's fresh initialisation||,
+judged with the current params so a changed ratio takes effect on resume), or at its last
+point.
 
 Controls (``schedules.controls``) ride in the round of their chain point and stop with it.
 A control whose point was finished without it (a kill between the two) is an *orphan*: it
 trains in the next round for its point's recorded number of epochs.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +23,17 @@ from dataclasses import dataclass, field
 
 from .planner import StudyPlan
 from .records import PointRecord, SGDPhase
-from .schedules import Point
+from .schedules import Point, schedule
 from .store import PointStore
 
 
 def is_collapsed(record: PointRecord, collapse_ratio: float) -> bool:
-    return (record.schedule == "ascending" and not record.diverged
-            and record.final.weight_l2 < collapse_ratio * record.chain_start_weight_l2)
+    """Only a chain up the grid collapses: its lambda keeps rising past the weights' end."""
+    return (
+        schedule(record.schedule).direction > 0
+        and not record.diverged
+        and record.final.weight_l2 < collapse_ratio * record.chain_start_weight_l2
+    )
 
 
 @dataclass
@@ -38,7 +44,9 @@ class Progress:
     position: list[int] = field(default_factory=list)
     ended: list[bool] = field(default_factory=list)
     resumed: int = 0  # finished points (controls included) found in the store
-    orphans: list[Point] = field(default_factory=list)  # controls whose chain point finished without them
+    orphans: list[Point] = field(
+        default_factory=list
+    )  # controls whose chain point finished without them
 
     def __post_init__(self) -> None:
         self.position = self.position or [0] * len(self.plan.chains)
@@ -76,8 +84,11 @@ class Progress:
             self.orphans.append(control)
 
     def _chain_of(self, key: str) -> int:
-        return next(c for c, chain in enumerate(self.plan.chains)
-                    if not self.ended[c] and chain[self.position[c]].key == key)
+        return next(
+            c
+            for c, chain in enumerate(self.plan.chains)
+            if not self.ended[c] and chain[self.position[c]].key == key
+        )
 
     def ends_chain(self, record: PointRecord) -> bool:
         return record.diverged or is_collapsed(record, self.plan.config.collapse_ratio)
@@ -112,22 +123,35 @@ class Progress:
             return [point for point in batch if point.key in self.pending] + controls
         if self.orphans:
             return list(self.orphans)
-        chained = [p for p in batch if p.schedule != "cold"]
-        cold = [p for p in batch if p.schedule == "cold"]
-        rounds_left = max((len(self.plan.chains[c]) - self.position[c] for c in live
-                           if self.plan.chains[c][0].schedule != "cold"), default=0)
+        chained = [p for p in batch if schedule(p.schedule).warm]
+        cold = [p for p in batch if not schedule(p.schedule).warm]
+        rounds_left = max(
+            (
+                len(self.plan.chains[c]) - self.position[c]
+                for c in live
+                if schedule(self.plan.chains[c][0].schedule).warm
+            ),
+            default=0,
+        )
         share = math.ceil(len(cold) / rounds_left) if rounds_left else len(cold)
         chosen = chained + cold[:share]
         controls = self.plan.controls
-        while len(chosen) > 1 and len(chosen) + sum(p.key in controls for p in chosen) > self.plan.config.stack_width:
+        while (
+            len(chosen) > 1
+            and len(chosen) + sum(p.key in controls for p in chosen) > self.plan.config.stack_width
+        ):
             chosen.pop()  # a point's control rides in its point's round
         return chosen + [controls[p.key] for p in chosen if p.key in controls]
 
     def results(self) -> list[PointRecord]:
         """Finished points in plan order, ``collapsed`` judged with the current params."""
         ratio = self.plan.config.collapse_ratio
-        return [self.records[p.key].replace(collapsed=is_collapsed(self.records[p.key], ratio))
-                for chain in self.plan.chains for p in chain if p.key in self.records]
+        return [
+            self.records[p.key].replace(collapsed=is_collapsed(self.records[p.key], ratio))
+            for chain in self.plan.chains
+            for p in chain
+            if p.key in self.records
+        ]
 
     def control_results(self) -> list[PointRecord]:
         """Finished controls, in the plan order of their chain points."""

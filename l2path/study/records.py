@@ -17,6 +17,7 @@ on every re-run; the run fields go to MLflow and to the store's untracked run fi
 
 Every reader of the study's results goes through these types, never through string keys.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,17 @@ from typing import Any, Mapping
 
 from ..train.metrics import LAYER_STATS
 
-SCALARS = ("objective", "data_loss", "train_mse", "train_accuracy", "validation_mse", "validation_accuracy",
-           "test_mse", "test_accuracy", "weight_l2")
+SCALARS = (
+    "objective",
+    "data_loss",
+    "train_mse",
+    "train_accuracy",
+    "validation_mse",
+    "validation_accuracy",
+    "test_mse",
+    "test_accuracy",
+    "weight_l2",
+)
 EPOCH_SCALARS = ("objective", "data_loss", "train_mse", "train_accuracy", "weight_l2")
 _LAYER_KEY = re.compile(r"^layer(\d+)_weight_(\w+)$")
 
@@ -86,7 +96,9 @@ class Evaluation:
     def to_mapping(self, prefix: str = "") -> dict[str, float]:
         out = {prefix + name: getattr(self, name) for name in SCALARS}
         for index, stats in enumerate(self.layers, start=1):
-            out.update({f"{prefix}layer{index}_weight_{stat}": value for stat, value in stats.items()})
+            out.update(
+                {f"{prefix}layer{index}_weight_{stat}": value for stat, value in stats.items()}
+            )
         return out
 
 
@@ -103,7 +115,9 @@ class EpochRecord:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "EpochRecord":
-        return cls(epoch=int(values["epoch"]), **{name: _float(values[name]) for name in EPOCH_SCALARS})
+        return cls(
+            epoch=int(values["epoch"]), **{name: _float(values[name]) for name in EPOCH_SCALARS}
+        )
 
     def to_mapping(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -133,41 +147,96 @@ class SGDPhase:
 
     def to_json(self) -> dict:
         """What the phase is (its wall time ``train_seconds`` is a run field, saved apart)."""
-        return {"key": self.key, "fingerprint": self.fingerprint, "checkpoint": self.checkpoint,
-                "epochs": self.epochs, "best_epoch": self.best_epoch, "objective_sd": self.objective_sd,
-                "data_loss_sd": self.data_loss_sd, "train_mse_sd": self.train_mse_sd, "diverged": self.diverged,
-                "chain_start_weight_l2": self.chain_start_weight_l2,
-                "history": [h.to_mapping() for h in self.history], **self.evaluation.to_mapping("sgd_")}
+        return {
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "checkpoint": self.checkpoint,
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "objective_sd": self.objective_sd,
+            "data_loss_sd": self.data_loss_sd,
+            "train_mse_sd": self.train_mse_sd,
+            "diverged": self.diverged,
+            "chain_start_weight_l2": self.chain_start_weight_l2,
+            "history": [h.to_mapping() for h in self.history],
+            **self.evaluation.to_mapping("sgd_"),
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "SGDPhase":
-        return cls(key=raw["key"], fingerprint=raw["fingerprint"], checkpoint=raw["checkpoint"],
-                   epochs=int(raw["epochs"]), best_epoch=int(raw["best_epoch"]),
-                   objective_sd=_float(raw["objective_sd"]), data_loss_sd=_float(raw["data_loss_sd"]),
-                   train_mse_sd=_float(raw["train_mse_sd"]),
-                   diverged=_bool(raw["diverged"]),
-                   train_seconds=_float(raw.get("train_seconds")),
-                   chain_start_weight_l2=_float(raw["chain_start_weight_l2"]),
-                   history=tuple(EpochRecord.from_mapping(h) for h in raw["history"]),
-                   evaluation=Evaluation.from_mapping(raw, "sgd_"))
+        return cls(
+            key=raw["key"],
+            fingerprint=raw["fingerprint"],
+            checkpoint=raw["checkpoint"],
+            epochs=int(raw["epochs"]),
+            best_epoch=int(raw["best_epoch"]),
+            objective_sd=_float(raw["objective_sd"]),
+            data_loss_sd=_float(raw["data_loss_sd"]),
+            train_mse_sd=_float(raw["train_mse_sd"]),
+            diverged=_bool(raw["diverged"]),
+            train_seconds=_float(raw.get("train_seconds")),
+            chain_start_weight_l2=_float(raw["chain_start_weight_l2"]),
+            history=tuple(EpochRecord.from_mapping(h) for h in raw["history"]),
+            evaluation=Evaluation.from_mapping(raw, "sgd_"),
+        )
 
 
 # Fields of PointRecord written as plain columns, with their parsers.
 _COLUMNS = {
-    "key": _str, "schedule": _str, "seed": int, "grid_index": int, "lam": _float, "log2_lambda": _float,
-    "fingerprint": _str, "start": _str, "parent": _optional_str, "parent_checkpoint": _optional_str,
-    "parent_mlflow_run_id": _optional_str, "checkpoint": _str, "polished_checkpoint": _optional_str,
-    "epochs": int, "best_epoch": int, "objective_sd": _float, "data_loss_sd": _float, "train_mse_sd": _float,
+    "key": _str,
+    "schedule": _str,
+    "seed": int,
+    "grid_index": int,
+    "lam": _float,
+    "log2_lambda": _float,
+    "fingerprint": _str,
+    "start": _str,
+    "parent": _optional_str,
+    "parent_checkpoint": _optional_str,
+    "parent_mlflow_run_id": _optional_str,
+    "checkpoint": _str,
+    "polished_checkpoint": _optional_str,
+    "epochs": int,
+    "best_epoch": int,
+    "objective_sd": _float,
+    "data_loss_sd": _float,
+    "train_mse_sd": _float,
     "diverged": _bool,
-    "message": _str, "chain_start_weight_l2": _float,
-    "train_seconds": _float, "polish_seconds": _float, "polished": _bool, "polish_iterations": int,
-    "control_of": _optional_str, "execution": _str, "mlflow_run_id": _optional_str, "sgd_grad_norm": _float,
+    "message": _str,
+    "chain_start_weight_l2": _float,
+    "train_seconds": _float,
+    "polish_seconds": _float,
+    "polished": _bool,
+    "polish_iterations": int,
+    "control_of": _optional_str,
+    "execution": _str,
+    "mlflow_run_id": _optional_str,
+    "sgd_grad_norm": _float,
     "grad_norm": _float,
-    "certified": _bool, "collapsed": _bool,
+    "critical": _bool,
+    "collapsed": _bool,
 }
 _COLUMN_NAMES = {"lam": "lambda"}
+# Columns renamed since a point store was written (old name -> new): a store made before the
+# rename still resumes.
+_LEGACY_NAMES = {"certified": "critical"}
+
+
+def _renamed(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``row`` with legacy column names replaced by today's."""
+    if not any(old in row for old in _LEGACY_NAMES):
+        return row
+    return {_LEGACY_NAMES.get(key, key): value for key, value in row.items()}
+
+
 # What one run of a point was, not what the point is: never in a DVC-tracked file.
-RUN_FIELDS = ("execution", "mlflow_run_id", "parent_mlflow_run_id", "train_seconds", "polish_seconds")
+RUN_FIELDS = (
+    "execution",
+    "mlflow_run_id",
+    "parent_mlflow_run_id",
+    "train_seconds",
+    "polish_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -177,7 +246,8 @@ class PointRecord:
     ``sgd`` evaluates the weights after the SGD phase, ``final`` the point's final weights
     (the polished ones when it was polished, else the same as ``sgd``). ``grad_norm`` is the
     float64 full-batch ||grad J_lambda|| of the final weights (``sgd_grad_norm`` of the SGD
-    ones; NaN for a diverged point), and ``certified`` means grad_norm <= polish.grad_tol.
+    ones; NaN for a diverged point), and ``critical`` means grad_norm <= polish.grad_tol
+    (the gradient rule; the continuation's Newton-step certificate is "certified").
     ``collapsed``: an ascending point whose ||w|| < collapse_ratio * chain_start_weight_l2.
     ``checkpoint`` holds the SGD phase's best epoch (``best_epoch`` of ``epochs``), and
     ``objective_sd``/``data_loss_sd``/``train_mse_sd`` its within-stage noise (``SGDPhase``).
@@ -190,7 +260,7 @@ class PointRecord:
     lam: float
     log2_lambda: float
     fingerprint: str
-    start: str                       # "fresh" or "warm"
+    start: str  # "fresh" or "warm"
     parent: str | None
     parent_checkpoint: str | None
     parent_mlflow_run_id: str | None
@@ -208,12 +278,12 @@ class PointRecord:
     polish_seconds: float
     polished: bool
     polish_iterations: int
-    control_of: str | None           # a control: the chain point it is the same-lambda twin of
-    execution: str                   # label of the execution that trained the point
-    mlflow_run_id: str | None        # the tracking run that logged it, once logged
+    control_of: str | None  # a control: the chain point it is the same-lambda twin of
+    execution: str  # label of the execution that trained the point
+    mlflow_run_id: str | None  # the tracking run that logged it, once logged
     sgd_grad_norm: float
     grad_norm: float
-    certified: bool
+    critical: bool
     collapsed: bool
     sgd: Evaluation
     final: Evaluation
@@ -240,14 +310,25 @@ class PointRecord:
         return {name: getattr(self, name) for name in RUN_FIELDS}
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], history: tuple[EpochRecord, ...] = ()) -> "PointRecord":
+    def from_row(
+        cls, row: Mapping[str, Any], history: tuple[EpochRecord, ...] = ()
+    ) -> "PointRecord":
         """From a results row (values as written, or as strings read back from the CSV); run
         fields missing from the row (a content row) are empty: no run, NaN seconds."""
-        values = {name: parse(row[_COLUMN_NAMES.get(name, name)]) for name, parse in _COLUMNS.items()
-                  if name not in RUN_FIELDS or name in row}
+        row = _renamed(row)
+        values = {
+            name: parse(row[_COLUMN_NAMES.get(name, name)])
+            for name, parse in _COLUMNS.items()
+            if name not in RUN_FIELDS or name in row
+        }
         missing = {name: parse(None) for name, parse in _COLUMNS.items() if name not in values}
-        return cls(**values, **missing, sgd=Evaluation.from_mapping(row, "sgd_"), final=Evaluation.from_mapping(row),
-                   history=history)
+        return cls(
+            **values,
+            **missing,
+            sgd=Evaluation.from_mapping(row, "sgd_"),
+            final=Evaluation.from_mapping(row),
+            history=history,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**self.to_row(), "history": [h.to_mapping() for h in self.history]}

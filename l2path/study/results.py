@@ -1,5 +1,7 @@
 """The study's results table (``results/study.csv``): one row per finished point
-(``records.PointRecord.content_row``: no run fields), identity columns first, then the rest by name."""
+(``records.PointRecord.content_row``: no run fields), identity columns first, then the rest by
+name."""
+
 from __future__ import annotations
 
 import csv

@@ -9,6 +9,7 @@ is called before each round. A re-run skips every point whose record is present 
 same fingerprint, and rebuilds the rounds of an uninterrupted run, so a killed study
 resumes to the same numbers bit for bit.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -25,7 +26,9 @@ PointHook = Callable[[PointRecord], PointRecord]
 RoundHook = Callable[[list[Point], Progress], None]
 
 
-def _report(progress: Progress, store: PointStore, record: PointRecord, on_point: PointHook | None) -> None:
+def _report(
+    progress: Progress, store: PointStore, record: PointRecord, on_point: PointHook | None
+) -> None:
     if on_point is None:
         return
     reported = on_point(record)
@@ -34,8 +37,14 @@ def _report(progress: Progress, store: PointStore, record: PointRecord, on_point
         progress.update(reported)
 
 
-def run_study(plan: StudyPlan, data: Dataset, store: PointStore, label: str = "",
-              on_point: PointHook | None = None, on_round: RoundHook | None = None) -> Progress:
+def run_study(
+    plan: StudyPlan,
+    data: Dataset,
+    store: PointStore,
+    label: str = "",
+    on_point: PointHook | None = None,
+    on_round: RoundHook | None = None,
+) -> Progress:
     """Train every unfinished point of ``plan``; returns the final progress (``results()``)."""
     progress = Progress.resume(plan, store)
     for record in progress.results() + progress.control_results():

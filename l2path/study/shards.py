@@ -6,6 +6,7 @@ on its own (a thread, or a Dask worker). Inside a shard, points are still stacke
 by round (``run.run_study``). The split depends only on the plan and ``n``, so
 a shard holds the same chains wherever it runs, and its numbers are the same too.
 """
+
 from __future__ import annotations
 
 from .schedules import Point
@@ -21,7 +22,9 @@ def shard_chains(chains: list[list[Point]], n_shards: int) -> list[list[int]]:
         raise ValueError(f"n_shards must be >= 1, got {n_shards}")
     shards: list[list[int]] = [[] for _ in range(n_shards)]
     loads = [0] * n_shards
-    for index in sorted(range(len(chains)), key=lambda i: -len(chains[i])):  # stable: plan order among equals
+    for index in sorted(
+        range(len(chains)), key=lambda i: -len(chains[i])
+    ):  # stable: plan order among equals
         lightest = loads.index(min(loads))
         shards[lightest].append(index)
         loads[lightest] += len(chains[index])

@@ -5,7 +5,8 @@ Layout under the store's root (a DVC output that persists between runs, for resu
     <key>.pt            weights at the end of the SGD phase (``model.checkpoint.save_model``)
     <key>.sgd.json      the SGD phase's record (``records.SGDPhase``), until the point is finished
     <key>.polished.pt   weights after the float64 polish, when the point was polished
-    <key>.json          the point's record (``records.PointRecord``), written last: its presence means "finished"
+    <key>.json          the point's record (``records.PointRecord``), written last: its
+                        presence means "finished"
 
 ``key`` is ``Point.key`` (``ascending/seed0/lambda03``). A record carries the point's
 fingerprint (``planner.StudyPlan.fingerprint``); a record whose fingerprint differs from the
@@ -18,6 +19,7 @@ the same bytes on every run of the same inputs. A point whose run file is missin
 restored by ``dvc pull`` into another clone) loads with empty run fields: it has not been
 logged to this clone's MLflow store yet.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +34,11 @@ from .records import PointRecord, SGDPhase
 class PointStore:
     def __init__(self, root: str | Path, runs_root: str | Path | None = None):
         self.root = Path(root)
-        self.runs_root = Path(runs_root) if runs_root is not None else self.root.with_name(self.root.name + ".runs")
+        self.runs_root = (
+            Path(runs_root)
+            if runs_root is not None
+            else self.root.with_name(self.root.name + ".runs")
+        )
 
     @classmethod
     def of_study(cls, paths) -> "PointStore":
@@ -73,7 +79,9 @@ class PointStore:
         if raw is None:
             return None
         record = PointRecord.from_json(raw)
-        needed = [record.checkpoint] + ([record.polished_checkpoint] if record.polished_checkpoint else [])
+        needed = [record.checkpoint] + (
+            [record.polished_checkpoint] if record.polished_checkpoint else []
+        )
         return record if all(Path(p).is_file() for p in needed) else None
 
     def load_phase(self, key: str, fingerprint: str) -> SGDPhase | None:
@@ -86,15 +94,25 @@ class PointStore:
 
     def save_phase(self, phase: SGDPhase, net: StackedMLP) -> None:
         """The SGD checkpoint, then the phase record."""
-        save_model(net, 0, phase.checkpoint, {"key": phase.key, "fingerprint": phase.fingerprint, "phase": "sgd"})
+        save_model(
+            net,
+            0,
+            phase.checkpoint,
+            {"key": phase.key, "fingerprint": phase.fingerprint, "phase": "sgd"},
+        )
         self._write_run(phase.key, "sgd", phase.fingerprint, {"train_seconds": phase.train_seconds})
         atomic.write_json(self.record_path(phase.key, "sgd"), phase.to_json())
 
     def save(self, record: PointRecord, polished_net: StackedMLP | None = None) -> None:
-        """The polished checkpoint (if any), then the final record, which supersedes the SGD phase's."""
+        """The polished checkpoint (if any), then the final record, which supersedes the SGD
+        phase's."""
         if polished_net is not None:
-            save_model(polished_net, 0, record.polished_checkpoint,
-                       {"key": record.key, "fingerprint": record.fingerprint, "phase": "polished"})
+            save_model(
+                polished_net,
+                0,
+                record.polished_checkpoint,
+                {"key": record.key, "fingerprint": record.fingerprint, "phase": "polished"},
+            )
         self.update(record)
         atomic.write_json(self.record_path(record.key), record.content_json())
         self.record_path(record.key, "sgd").unlink(missing_ok=True)

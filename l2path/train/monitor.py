@@ -1,5 +1,6 @@
 """Per-epoch monitoring of a stack during SGD: the plateau stop, the best epoch's iterate and
 the within-stage noise (an ``sgd.EpochCallback``)."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ class EpochMonitor:
     def noise(self, k: int, key: str) -> float:
         """Sample standard deviation of ``key`` over model k's last ``rule.window`` epochs
         (NaN with fewer than two): the within-stage noise of its SGD phase."""
-        values = [r[key] for r in self.history[k][-self.rule.window:]]
+        values = [r[key] for r in self.history[k][-self.rule.window :]]
         return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
 
     def __call__(self, epoch: int, net: StackedMLP) -> list[bool]:
@@ -65,16 +66,30 @@ class EpochMonitor:
             losses, squares = split_losses(sub, self.train, self.cost), weight_penalty(sub)
             n = len(self.train)
             for j, k in enumerate(active):
-                record = {"epoch": epoch, "objective": float(losses["loss"][j] + self.lams[k] * squares[j] / (2 * n)),
-                          "data_loss": float(losses["loss"][j]), "train_mse": float(losses["mse"][j]),
-                          "train_accuracy": float(losses["accuracy"][j]), "weight_l2": float(squares[j].sqrt())}
+                record = {
+                    "epoch": epoch,
+                    "objective": float(losses["loss"][j] + self.lams[k] * squares[j] / (2 * n)),
+                    "data_loss": float(losses["loss"][j]),
+                    "train_mse": float(losses["mse"][j]),
+                    "train_accuracy": float(losses["accuracy"][j]),
+                    "weight_l2": float(squares[j].sqrt()),
+                }
                 self.history[k].append(record)
                 if self.best[k] is None or record["objective"] < self.best_objective[k]:
-                    self.best[k], self.best_epoch[k], self.best_objective[k] = sub.model(j), epoch, record["objective"]
+                    self.best[k], self.best_epoch[k], self.best_objective[k] = (
+                        sub.model(j),
+                        epoch,
+                        record["objective"],
+                    )
                 objectives = [r["objective"] for r in self.history[k]]
                 ruled = self.follow[k] is None and self.stop_after[k] is None
-                self.stopped[k] = not math.isfinite(objectives[-1]) or (ruled and self.rule.has_plateaued(objectives))
+                self.stopped[k] = not math.isfinite(objectives[-1]) or (
+                    ruled and self.rule.has_plateaued(objectives)
+                )
         for k, (leader, last) in enumerate(zip(self.follow, self.stop_after)):
-            self.stopped[k] = (self.stopped[k] or (leader is not None and self.stopped[leader])
-                               or (last is not None and epoch >= last))
+            self.stopped[k] = (
+                self.stopped[k]
+                or (leader is not None and self.stopped[leader])
+                or (last is not None and epoch >= last)
+            )
         return list(self.stopped)

@@ -12,6 +12,7 @@ A running mean that rose also counts as a plateau. ``window = 1`` is the plain r
 single epochs. Max epochs is the trainer's own limit. Which iterate a stage reports (the
 best epoch's, not the last) is ``monitor.EpochMonitor``'s business.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ and it replaces a pass over every weight per step by one multiplication per mode
 that s stays in [0.5, 1) and r / s' stays well inside the float range; ``safe_steps`` says
 how many steps may pass between renormalisations. Biases are not decayed and not scaled.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,16 +24,20 @@ import torch
 
 from ..model.network import StackedMLP
 
-_SCALE_RANGE_BITS = 23  # renormalise before |s| leaves [2^-23, 2^23]: r / s' stays far from overflow
+_SCALE_RANGE_BITS = (
+    23  # renormalise before |s| leaves [2^-23, 2^23]: r / s' stays far from overflow
+)
 
 
 def check_decay(decay: torch.Tensor) -> None:
     """Refuse a decay factor d = 1 - eta*lambda/n within 2^-20 of zero: such a step forgets
     the weights entirely, and W = s V cannot carry s = 0."""
-    tiny = decay.abs() < 2.0 ** -20
+    tiny = decay.abs() < 2.0**-20
     if tiny.any():
-        raise ValueError(f"decay factor 1 - eta*lambda/n = {float(decay[tiny][0]):.3g} is (nearly) zero: every "
-                         "step would forget the weights; choose another eta or lambda")
+        raise ValueError(
+            f"decay factor 1 - eta*lambda/n = {float(decay[tiny][0]):.3g} is (nearly) zero: every "
+            "step would forget the weights; choose another eta or lambda"
+        )
 
 
 def safe_steps(decay: torch.Tensor) -> int:
@@ -61,15 +66,18 @@ class Scales:
         for mine, theirs in zip(self.values, part.values):
             mine[idx] = theirs
 
-    def advance(self, decay: torch.Tensor, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def advance(
+        self, decay: torch.Tensor, steps: int
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Tables for the next ``steps`` steps, and the scales moved past them.
 
         Per layer, in float64: ``before[l][t]`` = s before step t and ``after_inverse[l][t]``
         = 1 / s after step t, each (steps, K); s after step t is s * decay^(t+1) (one
         cumulative product per chunk, not a pass per step).
         """
-        powers = torch.cat([torch.ones(1, len(decay), dtype=torch.float64),
-                            decay.expand(steps, -1).cumprod(0)])  # decay^t, t = 0..steps
+        powers = torch.cat(
+            [torch.ones(1, len(decay), dtype=torch.float64), decay.expand(steps, -1).cumprod(0)]
+        )  # decay^t, t = 0..steps
         before, after_inverse = [], []
         for layer, s in enumerate(self.values):
             path = s * powers  # (steps + 1, K)
@@ -87,6 +95,9 @@ class Scales:
             self.values[layer] = fraction
 
     def weights(self, net: StackedMLP, dtype: torch.dtype | None = None) -> list[torch.Tensor]:
-        """W = s V per layer, computed in float64 and returned in ``dtype`` (the net's by default)."""
-        return [(s.view(-1, 1, 1) * v.to(torch.float64)).to(dtype or net.dtype)
-                for s, v in zip(self.values, net.weights)]
+        """W = s V per layer, computed in float64 and returned in ``dtype`` (the net's by
+        default)."""
+        return [
+            (s.view(-1, 1, 1) * v.to(torch.float64)).to(dtype or net.dtype)
+            for s, v in zip(self.values, net.weights)
+        ]

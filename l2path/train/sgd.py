@@ -15,6 +15,7 @@ Models whose seeds give the same mini-batch order share each mini-batch (m, n_in
 first layer of the whole stack is then one matrix product, (m, n_in) @ (n_in, K * n_out);
 otherwise each model's mini-batch is gathered as (K, m, n_in).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,8 +63,12 @@ class TrainOutcome:
     net: StackedMLP
     epochs_run: int  # epochs of the longest-running model
     diverged: list[bool] = field(default_factory=list)
-    model_epochs: list[int] = field(default_factory=list)  # epochs each model trained before it stopped
-    exact_weights: list[torch.Tensor] = field(default_factory=list)  # s V per layer in float64, before rounding
+    model_epochs: list[int] = field(
+        default_factory=list
+    )  # epochs each model trained before it stopped
+    exact_weights: list[torch.Tensor] = field(
+        default_factory=list
+    )  # s V per layer in float64, before rounding
 
 
 def _stop_flags(answer, k: int) -> torch.Tensor:
@@ -76,8 +81,14 @@ def _stop_flags(answer, k: int) -> torch.Tensor:
     return flags
 
 
-def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, scale: torch.Tensor,
-             scales: list[torch.Tensor] | None = None):
+def backprop(
+    net: StackedMLP,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    cost: Cost,
+    scale: torch.Tensor,
+    scales: list[torch.Tensor] | None = None,
+):
     """Yield ``(layer, delta, a_in)`` from the last layer to the first.
 
     delta = scale * dC_x/dz for the layer's pre-activations, (K, m, n_out); a_in is the
@@ -91,8 +102,12 @@ def backprop(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, sc
     yield from backward(net, activations, cost.delta(activations[-1], yb) * scale, scales)
 
 
-def backward(net: StackedMLP, activations: list[torch.Tensor], delta: torch.Tensor,
-             scales: list[torch.Tensor] | None = None):
+def backward(
+    net: StackedMLP,
+    activations: list[torch.Tensor],
+    delta: torch.Tensor,
+    scales: list[torch.Tensor] | None = None,
+):
     """``backprop`` from given activations (``net.forward``'s) and the output layer's delta:
     yields ``(layer, delta, a_in)`` with delta_{l-1} = (W_l^T delta_l) * sigma'(z_{l-1})."""
     for layer in reversed(range(len(net.weights))):
@@ -106,7 +121,8 @@ def backward(net: StackedMLP, activations: list[torch.Tensor], delta: torch.Tens
 
 
 def weight_gradient(delta: torch.Tensor, a_in: torch.Tensor) -> torch.Tensor:
-    """sum_x delta_x a_in_x^T per model, (K, n_out, n_in); a_in is (K, m, n_in) or shared (m, n_in)."""
+    """sum_x delta_x a_in_x^T per model, (K, n_out, n_in); a_in is (K, m, n_in) or shared
+    (m, n_in)."""
     if a_in.dim() == 3:
         return torch.bmm(delta.transpose(1, 2), a_in)
     k, m, n_out = delta.shape
@@ -122,8 +138,15 @@ def _subtract_weight_gradient(w: torch.Tensor, delta: torch.Tensor, a_in: torch.
         w.view(k * n_out, -1).addmm_(delta.transpose(1, 2).reshape(k * n_out, m), a_in, alpha=-1.0)
 
 
-def sgd_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, rate: torch.Tensor,
-             before: list[torch.Tensor], inverse: list[torch.Tensor]) -> None:
+def sgd_step(
+    net: StackedMLP,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    cost: Cost,
+    rate: torch.Tensor,
+    before: list[torch.Tensor],
+    inverse: list[torch.Tensor],
+) -> None:
     """One in-place update of every model on its mini-batch, the weights held as W = s V.
 
     xb: (K, m, n_in) and yb: (K, m, n_out), one mini-batch per model, or (m, n_in) and
@@ -132,7 +155,9 @@ def sgd_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, ra
     (``scaled.Scales.advance``): V -= (rate / s') G with G the mini-batch gradient sum,
     so that s' V' = (1 - eta*lambda/n) W - rate G.
     """
-    for layer, delta, a_in in backprop(net, xb, yb, cost, rate, before):  # delta already scaled by eta/m
+    for layer, delta, a_in in backprop(
+        net, xb, yb, cost, rate, before
+    ):  # delta already scaled by eta/m
         net.biases[layer].sub_(delta.sum(1))
         _subtract_weight_gradient(net.weights[layer], delta * inverse[layer], a_in)
 
@@ -151,12 +176,20 @@ class AdamState:
     @staticmethod
     def zeros_like(net: StackedMLP) -> "AdamState":
         params = net.weights + net.biases
-        return AdamState([torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params])
+        return AdamState(
+            [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+        )
 
     def select(self, idx: torch.Tensor) -> "AdamState":
         """The moments of models ``idx`` (copies), same step count."""
-        return AdamState([t[idx] for t in self.first], [t[idx] for t in self.second], self.steps,
-                         self.beta1, self.beta2, self.eps)
+        return AdamState(
+            [t[idx] for t in self.first],
+            [t[idx] for t in self.second],
+            self.steps,
+            self.beta1,
+            self.beta2,
+            self.eps,
+        )
 
     def assign(self, idx: torch.Tensor, part: "AdamState") -> None:
         for mine, theirs in zip(self.first + self.second, part.first + part.second):
@@ -164,8 +197,15 @@ class AdamState:
         self.steps = part.steps
 
 
-def adam_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, l2: torch.Tensor,
-              lr: torch.Tensor, state: AdamState) -> None:
+def adam_step(
+    net: StackedMLP,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    cost: Cost,
+    l2: torch.Tensor,
+    lr: torch.Tensor,
+    state: AdamState,
+) -> None:
     """One Adam step on the mini-batch objective (1/m) sum_x C_x + (lambda/2n) sum w^2.
 
     The L2 term enters the gradient (coupled weight decay, as torch.optim.Adam's
@@ -175,8 +215,8 @@ def adam_step(net: StackedMLP, xb: torch.Tensor, yb: torch.Tensor, cost: Cost, l
     m = xb.shape[-2]
     layers = len(net.weights)
     state.steps += 1
-    correction1 = 1 - state.beta1 ** state.steps
-    correction2 = 1 - state.beta2 ** state.steps
+    correction1 = 1 - state.beta1**state.steps
+    correction2 = 1 - state.beta2**state.steps
     scale = torch.full_like(lr, 1.0 / m)
     for layer, delta, a_in in backprop(net, xb, yb, cost, scale):
         w, b = net.weights[layer], net.biases[layer]
@@ -203,9 +243,11 @@ _GATHER_STEPS = 256  # mini-batches gathered at once: fewer small copies, bounde
 class _Rates:
     """Per-model update coefficients of the models being trained."""
 
-    decay: torch.Tensor  # (K,) float64: 1 - eta * lambda / n (SGD), never rounded to the weights' dtype
-    eta: torch.Tensor    # (K,) float64
-    l2: torch.Tensor     # (K, 1, 1): lambda / n (Adam)
+    decay: (
+        torch.Tensor
+    )  # (K,) float64: 1 - eta * lambda / n (SGD), never rounded to the weights' dtype
+    eta: torch.Tensor  # (K,) float64
+    l2: torch.Tensor  # (K, 1, 1): lambda / n (Adam)
 
     def select(self, idx: torch.Tensor) -> "_Rates":
         return _Rates(self.decay[idx], self.eta[idx], self.l2[idx])
@@ -221,8 +263,17 @@ def _rates(settings: SGDSettings, n: int, dtype: torch.dtype) -> _Rates:
     return _Rates(1 - eta * lam / n, eta, (lam / n).to(dtype).view(-1, 1, 1))
 
 
-def _train_epoch(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, rates: _Rates,
-                 order: torch.Tensor, batch_size: int, adam: AdamState | None, scales: Scales | None) -> None:
+def _train_epoch(
+    net: StackedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cost: Cost,
+    rates: _Rates,
+    order: torch.Tensor,
+    batch_size: int,
+    adam: AdamState | None,
+    scales: Scales | None,
+) -> None:
     """One pass over the data in ``order`` ((K, n) sample indices) for every model of ``net``
     (SGD: its weights held as W = s V, renormalised at least every ``scaled.safe_steps``)."""
     if all(torch.equal(order[0], row) for row in order[1:]):
@@ -231,40 +282,74 @@ def _train_epoch(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, 
     steps = _GATHER_STEPS if scales is None else min(_GATHER_STEPS, safe_steps(rates.decay))
     chunk = batch_size * steps
     for chunk_start in range(0, n, chunk):
-        idx = order[..., chunk_start:chunk_start + chunk]
+        idx = order[..., chunk_start : chunk_start + chunk]
         if adam is not None:
             xs, ys = x[idx], y[idx]  # (c, n_in) shared, or (K, c, n_in) per model
             lr = rates.eta.to(net.dtype).view(-1, 1, 1)
             for start in range(0, idx.shape[-1], batch_size):
-                adam_step(net, xs[..., start:start + batch_size, :], ys[..., start:start + batch_size, :],
-                          cost, rates.l2, lr, adam)
+                adam_step(
+                    net,
+                    xs[..., start : start + batch_size, :],
+                    ys[..., start : start + batch_size, :],
+                    cost,
+                    rates.l2,
+                    lr,
+                    adam,
+                )
             continue
         c = idx.shape[-1]
         sizes = [min(batch_size, c - start) for start in range(0, c, batch_size)]
         before, after_inverse = scales.advance(rates.decay, len(sizes))
         step_rates = rates.per_step(sizes)
         if idx.dim() == 1:
-            factors = StepFactors.build(step_rates, before, after_inverse, batch_size, net.sizes[1], net.dtype)
+            factors = StepFactors.build(
+                step_rates, before, after_inverse, batch_size, net.sizes[1], net.dtype
+            )
             shared_batch_steps(net, x, y, idx, cost, batch_size, factors)
         else:
-            _own_batch_steps(net, x[idx], y[idx], cost, batch_size, step_rates, before, after_inverse)
+            _own_batch_steps(
+                net, x[idx], y[idx], cost, batch_size, step_rates, before, after_inverse
+            )
         scales.renormalise(net)
 
 
-def _own_batch_steps(net: StackedMLP, xs: torch.Tensor, ys: torch.Tensor, cost: Cost, batch_size: int,
-                     step_rates: torch.Tensor, before: list[torch.Tensor], after_inverse: list[torch.Tensor]) -> None:
+def _own_batch_steps(
+    net: StackedMLP,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    cost: Cost,
+    batch_size: int,
+    step_rates: torch.Tensor,
+    before: list[torch.Tensor],
+    after_inverse: list[torch.Tensor],
+) -> None:
     """SGD steps when each model has its own mini-batches: xs (K, c, n_in), ys (K, c, n_out);
     tables (steps, K) float64 as from ``Scales.advance`` and ``_Rates.per_step``."""
+
     def column(table: torch.Tensor, t: int) -> torch.Tensor:
         return table[t].to(net.dtype).view(-1, 1, 1)
 
     for t, start in enumerate(range(0, xs.shape[1], batch_size)):
-        sgd_step(net, xs[:, start:start + batch_size], ys[:, start:start + batch_size], cost, column(step_rates, t),
-                 [column(s, t) for s in before], [column(s, t) for s in after_inverse])
+        sgd_step(
+            net,
+            xs[:, start : start + batch_size],
+            ys[:, start : start + batch_size],
+            cost,
+            column(step_rates, t),
+            [column(s, t) for s in before],
+            [column(s, t) for s in after_inverse],
+        )
 
 
-def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, settings: SGDSettings,
-              callbacks: list[EpochCallback] | tuple = (), start_epoch: int = 0) -> TrainOutcome:
+def train_sgd(
+    net: StackedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cost: Cost,
+    settings: SGDSettings,
+    callbacks: list[EpochCallback] | tuple = (),
+    start_epoch: int = 0,
+) -> TrainOutcome:
     """Train the stack in place for ``settings.epochs`` epochs (fewer if a callback stops it).
 
     x: (n, n_in) and y: (n, n_out) are shared by all models; each model shuffles them with
@@ -300,7 +385,17 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
         else:
             sub, sub_adam = state.select(idx), adam.select(idx) if adam else None
             sub_scales = scales.select(idx) if scales else None
-            _train_epoch(sub, x, y, cost, all_rates.select(idx), order, settings.batch_size, sub_adam, sub_scales)
+            _train_epoch(
+                sub,
+                x,
+                y,
+                cost,
+                all_rates.select(idx),
+                order,
+                settings.batch_size,
+                sub_adam,
+                sub_scales,
+            )
             state.assign(idx, sub)
             if adam:
                 adam.assign(idx, sub_adam)
@@ -316,13 +411,23 @@ def train_sgd(net: StackedMLP, x: torch.Tensor, y: torch.Tensor, cost: Cost, set
         active &= ~stop
         if not active.any():
             break
-    exact = scales.weights(state, torch.float64) if scales else [w.to(torch.float64) for w in state.weights]
-    return TrainOutcome(net, epochs_run, diverged=(~net.is_finite()).tolist(), model_epochs=model_epochs,
-                        exact_weights=exact)
+    exact = (
+        scales.weights(state, torch.float64)
+        if scales
+        else [w.to(torch.float64) for w in state.weights]
+    )
+    return TrainOutcome(
+        net,
+        epochs_run,
+        diverged=(~net.is_finite()).tolist(),
+        model_epochs=model_epochs,
+        exact_weights=exact,
+    )
 
 
 def _write_back(net: StackedMLP, state: StackedMLP, scales: Scales | None) -> None:
-    """net's weights = s V rounded to net's dtype (V itself without scales), its biases = state's."""
+    """net's weights = s V rounded to net's dtype (V itself without scales), its biases =
+    state's."""
     weights = scales.weights(state) if scales else state.weights
     for mine, theirs in zip(net.weights + net.biases, weights + state.biases):
         mine.copy_(theirs)

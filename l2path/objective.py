@@ -1,15 +1,31 @@
-"""J_lambda of one model as a function of a flat parameter vector, with its gradient and
-Hessian-vector products (torch.func, reverse-over-reverse: about two gradients' cost,
-measured faster here than forward-over-reverse), in float64.
+"""J_lambda of one model on a fixed data set, as a function of a flat parameter vector theta:
+value, gradient and Hessian-vector products, in float64. The one definition of the objective
+used by the polish, the Hessian analysis, the certificate, the escape test and the branch code
+(the SGD engine, ``train.sgd``, keeps its own explicit backprop for speed; tests/test_objective.py
+holds the two gradients equal).
 
-Parameters: theta = [W_1.ravel(), ..., W_L.ravel(), b_1, ..., b_L] (weights (n_out, n_in)
-row-major, then biases), the order ``polish`` uses. The objective is the study's (docs/science.md)
+**Objective** (docs/science.md), on data (x_i, y_i), i = 1..n, n = ``len(x)`` = ``Objective.n``:
 
-    J_lambda(theta) = (1/n) sum_x C_x(theta) + (lambda / 2n) sum_weights w^2,
+    J_lambda(theta) = L(theta) + lambda R(theta),
+    L(theta) = (1/n) sum_i C(x_i, y_i; theta)        (``data_loss``; C the cost per image)
+    R(theta) = (1/2n) sum_weights w^2                 (``penalty``; biases are not penalised)
 
-so its Hessian is the data-loss Hessian plus lambda/n on the weight coordinates (biases
-are not penalised). The data are processed in chunks, so memory does not grow with n.
+**lambda/n convention**: lambda is Nielsen's, so the penalty's weight per image is lambda/n and
+the gradient of the penalty is (lambda/n) w. The same lambda means less decay on more data;
+a problem on a subset of n_sub images matches the study's per-image decay at lambda n_sub / n.
+
+**theta layout** (p = ``size`` entries): theta = [W_1.ravel(), ..., W_L.ravel(), b_1, ..., b_L],
+W_l of shape (n_out, n_in) row-major, then the biases: the first ``n_weights`` entries are the
+weights. **Weight mask** m (``weight_mask``, shape (p,)): 1 on those entries, 0 on the biases, so
+
+    grad J = grad L + (lambda/n) m * theta,    H = H_L + (lambda/n) diag(m).
+
+Derivatives by torch.func (``hvp``: reverse-over-reverse, about two gradients' cost, measured
+faster here than forward-over-reverse) or, for many products at one theta, by
+``CountingOperator`` (one double-backward graph, then one backward pass per product). The data
+are processed in chunks of ``chunk`` images, so memory does not grow with n.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,18 +33,33 @@ import scipy.sparse.linalg
 import torch
 from torch.func import grad, grad_and_value, vjp
 
-from ..model.costs import Cost
-from ..model.network import StackedMLP
+from .model.costs import Cost
+from .model.network import StackedMLP
 
 
 class Objective:
-    def __init__(self, sizes: list[int], x: torch.Tensor, y: torch.Tensor, cost: Cost, lam: float,
-                 chunk: int = 10_000):
+    """J_lambda of a network of layer ``sizes`` on (x, y) (x: (n, sizes[0]), y: (n, sizes[-1]))
+    with ``cost``, at ``lam`` (see the module)."""
+
+    def __init__(
+        self,
+        sizes: list[int],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        cost: Cost,
+        lam: float,
+        chunk: int = 10_000,
+    ):
         self.sizes, self.cost, self.lam, self.chunk = list(sizes), cost, float(lam), chunk
         self.x, self.y = x.to(torch.float64), y.to(torch.float64)
+        self.n = len(self.x)  # the n of lambda / 2n
         self.shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])] + [(o,) for o in sizes[1:]]
         self.n_weights = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
         self.size = self.n_weights + sum(sizes[1:])
+
+    def at(self, lam: float) -> "Objective":
+        """The same data, cost and chunk at another lambda (the data are shared, not copied)."""
+        return type(self)(self.sizes, self.x, self.y, self.cost, lam, self.chunk)
 
     # --- parameters ------------------------------------------------------------------------
 
@@ -40,7 +71,7 @@ class Objective:
         params, start = [], 0
         for shape in self.shapes:
             count = int(np.prod(shape))
-            params.append(theta[start:start + count].reshape(shape))
+            params.append(theta[start : start + count].reshape(shape))
             start += count
         layers = len(self.sizes) - 1
         return params[:layers], params[layers:]
@@ -53,7 +84,7 @@ class Objective:
     def weight_mask(self) -> torch.Tensor:
         """1 on weight coordinates, 0 on biases: the L2 term's Hessian is (lambda/n) diag(mask)."""
         mask = torch.zeros(self.size, dtype=torch.float64, device=self.x.device)
-        mask[:self.n_weights] = 1
+        mask[: self.n_weights] = 1
         return mask
 
     # --- J and its derivatives ---------------------------------------------------------------
@@ -63,16 +94,16 @@ class Objective:
         weights, biases = self.unflat(theta)
         total = theta.new_zeros(())
         for start in range(0, len(self.x), self.chunk):
-            a = self.x[start:start + self.chunk]
+            a = self.x[start : start + self.chunk]
             for w, b in zip(weights, biases):
                 z = a @ w.T + b
                 a = torch.sigmoid(z)
-            total = total + self.cost.per_sample(z, a, self.y[start:start + self.chunk]).sum()
+            total = total + self.cost.per_sample(z, a, self.y[start : start + self.chunk]).sum()
         return total / len(self.x)
 
     def penalty(self, theta: torch.Tensor) -> torch.Tensor:
         """R = (1/2n) sum_weights w^2."""
-        return theta[:self.n_weights].square().sum() / (2 * len(self.x))
+        return theta[: self.n_weights].square().sum() / (2 * len(self.x))
 
     def value(self, theta: torch.Tensor) -> torch.Tensor:
         return self.data_loss(theta) + self.lam * self.penalty(theta)
@@ -106,12 +137,16 @@ class CountingOperator(scipy.sparse.linalg.LinearOperator):
         self.objective, self.products = objective, 0
         self.theta = theta.detach().clone().requires_grad_()
         with torch.enable_grad():
-            self._grad, = torch.autograd.grad(objective.value(self.theta), self.theta, create_graph=True)
+            (self._grad,) = torch.autograd.grad(
+                objective.value(self.theta), self.theta, create_graph=True
+            )
 
     def _matvec(self, vector: np.ndarray) -> np.ndarray:
         self.products += 1
-        v = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64).reshape(-1), device=self.theta.device)
-        product, = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
+        v = torch.as_tensor(
+            np.ascontiguousarray(vector, dtype=np.float64).reshape(-1), device=self.theta.device
+        )
+        (product,) = torch.autograd.grad(self._grad, self.theta, grad_outputs=v, retain_graph=True)
         return product.cpu().numpy()
 
     def _rmatvec(self, vector: np.ndarray) -> np.ndarray:  # symmetric

@@ -1,6 +1,6 @@
 """Certificates of critical points of J_lambda, from Hessian-vector products (float64).
 
-At theta, with g = grad J_lambda and H its Hessian (``curvature.hessian.CountingOperator``):
+At theta, with g = grad J_lambda and H its Hessian (``objective.CountingOperator``):
 
 - **Newton step** s = -H^{-1} g, by MINRES (safe for an indefinite H); ``newton_step``
   reports the relative residual ||H s + g|| / ||g||.
@@ -28,6 +28,7 @@ At theta, with g = grad J_lambda and H its Hessian (``curvature.hessian.Counting
   the lemma's quantity: >= 0 on a branch of minima, and it can be < 0 only where H is
   indefinite.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,18 +37,18 @@ import numpy as np
 import scipy.sparse.linalg
 import torch
 
-from ..curvature.hessian import Objective
-from ..curvature.spectrum import lanczos_extreme
+from ..objective import Objective
+from .classes import PointClass, classify_bottom
+from .spectrum import lanczos_extreme
 
-CLASSES = ("minimum", "saddle", "degenerate")
 NEWTON_RESIDUAL = 1e-3  # the largest relative residual of a certified point's Newton step
 
 
 @dataclass(frozen=True)
 class NewtonStep:
-    step: np.ndarray   # s, (p,)
-    residual: float    # ||H s + g|| / ||g||
-    products: int      # Hessian-vector products spent
+    step: np.ndarray  # s, (p,)
+    residual: float  # ||H s + g|| / ||g||
+    products: int  # Hessian-vector products spent
 
 
 def solve(op, rhs: np.ndarray, rtol: float, maxiter: int | None = None) -> tuple[np.ndarray, float]:
@@ -58,7 +59,9 @@ def solve(op, rhs: np.ndarray, rtol: float, maxiter: int | None = None) -> tuple
     return x, residual
 
 
-def newton_step(op, gradient: np.ndarray, rtol: float = 1e-10, maxiter: int | None = 2000) -> NewtonStep:
+def newton_step(
+    op, gradient: np.ndarray, rtol: float = 1e-10, maxiter: int | None = 2000
+) -> NewtonStep:
     """s = -H^{-1} g (op: H as a LinearOperator counting its ``products``)."""
     before = op.products
     step, residual = solve(op, -gradient, rtol, maxiter)
@@ -69,7 +72,7 @@ def newton_step(op, gradient: np.ndarray, rtol: float = 1e-10, maxiter: int | No
 class Tangent:
     direction: np.ndarray  # dtheta/dlambda, (p,)
     data_loss_slope: float  # predicted dL/dlambda = (lambda/n^2) w^T H^{-1} w
-    residual: float         # of the linear solve
+    residual: float  # of the linear solve
 
 
 def branch_tangent(objective: Objective, op, rtol: float = 1e-10) -> Tangent:
@@ -85,26 +88,24 @@ class Certificate:
     grad_norm: float
     step_norm: float
     newton_residual: float
-    mse_change: float      # grad M . s: what the Newton step would change the in-sample MSE by
-    certified: bool        # |mse_change| < fraction * the smallest change being judged
-    bottom: float          # mu
+    mse_change: float  # grad M . s: what the Newton step would change the in-sample MSE by
+    certified: bool  # |mse_change| < fraction * the smallest change being judged
+    bottom: float  # mu
     bottom_residual: float  # r
     delta: float
-    curvature_class: str   # one of CLASSES
+    curvature_class: PointClass  # the certified rule's: one of classes.CERTIFIED_CLASSES
     products: int
 
 
-def classify_bottom(mu: float, residual: float, delta: float) -> str:
-    """The class of a point from its bottom Ritz pair (see the module)."""
-    if mu < -delta:
-        return "saddle"
-    if mu - residual > delta:
-        return "minimum"
-    return "degenerate"
-
-
-def certify(objective: Objective, mse: Objective, theta: torch.Tensor, smallest_change: float,
-            fraction: float = 0.01, eig_tol: float = 1e-8, max_steps: int = 300) -> Certificate:
+def certify(
+    objective: Objective,
+    mse: Objective,
+    theta: torch.Tensor,
+    smallest_change: float,
+    fraction: float = 0.01,
+    eig_tol: float = 1e-8,
+    max_steps: int = 300,
+) -> Certificate:
     """The certificate of theta for J_lambda (``objective``); ``mse`` is the in-sample MSE as an
     Objective (quadratic cost, lambda = 0) on the same data."""
     op = objective.operator(theta)
@@ -116,8 +117,15 @@ def certify(objective: Objective, mse: Objective, theta: torch.Tensor, smallest_
     delta = residual + abs(float(vector @ moved.matvec(vector)) - mu)
     mse_change = float(mse.gradient(theta).cpu().numpy() @ newton.step)
     return Certificate(
-        grad_norm=float(np.linalg.norm(gradient)), step_norm=float(np.linalg.norm(newton.step)),
-        newton_residual=newton.residual, mse_change=mse_change,
-        certified=abs(mse_change) < fraction * smallest_change and newton.residual <= NEWTON_RESIDUAL,
-        bottom=mu, bottom_residual=residual, delta=delta, curvature_class=classify_bottom(mu, residual, delta),
-        products=op.products + moved.products)
+        grad_norm=float(np.linalg.norm(gradient)),
+        step_norm=float(np.linalg.norm(newton.step)),
+        newton_residual=newton.residual,
+        mse_change=mse_change,
+        certified=abs(mse_change) < fraction * smallest_change
+        and newton.residual <= NEWTON_RESIDUAL,
+        bottom=mu,
+        bottom_residual=residual,
+        delta=delta,
+        curvature_class=classify_bottom(mu, residual, delta),
+        products=op.products + moved.products,
+    )

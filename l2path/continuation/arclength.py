@@ -1,0 +1,376 @@
+"""Pseudo-arclength continuation of critical points of J_lambda, through turning points.
+
+The branch is the solution curve of F(theta, tau) = grad J_{e^tau}(theta) = 0 in (theta, tau),
+tau = ln lambda (a scale-free parameter: the study's grid is geometric). With H = dF/dtheta
+(the Hessian of J) and F_tau = dF/dtau = lambda w / n (w: theta with the biases set to zero),
+a point u = (theta, tau) with unit tangent t = (t_theta, t_tau) continues by (Keller 1977;
+Allgower and Georg, *Introduction to Numerical Continuation Methods*, ch. 2 and 9):
+
+- **predictor**: u_pred = u + ds t;
+- **corrector**: Newton on the bordered system G(v) = (F(v), t . (v - u_pred)) = 0, i.e.
+
+      [ H       F_tau ] [d_theta]     [ F(v)              ]
+      [ t_theta t_tau ] [d_tau  ] = - [ t . (v - u_pred)  ],
+
+  solved by GMRES on products (``BorderedOperator``). The bordered matrix stays nonsingular at
+  a simple fold, where H alone is singular: natural-parameter continuation (fixed tau) cannot
+  pass a turning point, this can;
+- **tangent** at the new point: the bordered system with right-hand side (0, 1) and the old
+  tangent in the last row, normalised; its orientation follows the old one (t_new . t_old > 0);
+- **step control**: ds grows by ``grow`` after an easy correction (<= ``easy_iterations``
+  Newton steps), halves after a failed one; below ``min_step`` the branch is *lost* (a corrector
+  that fails is reported as that, never as a fold).
+
+**Folds.** A turning point in lambda is where t_tau = dtau/ds changes sign. Between two accepted
+points with opposite signs the zero is located by bisection in the arclength from the earlier
+point (predict, correct, recompute the tangent) to ``fold_tol`` in s. There the bottom
+eigenvalue mu of H crosses zero too, and on the approach mu^2 = k |lambda* - lambda| to leading
+order (the normal form of a fold: lambda* - lambda ~ c s^2, mu ~ a s); ``fold_fit`` fits k by
+least squares through the origin on the last points before the fold and reports the relative
+residual, so a table can show the fit beside the sign change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import scipy.sparse.linalg
+import torch
+
+from ..objective import Objective
+
+
+class Family(Protocol):
+    """F(theta, tau) = grad J_{e^tau}(theta), its Jacobian H and dF/dtau, on float64 numpy."""
+
+    def residual(self, theta: np.ndarray, tau: float) -> np.ndarray: ...
+    def jacobian(self, theta: np.ndarray, tau: float) -> scipy.sparse.linalg.LinearOperator: ...
+    def d_tau(self, theta: np.ndarray, tau: float) -> np.ndarray: ...
+
+
+class NetworkFamily:
+    """A network's J_lambda (``objective.Objective``, any lambda) as a ``Family`` in tau = ln
+    lambda: F = grad J_{e^tau}, H its ``CountingOperator``, F_tau = lambda m * theta / n."""
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+        self.device = objective.x.device
+        self.mask = objective.weight_mask().cpu().numpy()
+
+    def _theta(self, theta: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(theta, dtype=torch.float64, device=self.device)
+
+    def residual(self, theta: np.ndarray, tau: float) -> np.ndarray:
+        return self.objective.at(math.exp(tau)).gradient(self._theta(theta)).cpu().numpy()
+
+    def jacobian(self, theta: np.ndarray, tau: float) -> scipy.sparse.linalg.LinearOperator:
+        return self.objective.at(math.exp(tau)).operator(self._theta(theta))
+
+    def d_tau(self, theta: np.ndarray, tau: float) -> np.ndarray:
+        return math.exp(tau) * self.mask * theta / self.objective.n
+
+
+class BorderedOperator(scipy.sparse.linalg.LinearOperator):
+    """[[H, b], [c^T, d]] as a (p + 1) x (p + 1) operator on products of H."""
+
+    def __init__(self, hessian, b: np.ndarray, c: np.ndarray, d: float):
+        p = len(b)
+        super().__init__(dtype=np.float64, shape=(p + 1, p + 1))
+        self.hessian, self.b, self.c, self.d = hessian, b, c, float(d)
+
+    def _matvec(self, vector: np.ndarray) -> np.ndarray:
+        vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+        x, y = vector[:-1], vector[-1]
+        top = self.hessian.matvec(x) + y * self.b
+        return np.append(top, self.c @ x + self.d * y)
+
+
+def solve_bordered(
+    hessian, b: np.ndarray, c: np.ndarray, d: float, rhs: np.ndarray, rtol: float, maxiter: int
+) -> tuple[np.ndarray, float]:
+    """[[H, b], [c^T, d]] z = rhs by GMRES; returns z and the relative residual."""
+    op = BorderedOperator(hessian, b, c, d)
+    restart = min(len(rhs), 200)
+    z, _ = scipy.sparse.linalg.gmres(op, rhs, rtol=rtol, restart=restart, maxiter=maxiter)
+    norm = float(np.linalg.norm(rhs))
+    residual = float(np.linalg.norm(op.matvec(z) - rhs)) / norm if norm else 0.0
+    return z, residual
+
+
+@dataclass(frozen=True)
+class ArclengthSettings:
+    step: float = 0.1  # first ds
+    max_step: float = 0.5
+    min_step: float = 1e-6  # below this a failed correction loses the branch
+    grow: float = 1.5
+    easy_iterations: int = 3
+    tol: float = 1e-10  # corrector converged at ||F|| <= tol
+    corrector_iterations: int = 20  # Newton steps per correction
+    linear_rtol: float = 1e-12  # GMRES relative residual of each bordered solve
+    linear_iterations: int = 50  # GMRES restarts
+    max_points: int = 200
+    fold_tol: float = 1e-8  # bisection stops when the arclength bracket is this short
+
+
+FIT_GAPS = (1e-9, 1e-2)  # |lambda / lambda* - 1| of the points the fold's fit uses
+FIT_POINTS = 4
+
+
+@dataclass(frozen=True)
+class ArcPoint:
+    s: float  # arclength from the start
+    tau: float  # ln lambda
+    theta: np.ndarray
+    tangent_tau: float  # dtau/ds: changes sign at a fold
+    grad_norm: float
+    iterations: int  # corrector Newton steps
+    bottom: float = math.nan  # mu, the bottom eigenvalue of H (when the family's bottom is given)
+
+    @property
+    def lam(self) -> float:
+        return math.exp(self.tau)
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    k: float  # mu^2 = k |lambda* - lambda| on the approach
+    residual: float  # relative RMS of the fit
+    points: int
+
+
+@dataclass(frozen=True)
+class ArcFold:
+    lam: float  # lambda*, where t_tau = 0
+    s: float  # its arclength
+    theta: np.ndarray
+    bracket: tuple[float, float]  # arclength interval that held the sign change when found
+    tangent_tau_before: float
+    tangent_tau_after: float
+    bottom: float = math.nan  # mu at the located fold
+    fit: FoldFit | None = None
+
+
+@dataclass
+class ArcBranch:
+    points: list[ArcPoint] = field(default_factory=list)
+    folds: list[ArcFold] = field(default_factory=list)
+    lost: str = ""  # why the branch was lost ("" when it reached its end)
+    reached_end: bool = False
+
+
+@dataclass(frozen=True)
+class _Corrected:
+    theta: np.ndarray
+    tau: float
+    grad_norm: float
+    iterations: int
+
+
+def correct(
+    family: Family,
+    theta: np.ndarray,
+    tau: float,
+    tangent: np.ndarray,
+    settings: ArclengthSettings,
+) -> _Corrected | None:
+    """Newton on the bordered system from the prediction (theta, tau), the hyperplane through it
+    normal to ``tangent``; None when it does not converge."""
+    predicted = np.append(theta, tau)
+    current = predicted.copy()
+    for iteration in range(settings.corrector_iterations + 1):
+        residual = family.residual(current[:-1], current[-1])
+        norm = float(np.linalg.norm(residual))
+        if not math.isfinite(norm):
+            return None
+        if norm <= settings.tol:
+            return _Corrected(current[:-1], float(current[-1]), norm, iteration)
+        if iteration == settings.corrector_iterations:
+            return None
+        rhs = -np.append(residual, tangent @ (current - predicted))
+        delta, _ = solve_bordered(
+            family.jacobian(current[:-1], current[-1]),
+            family.d_tau(current[:-1], current[-1]),
+            tangent[:-1],
+            tangent[-1],
+            rhs,
+            settings.linear_rtol,
+            settings.linear_iterations,
+        )
+        current = current + delta
+    return None
+
+
+def tangent_at(
+    family: Family, theta: np.ndarray, tau: float, previous: np.ndarray, settings: ArclengthSettings
+) -> np.ndarray:
+    """Unit tangent (t_theta, t_tau) at a point of the branch, oriented like ``previous``."""
+    rhs = np.zeros(len(theta) + 1)
+    rhs[-1] = 1.0
+    direction, _ = solve_bordered(
+        family.jacobian(theta, tau),
+        family.d_tau(theta, tau),
+        previous[:-1],
+        previous[-1],
+        rhs,
+        settings.linear_rtol,
+        settings.linear_iterations,
+    )
+    return direction / np.linalg.norm(direction)
+
+
+def first_tangent(
+    family: Family, theta: np.ndarray, tau: float, sign: float, settings: ArclengthSettings
+) -> np.ndarray:
+    """The tangent at a start where H is nonsingular: H t_theta = -F_tau with t_tau = 1,
+    normalised, pointing up (sign > 0) or down in tau."""
+    seed = np.zeros(len(theta) + 1)
+    seed[-1] = sign
+    return tangent_at(family, theta, tau, seed, settings)
+
+
+def fold_fit(approach: list[ArcPoint], lam_star: float) -> FoldFit | None:
+    """mu^2 = k |lambda* - lambda| through the origin on points with a bottom eigenvalue."""
+    usable = [p for p in approach if math.isfinite(p.bottom) and p.lam != lam_star]
+    if len(usable) < 2:
+        return None
+    x = np.array([abs(lam_star - p.lam) for p in usable])
+    y = np.array([p.bottom**2 for p in usable])
+    k = float(x @ y / (x @ x))
+    residual = float(np.sqrt(np.mean((y - k * x) ** 2)) / np.sqrt(np.mean(y**2)))
+    return FoldFit(k, residual, len(usable))
+
+
+def _locate_fold(
+    family: Family,
+    start: ArcPoint,
+    start_tangent: np.ndarray,
+    ds: float,
+    settings: ArclengthSettings,
+) -> tuple[float, _Corrected, float, float, list[tuple[float, _Corrected]]]:
+    """Bisection in the arclength sigma in (0, ds) from ``start`` for the zero of t_tau:
+    (sigma*, the corrected point there, t_tau at the two ends of the last bracket, and the
+    corrected points met on the approach side, nearest the fold last)."""
+    low, high = 0.0, ds
+    low_value = start_tangent[-1]
+    high_value = -low_value
+    best, approach = None, []
+    while high - low > settings.fold_tol:
+        middle = (low + high) / 2
+        predicted = np.append(start.theta, start.tau) + middle * start_tangent
+        point = correct(family, predicted[:-1], predicted[-1], start_tangent, settings)
+        if point is None:
+            break
+        value = tangent_at(family, point.theta, point.tau, start_tangent, settings)[-1]
+        best = (middle, point)
+        if np.sign(value) == np.sign(low_value):
+            low, low_value = middle, value
+            approach.append((middle, point))
+        else:
+            high, high_value = middle, value
+    if best is None:
+        raise RuntimeError("the corrector failed inside the fold's bracket")
+    return best[0], best[1], low_value, high_value, approach
+
+
+def follow_arclength(
+    family: Family,
+    theta: np.ndarray,
+    tau: float,
+    tau_end: float,
+    settings: ArclengthSettings = ArclengthSettings(),
+    bottom: Callable[[np.ndarray, float], float] | None = None,
+) -> ArcBranch:
+    """Follow the branch through the critical point (theta, tau) from tau towards tau_end,
+    through any turning points, until it crosses tau_end, is lost, or has ``max_points``
+    points. ``bottom(theta, tau)``, when given, is the bottom eigenvalue of H (for the folds'
+    fit); the start must satisfy ||F|| <= settings.tol."""
+    start_norm = float(np.linalg.norm(family.residual(theta, tau)))
+    if start_norm > settings.tol:
+        raise ValueError(f"the start is not a critical point: ||F|| = {start_norm:.3g}")
+    sign = 1.0 if tau_end >= tau else -1.0
+    t = first_tangent(family, theta, tau, sign, settings)
+    mu = bottom(theta, tau) if bottom else math.nan
+    branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu)])
+    ds = settings.step
+    while len(branch.points) < settings.max_points:
+        here = branch.points[-1]
+        predicted = np.append(here.theta, here.tau) + ds * t
+        point = correct(family, predicted[:-1], predicted[-1], t, settings)
+        if point is None:
+            if ds / 2 < settings.min_step:
+                branch.lost = (
+                    f"the corrector did not converge at ds = {ds:.3g} from lambda = {here.lam:.6g}"
+                )
+                return branch
+            ds /= 2
+            continue
+        t_new = tangent_at(family, point.theta, point.tau, t, settings)
+        if np.sign(t_new[-1]) != np.sign(t[-1]) and t[-1] != 0:
+            branch.folds.append(_fold(family, here, t, ds, branch, settings, bottom))
+        mu = bottom(point.theta, point.tau) if bottom else math.nan
+        branch.points.append(
+            ArcPoint(
+                here.s + ds,
+                point.tau,
+                point.theta,
+                float(t_new[-1]),
+                point.grad_norm,
+                point.iterations,
+                mu,
+            )
+        )
+        t = t_new
+        if sign * (point.tau - tau_end) >= 0:
+            branch.reached_end = True
+            return branch
+        if point.iterations <= settings.easy_iterations:
+            ds = min(ds * settings.grow, settings.max_step)
+    return branch
+
+
+def _fold(
+    family: Family,
+    here: ArcPoint,
+    t: np.ndarray,
+    ds: float,
+    branch: ArcBranch,
+    settings: ArclengthSettings,
+    bottom: Callable[[np.ndarray, float], float] | None,
+) -> ArcFold:
+    """Locate the fold between ``here`` and ``here + ds`` and fit mu^2 = k |lambda* - lambda| on
+    the approach: the bisection's points whose distance to lambda* spans ``FIT_GAPS`` (nearer
+    ones carry mostly rounding), else the branch's last points."""
+    sigma, point, before, after, samples = _locate_fold(family, here, t, ds, settings)
+    lam_star = math.exp(point.tau)
+    mu = bottom(point.theta, point.tau) if bottom else math.nan
+    approach = []
+    if bottom:
+        low, high = FIT_GAPS
+        near = [(x, p) for x, p in samples if low <= abs(math.exp(p.tau) / lam_star - 1) <= high]
+        approach = [
+            ArcPoint(
+                here.s + x,
+                p.tau,
+                p.theta,
+                math.nan,
+                p.grad_norm,
+                p.iterations,
+                bottom(p.theta, p.tau),
+            )
+            for x, p in near[-FIT_POINTS:]
+        ]
+    if len(approach) < 2:
+        approach = branch.points[-FIT_POINTS:]
+    return ArcFold(
+        lam_star,
+        here.s + sigma,
+        point.theta,
+        (here.s, here.s + ds),
+        float(before),
+        float(after),
+        mu,
+        fold_fit(approach, lam_star),
+    )

@@ -1,0 +1,157 @@
+"""The report's key numbers are typed: the headline reads them by attribute, and metrics/report.json
+keeps its flat keys (``KeyNumbers.to_json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from l2path.report.headline import headline
+from l2path.report.numbers import (
+    ContinuationNumbers,
+    DecayNumbers,
+    HessianNumbers,
+    KeyNumbers,
+    ScheduleNumbers,
+    SlopeNumbers,
+    StudyNumbers,
+    VerdictNumbers,
+)
+
+SCHEDULES = ("ascending", "cold", "descending")
+
+
+def complete() -> KeyNumbers:
+    """Every section measured, with distinct values so a number read from the wrong field shows."""
+    continuation = ContinuationNumbers(
+        branch_steps=16,
+        branch_steps_across_a_barrier=1,
+        certified_points=15,
+        drops_reproduced=2,
+        escapes=3,
+        escapes_lowering=1,
+        folds=6,
+        n_sub=1000,
+        nonmonotone_steps=10,
+        points=16,
+        undecided=4,
+        branch_jump=5,
+        one_branch_of_minima=0,
+        saddle_branch=1,
+    )
+    return KeyNumbers(
+        study=StudyNumbers(points=158, critical_points=7),
+        schedules=tuple(ScheduleNumbers(s, 10 + i, 36 + i) for i, s in enumerate(SCHEDULES)),
+        verdicts=tuple(VerdictNumbers(s, i, 20 + i, 30 + i) for i, s in enumerate(SCHEDULES)),
+        continuation=continuation,
+        hessian=HessianNumbers(minimum=4, saddle=2, not_critical=9),
+        nonmonotone_from_saddle=1,
+        decay=(
+            DecayNumbers("default", 1, None, None, 5.75, None),
+            DecayNumbers("large", 1, 0.953, -1.5e-4, 0.28, 0.274),
+            DecayNumbers("large", 2, None, None, 2.03, None),
+        ),
+        slopes=(
+            SlopeNumbers(0.5, "default", 1, -0.38),
+            SlopeNumbers(0.5, "large", 1, -0.378),
+            SlopeNumbers(0.5, "large", 2, -0.232),
+            SlopeNumbers(1.0, "large", 1, -9.0),
+        ),
+    )
+
+
+def test_the_json_keeps_the_flat_keys_in_their_order():
+    numbers = complete().to_json()
+    assert list(numbers)[:2] == ["points", "critical"]
+    assert list(numbers)[2:8] == [f"{s}_mse_{k}" for s in SCHEDULES for k in ("decreases", "steps")]
+    assert list(numbers)[8:11] == [
+        "ascending_beyond_noise_unexplained",
+        "ascending_continued_optimisation",
+        "ascending_within_noise",
+    ]
+    continuation = [k for k in numbers if k.startswith("continuation_")]
+    assert continuation == [
+        f"continuation_{f.name}" for f in dataclasses.fields(ContinuationNumbers)
+    ]
+    assert numbers["continuation_undecided"] == 4 and numbers["continuation_n_sub"] == 1000
+    assert [numbers[f"hessian_{c}"] for c in ("minimum", "saddle", "not_critical")] == [4, 2, 9]
+    assert numbers["nonmonotone_from_saddle"] == 1
+    assert list(numbers)[-16:-4] == [
+        f"decay_{tag}_{name}"
+        for tag in ("default_layer1", "large_layer1", "large_layer2")
+        for name in (
+            "measured_factor",
+            "second_order_residual",
+            "l2_change_question",
+            "tail_off_rms",
+        )
+    ]
+    assert numbers["decay_large_layer1_tail_off_rms"] == 0.274
+    assert numbers["decay_default_layer1_measured_factor"] is None  # NaN: null, as before
+    assert list(numbers)[-4:] == [
+        "equilibrium_eta0.5_default_layer1_slope",
+        "equilibrium_eta0.5_large_layer1_slope",
+        "equilibrium_eta0.5_large_layer2_slope",
+        "equilibrium_eta1_large_layer1_slope",
+    ]
+    assert len(numbers) == 2 + 6 + 9 + 14 + 3 + 1 + 12 + 4
+
+
+def test_the_headline_of_complete_numbers_has_every_sections_numbers():
+    top = headline(complete(), {"test_accuracy": 0.962, "test_mse": 0.01})
+    assert top == {
+        "train": {"test_accuracy": 0.962},
+        "study": {
+            "points": 158,
+            "critical_points": 7,
+            "ascending_mse_decreases": 10,
+            "cold_mse_decreases": 11,
+            "descending_mse_decreases": 12,
+            "unexplained_steps": 0 + 1 + 2,
+        },
+        "curvature": {"saddles": 2, "nonmonotone_from_saddle": 1},
+        "continuation": {
+            "certified_points": 15,
+            "folds": 6,
+            "nonmonotone_steps": 10,
+            "drops_reproduced": 2,
+        },
+        "decay": {
+            "layer1_norm_change": 0.28,
+            "layer1_measured_factor": 0.953,
+            "layer1_second_order_residual": -1.5e-4,
+            "layer1_tail_off_rms": 0.274,
+            "layer1_level_off_slope": -0.378,
+            "layer2_level_off_slope": -0.232,
+        },
+    }
+
+
+def test_the_headline_leaves_out_what_was_not_measured():
+    bare = dataclasses.replace(
+        complete(),
+        verdicts=(),
+        continuation=None,
+        hessian=None,
+        nonmonotone_from_saddle=None,
+        decay=(),
+        slopes=(),
+    )
+    top = headline(bare, {})
+    assert top["train"] == {} and top["curvature"] == {} and top["continuation"] == {}
+    assert top["decay"] == {} and "unexplained_steps" not in top["study"]
+    assert top["study"]["points"] == 158
+
+
+def test_a_missing_number_fails_when_the_numbers_are_built():
+    with pytest.raises(TypeError, match="critical_points"):
+        StudyNumbers(points=158)
+    fields = {f.name: getattr(complete(), f.name) for f in dataclasses.fields(KeyNumbers)}
+    del fields["hessian"]
+    with pytest.raises(TypeError, match="hessian"):
+        KeyNumbers(**fields)
+    with pytest.raises(TypeError, match="certifed"):  # a misspelt number is not dropped silently
+        dataclasses.replace(complete().continuation, certifed_points=3)
+    with pytest.raises(AttributeError):
+        complete().study.certified  # noqa: B018 (the old name is gone)
