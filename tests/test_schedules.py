@@ -4,6 +4,8 @@ anywhere else."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import yaml
@@ -80,7 +82,9 @@ def test_the_planner_chains_a_toy_schedule_from_its_direction(toy):
         [f"{toy.name}/seed0/lambda0{i}" for i in range(5)]
     ]
     collapsed = point_record(f"{toy.name}/seed0/lambda04", 8.0).replace(chain_start_weight_l2=1e9)
-    assert is_collapsed(collapsed, 0.5)  # a chain up the grid ends at collapse, like ascending
+    assert is_collapsed(
+        collapsed, 0.5, "sgd"
+    )  # a chain up the grid ends at collapse, like ascending
 
 
 def test_a_toy_schedule_down_the_grid_chains_from_the_top():
@@ -90,7 +94,7 @@ def test_a_toy_schedule_down_the_grid_chains_from_the_top():
         assert [p.grid_index for p in points] == [2, 1, 0]
         assert [p.parent for p in points] == [None, points[0].key, points[1].key]
         top = point_record(f"{down.name}/seed7/lambda00", 1.0).replace(chain_start_weight_l2=1e9)
-        assert not is_collapsed(top, 0.5)  # lambda falls along it: no collapse rule
+        assert not is_collapsed(top, 0.5, "sgd")  # lambda falls along it: no collapse rule
     finally:
         SCHEDULES.pop(down.name)
 
@@ -117,3 +121,19 @@ def test_a_toy_schedule_runs_through_the_study_monotonicity_and_verdicts(toy, tm
     assert counts.schedules[toy.name].nonmonotone_steps == int(mse["decrease"].sum())
     assert VerdictSummary.from_json(counts.to_json()) == counts
     assert isinstance(verdicts, pd.DataFrame)
+
+
+@pytest.mark.parametrize("continue_from, ends", [("sgd", False), ("polished", True)])
+def test_collapse_is_judged_on_the_weights_the_chain_goes_on_from(continue_from, ends):
+    """A polish that reaches the trivial minimum w = 0 ends an ascending chain only when the
+    chain continues from the polished weights; from its SGD weights (||w|| = 4 of a start
+    of 6) it goes on."""
+    record = point_record("ascending/seed0/lambda02", 2.0)
+    record = record.replace(
+        chain_start_weight_l2=6.0,
+        polished=True,
+        sgd=dataclasses.replace(record.sgd, weight_l2=4.0),
+        final=dataclasses.replace(record.final, weight_l2=0.006),
+    )
+    assert is_collapsed(record, 0.02, continue_from) is ends
+    assert is_collapsed(record.replace(polished=False), 0.02, continue_from) is False

@@ -39,7 +39,7 @@ from ..train.monitor import EpochMonitor
 from ..train.plateau import PlateauRule
 from ..train.sgd import SGDSettings, train_sgd
 from .planner import StudyPlan
-from .progress import Progress, is_collapsed
+from .progress import Progress, continued_weight_l2, is_collapsed
 from .records import EpochRecord, Evaluation, PointRecord, SGDPhase
 from .schedules import Point
 from .store import PointStore
@@ -249,11 +249,12 @@ def finish_point(
         if context.plan.is_polished(point):
             record, polished_net = polish_point(context, point, model, record)
         record = record.replace(critical=bool(record.grad_norm <= config.polish.grad_tol))
-    if is_collapsed(record, config.collapse_ratio):
+    if is_collapsed(record, config.collapse_ratio, config.polish.continue_from):
+        weight_l2 = continued_weight_l2(record, config.polish.continue_from)
         record = record.replace(
             collapsed=True,
             message=(
-                f"weights collapsed: ||w|| = {record.final.weight_l2:.3g} < "
+                f"weights collapsed: ||w|| = {weight_l2:.3g} < "
                 f"{config.collapse_ratio:g} * "
                 f"{record.chain_start_weight_l2:.3g}; chain ends"
             ),

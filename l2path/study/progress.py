@@ -7,9 +7,9 @@ those points alone, so every round is the same as in an uninterrupted run (the w
 stack changes the rounding of its matrix products).
 
 A chain ends at a diverged point, at a point of a chain up the grid (ascending) whose
-weights collapsed (||w|| < collapse_ratio * ||w at the chain's fresh initialisation||,
-judged with the current params so a changed ratio takes effect on resume), or at its last
-point.
+weights collapsed (||w|| of the weights the chain goes on from, SGD or polished, below
+collapse_ratio * ||w at the chain's fresh initialisation||, judged with the current params so
+a changed ratio takes effect on resume), or at its last point.
 
 Controls (``schedules.controls``) ride in the round of their chain point and stop with it.
 A control whose point was finished without it (a kill between the two) is an *orphan*: it
@@ -27,12 +27,21 @@ from .schedules import Point, schedule
 from .store import PointStore
 
 
-def is_collapsed(record: PointRecord, collapse_ratio: float) -> bool:
+def continued_weight_l2(record: PointRecord, continue_from: str) -> float:
+    """||w|| of the weights the chain's next point starts from: the polished ones only when
+    ``polish.continue_from`` is "polished" (a polish that finds the trivial minimum w = 0 ends
+    the chain only if the chain would go on from there)."""
+    weights = record.final if continue_from == "polished" and record.polished else record.sgd
+    return weights.weight_l2
+
+
+def is_collapsed(record: PointRecord, collapse_ratio: float, continue_from: str) -> bool:
     """Only a chain up the grid collapses: its lambda keeps rising past the weights' end."""
     return (
         schedule(record.schedule).direction > 0
         and not record.diverged
-        and record.final.weight_l2 < collapse_ratio * record.chain_start_weight_l2
+        and continued_weight_l2(record, continue_from)
+        < collapse_ratio * record.chain_start_weight_l2
     )
 
 
@@ -91,7 +100,10 @@ class Progress:
         )
 
     def ends_chain(self, record: PointRecord) -> bool:
-        return record.diverged or is_collapsed(record, self.plan.config.collapse_ratio)
+        config = self.plan.config
+        return record.diverged or is_collapsed(
+            record, config.collapse_ratio, config.polish.continue_from
+        )
 
     def accept(self, record: PointRecord) -> None:
         """A point of a live chain is finished: the chain moves on (or ends). A control is kept."""
@@ -145,9 +157,14 @@ class Progress:
 
     def results(self) -> list[PointRecord]:
         """Finished points in plan order, ``collapsed`` judged with the current params."""
-        ratio = self.plan.config.collapse_ratio
+        ratio, continue_from = (
+            self.plan.config.collapse_ratio,
+            self.plan.config.polish.continue_from,
+        )
         return [
-            self.records[p.key].replace(collapsed=is_collapsed(self.records[p.key], ratio))
+            self.records[p.key].replace(
+                collapsed=is_collapsed(self.records[p.key], ratio, continue_from)
+            )
             for chain in self.plan.chains
             for p in chain
             if p.key in self.records
