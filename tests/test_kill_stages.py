@@ -52,10 +52,13 @@ STAGES = {
 }
 
 
-# hessian and report run after this small study: curvature of its 5 ascending points
+# hessian, continuation and report run after this small study: curvature of its ascending
+# points. Unpolished, as in params.yaml: polished to minima, its ascending chains have no
+# non-monotone step (L rises with lambda along minima), so the continuation would judge none.
 AFTER_STUDY = {
     **SMALL_STUDY,
     **SMALL,
+    "lambda_study.polish.schedules": [],
     "hessian.select": "all",
     "hessian.n_train": 200,
     "hessian.k": 2,
