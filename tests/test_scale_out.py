@@ -100,7 +100,7 @@ def test_dask_local_cluster_matches_threads_and_reports_to_the_flow(tmp_path):
 
     assert "distributed.scheduler" in log and "Registering Worker plugin" in log  # it ran on Dask
     ours, reference = results(dask_root), results(threads_root)
-    assert len(ours) == 34  # 4 chains of 5 points (one ends early) and 15 cold starts
+    assert len(ours) == 35  # 4 chains of 5 points (none collapses) and 15 cold starts
     pd.testing.assert_frame_equal(ours.drop(columns=VARYING), reference.drop(columns=VARYING))
 
     # The shard tasks ran in the worker processes but reported to the flow's server: it has
