@@ -82,9 +82,8 @@ def test_the_planner_chains_a_toy_schedule_from_its_direction(toy):
         [f"{toy.name}/seed0/lambda0{i}" for i in range(5)]
     ]
     collapsed = point_record(f"{toy.name}/seed0/lambda04", 8.0).replace(chain_start_weight_l2=1e9)
-    assert is_collapsed(
-        collapsed, 0.5, "sgd"
-    )  # a chain up the grid ends at collapse, like ascending
+    # a chain up the grid ends at collapse, like ascending
+    assert is_collapsed(collapsed, 0.5, "sgd")
 
 
 def test_a_toy_schedule_down_the_grid_chains_from_the_top():
