@@ -128,10 +128,15 @@ class ArcPoint:
     grad_norm: float
     iterations: int  # corrector Newton steps
     bottom: float = math.nan  # mu, the bottom eigenvalue of H (when the family's bottom is given)
+    tangent: np.ndarray | None = None  # the unit tangent (t_theta, t_tau) there
 
     @property
     def lam(self) -> float:
         return math.exp(self.tau)
+
+    def theta_per_tau(self) -> np.ndarray:
+        """dtheta/dtau = t_theta / t_tau along the branch (infinite at a fold)."""
+        return self.tangent[:-1] / self.tangent[-1]
 
 
 @dataclass(frozen=True)
@@ -293,7 +298,7 @@ def follow_arclength(
     sign = 1.0 if tau_end >= tau else -1.0
     t = first_tangent(family, theta, tau, sign, settings)
     mu = bottom(theta, tau) if bottom else math.nan
-    branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu)])
+    branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu, t)])
     ds = settings.step
     while len(branch.points) < settings.max_points:
         here = branch.points[-1]
@@ -320,6 +325,7 @@ def follow_arclength(
                 point.grad_norm,
                 point.iterations,
                 mu,
+                t_new,
             )
         )
         t = t_new
