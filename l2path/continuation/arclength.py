@@ -113,6 +113,7 @@ class ArclengthSettings:
     linear_iterations: int = 50  # GMRES restarts
     max_points: int = 200
     fold_tol: float = 1e-8  # bisection stops when the arclength bracket is this short
+    stop_at_fold: bool = False  # end the branch at its first located fold
 
 
 FIT_GAPS = (1e-9, 1e-2)  # |lambda / lambda* - 1| of the points the fold's fit uses
@@ -315,6 +316,8 @@ def follow_arclength(
         t_new = tangent_at(family, point.theta, point.tau, t, settings)
         if np.sign(t_new[-1]) != np.sign(t[-1]) and t[-1] != 0:
             branch.folds.append(_fold(family, here, t, ds, branch, settings, bottom))
+            if settings.stop_at_fold:
+                return branch
         mu = bottom(point.theta, point.tau) if bottom else math.nan
         branch.points.append(
             ArcPoint(

@@ -104,6 +104,11 @@ class ChainStep(Row):
     distance: float  # ||theta_high - theta_low||
     verdict: StepVerdictKind = StepVerdictKind.NOT_FOLLOWED
     fold_lambda: float | None = None  # lambda* of the located fold (study's lambda)
+    fold_tangent_before: float | None = None  # t_tau = dtau/ds at the two ends of the last
+    fold_tangent_after: float | None = None  # bisection bracket: opposite signs at a fold
+    fold_bottom: float | None = None  # mu at lambda*
+    fold_fit_k: float | None = None  # mu^2 = k |lambda* - lambda| on the approach
+    fold_fit_residual: float | None = None  # the fit's relative RMS residual
     arc_points: int | None = None  # accepted pseudo-arclength points between the two
     lemma_ratio: float | None = None  # secant dL/dlambda over the mean predicted slope
     reason: str = ""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -37,7 +38,13 @@ import torch
 from ..curvature.polish import Polish, polish
 from ..curvature.spectrum import lanczos_extreme
 from ..objective import Objective
-from .arclength import ArcBranch, ArclengthSettings, NetworkFamily, follow_arclength
+from .arclength import (
+    ArcBranch,
+    ArclengthSettings,
+    ArcPoint,
+    NetworkFamily,
+    follow_arclength,
+)
 from .chain_records import ChainPoint, ChainStep, StepVerdictKind
 from .study import SubsetProblem
 
@@ -51,26 +58,111 @@ class VerdictSettings:
     eig_steps: int = 1000
 
 
-def slope_integral(branch: ArcBranch, mask: np.ndarray, n: int) -> float:
-    """Trapezoid integral, in lambda_sub, of the predicted dL/dlambda_sub at the branch's
-    accepted points (see the module)."""
-    slopes = [-(p.theta * mask) @ p.theta_per_tau() / n for p in branch.points]
+class StepProblem(Protocol):
+    """What the verdict needs of the problem besides the followed branch (numpy, float64)."""
+
+    def arrive(self, branch: ArcBranch, tau_end: float) -> np.ndarray:
+        """The branch's critical point at exactly tau_end."""
+        ...
+
+    def data_loss(self, theta: np.ndarray) -> float: ...
+
+    def slope(self, point: ArcPoint) -> float:
+        """dL/dlambda predicted by the tangent at an accepted point of the branch."""
+        ...
+
+
+def slope_integral(branch: ArcBranch, problem: StepProblem) -> float:
+    """Trapezoid integral, in lambda, of the predicted dL/dlambda at the branch's points."""
+    slopes = [problem.slope(p) for p in branch.points]
     lams = [p.lam for p in branch.points]
     return float(
         sum((b - a) * (sa + sb) / 2 for a, b, sa, sb in zip(lams, lams[1:], slopes, slopes[1:]))
     )
 
 
-def arrival(
-    base: Objective, branch: ArcBranch, lam_sub_end: float, settings: VerdictSettings
-) -> torch.Tensor:
-    """The branch's point at exactly lam_sub_end: the last two arclength points interpolated
-    linearly in tau, then polished at lam_sub_end (one or two Newton steps from there)."""
-    a, b = branch.points[-2], branch.points[-1]
-    tau_end = math.log(lam_sub_end)
-    weight = (tau_end - a.tau) / (b.tau - a.tau)
-    guess = torch.as_tensor((1 - weight) * a.theta + weight * b.theta, device=base.x.device)
-    return polish(base.at(lam_sub_end), guess, settings.polish).theta
+def branch_verdict(
+    step: ChainStep,
+    branch: ArcBranch,
+    problem: StepProblem,
+    later_theta: np.ndarray,
+    tau_end: float,
+    same_point_tol: float,
+    lam_ratio: float = 1.0,
+) -> ChainStep:
+    """``step`` with the verdict of the branch followed from its earlier point (see the
+    module); ``lam_ratio`` = lambda_sub / lambda turns the fold's lambda into the study's."""
+    arc_points = len(branch.points)
+    if branch.folds:
+        fold = branch.folds[0]
+        return replace(
+            step,
+            verdict=StepVerdictKind.FOLD_JUMP,
+            fold_lambda=fold.lam / lam_ratio,
+            fold_tangent_before=fold.tangent_tau_before,
+            fold_tangent_after=fold.tangent_tau_after,
+            fold_bottom=fold.bottom,
+            fold_fit_k=fold.fit.k if fold.fit else None,
+            fold_fit_residual=fold.fit.residual if fold.fit else None,
+            arc_points=arc_points,
+        )
+    if not branch.reached_end:
+        return replace(
+            step,
+            verdict=StepVerdictKind.BRANCH_LOST,
+            arc_points=arc_points,
+            reason=branch.lost or "the branch did not reach the step's end in max_points",
+        )
+    lowest = min(p.bottom for p in branch.points)
+    if lowest < 0:
+        return replace(
+            step,
+            verdict=StepVerdictKind.SADDLE_BRANCH,
+            arc_points=arc_points,
+            reason=f"bottom eigenvalue {lowest:.3g} on the way",
+        )
+    end = problem.arrive(branch, tau_end)
+    distance = float(np.linalg.norm(end - later_theta))
+    if distance > same_point_tol * (1 + float(np.linalg.norm(later_theta))):
+        return replace(
+            step,
+            verdict=StepVerdictKind.BRANCH_SWITCH,
+            arc_points=arc_points,
+            reason=f"the branch arrives {distance:.3g} from the chain's point",
+        )
+    first, last = branch.points[0], branch.points[-1]
+    realised = problem.data_loss(last.theta) - problem.data_loss(first.theta)
+    return replace(
+        step,
+        verdict=StepVerdictKind.ONE_BRANCH,
+        arc_points=arc_points,
+        lemma_ratio=slope_integral(branch, problem) / realised if realised else math.nan,
+    )
+
+
+class NetworkStep:
+    """``StepProblem`` of the subset problem's J (``objective.Objective`` at any lambda)."""
+
+    def __init__(self, base: Objective, polish_settings: Polish):
+        self.base, self.polish = base, polish_settings
+        self.mask = base.weight_mask().cpu().numpy()
+
+    def _tensor(self, theta: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(theta, dtype=torch.float64, device=self.base.x.device)
+
+    def arrive(self, branch: ArcBranch, tau_end: float) -> np.ndarray:
+        """The last two points interpolated linearly in tau, polished at exactly tau_end."""
+        a, b = branch.points[-2], branch.points[-1]
+        weight = (tau_end - a.tau) / (b.tau - a.tau)
+        guess = self._tensor((1 - weight) * a.theta + weight * b.theta)
+        return polish(self.base.at(math.exp(tau_end)), guess, self.polish).theta.cpu().numpy()
+
+    def data_loss(self, theta: np.ndarray) -> float:
+        return float(self.base.data_loss(self._tensor(theta)))
+
+    def slope(self, point: ArcPoint) -> float:
+        """dL/dlambda = -(1/n) w . dtheta/dtau at a critical point (see the module)."""
+        return float(-(point.theta * self.mask) @ point.theta_per_tau() / self.base.n)
 
 
 def judge_step(
@@ -87,61 +179,27 @@ def judge_step(
     if not (earlier.converged and later.converged):
         return replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason="a point not converged")
     base = subset.at(earlier.lam)
-    family = NetworkFamily(base)
-    mask = base.weight_mask().cpu().numpy()
 
     def bottom(theta: np.ndarray, tau: float) -> float:
         op = base.at(math.exp(tau)).operator(torch.as_tensor(theta, device=subset.x.device))
         pairs = lanczos_extreme(op, 1, "SA", settings.eig_tol, settings.eig_steps)
         return float(pairs.values[0])
 
+    tau_end = math.log(later.lam_sub)
     branch = follow_arclength(
-        family,
+        NetworkFamily(base),
         earlier_theta.cpu().numpy(),
         math.log(earlier.lam_sub),
-        math.log(later.lam_sub),
-        settings.arclength,
+        tau_end,
+        replace(settings.arclength, stop_at_fold=True),
         bottom,
     )
-    arc_points = len(branch.points)
-    if branch.folds:
-        fold = branch.folds[0]
-        return replace(
-            step,
-            verdict=StepVerdictKind.FOLD_JUMP,
-            fold_lambda=fold.lam / subset.ratio,
-            arc_points=arc_points,
-            reason=f"t_tau {fold.tangent_tau_before:.3g} -> {fold.tangent_tau_after:.3g}",
-        )
-    if not branch.reached_end:
-        return replace(
-            step,
-            verdict=StepVerdictKind.BRANCH_LOST,
-            arc_points=arc_points,
-            reason=branch.lost or "no end in max_points",
-        )
-    end = arrival(base, branch, later.lam_sub, settings)
-    mus = [p.bottom for p in branch.points]
-    if min(mus) < 0:
-        return replace(
-            step,
-            verdict=StepVerdictKind.SADDLE_BRANCH,
-            arc_points=arc_points,
-            reason=f"bottom eigenvalue {min(mus):.3g} on the way",
-        )
-    distance = float((end - later_theta).norm())
-    if distance > settings.same_point_tol * (1 + float(later_theta.norm())):
-        return replace(
-            step,
-            verdict=StepVerdictKind.BRANCH_SWITCH,
-            arc_points=arc_points,
-            reason=f"the branch arrives {distance:.3g} from the chain's point",
-        )
-    first, last = (torch.as_tensor(p.theta) for p in (branch.points[0], branch.points[-1]))
-    realised = float(base.data_loss(last.to(end.device)) - base.data_loss(first.to(end.device)))
-    return replace(
+    return branch_verdict(
         step,
-        verdict=StepVerdictKind.ONE_BRANCH,
-        arc_points=arc_points,
-        lemma_ratio=slope_integral(branch, mask, base.n) / realised if realised else math.nan,
+        branch,
+        NetworkStep(base, settings.polish),
+        later_theta.cpu().numpy(),
+        tau_end,
+        settings.same_point_tol,
+        subset.ratio,
     )
