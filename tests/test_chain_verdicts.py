@@ -70,7 +70,9 @@ def test_a_fold_inside_the_step_is_a_located_fold_jump_with_its_sign_change_and_
     assert judged.verdict is StepVerdictKind.FOLD_JUMP
     assert judged.fold_lambda == pytest.approx(2.25 / 0.5, rel=1e-7)  # in the study's lambda
     assert judged.fold_tangent_before > 0 > judged.fold_tangent_after
-    assert judged.fold_fit_k == pytest.approx(9.0, rel=0.01) and judged.fold_fit_residual < 1e-2
+    # mu^2 = 9 |d lambda| (1 + (4/3) sqrt|d lambda| + ...): the fit's points, up to 1e-2 from
+    # lambda*, carry the next-order term of a few per cent
+    assert judged.fold_fit_k == pytest.approx(9.0, rel=0.02) and judged.fold_fit_residual < 2e-2
 
 
 def test_one_branch_of_minima_reaches_the_next_point_and_the_lemma_integral_holds():
