@@ -48,7 +48,9 @@ def main() -> None:
     start = subset.mse.flat(load_model(checkpoint, torch.float64)[0])
     continuation = settings_from(params.continuation)
     settings = ChainSettings(continuation.branch.polish, study.collapse_ratio)
+    clock = time.perf_counter()
     links = run_chain(subset, start, lams, ChainDirection.UP, settings, print)
+    print(f"chain polished in {time.perf_counter() - clock:.1f} s", flush=True)
     rows = []
     for k, link in enumerate(links):
         clock = time.perf_counter()
@@ -57,6 +59,7 @@ def main() -> None:
             subset, args.seed, ChainDirection.UP, k, link, previous, 1e-4, settings, args.inertia
         )
         rows.append((point, link.seconds, time.perf_counter() - clock))
+        print(f"described lambda {link.lam:g} in {rows[-1][2]:.1f} s", flush=True)
     points = [row[0] for row in rows]
     steps = chain_steps(points, [link.theta for link in links])
     verdicts = VerdictSettings(
@@ -71,6 +74,7 @@ def main() -> None:
         a, b = links[k], links[k + 1]
         verdict = judge_step(subset, step, points[k], a.theta, points[k + 1], b.theta, verdicts)
         judged.append((verdict, time.perf_counter() - clock))
+        print(f"judged step {k} in {judged[-1][1]:.1f} s: {verdict.verdict.value}", flush=True)
     print(f"ascending seed {args.seed}, n_sub {args.n_sub}; {args.threads} threads")
     print(
         "| lambda | polish s | iterations | describe s | MSE | ||w|| | bottom | class "
