@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from l2path.continuation import chain
-from l2path.continuation.arclength import ArclengthSettings
-from l2path.continuation.chain import (
+from l2path.chain import points as chain
+from l2path.chain.arclength import ArclengthSettings
+from l2path.chain.dense import dense_curvature
+from l2path.chain.points import (
     ChainSettings,
     chain_steps,
     describe,
@@ -22,12 +23,12 @@ from l2path.continuation.chain import (
     smallest_change,
     weight_norm,
 )
-from l2path.continuation.chain_records import (
+from l2path.chain.records import (
     ChainDirection,
     ClassProof,
     StepVerdictKind,
 )
-from l2path.continuation.chain_verdicts import VerdictSettings, judge_step
+from l2path.chain.verdicts import VerdictSettings, judge_step
 from l2path.continuation.study import SubsetProblem
 from l2path.curvature.classes import PointClass
 from l2path.curvature.polish import Polish, polish
@@ -35,7 +36,7 @@ from l2path.curvature.polish import Polish, polish
 from test_certificate import LAM_MIN, minimum
 from test_hessian import SIZES, dense_hessian, small_problem
 
-SETTINGS = ChainSettings(Polish(tol=1e-10), collapse_ratio=0.02, eig_steps=400)
+SETTINGS = ChainSettings(Polish(tol=1e-10), collapse_ratio=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +90,34 @@ def test_the_ascending_chain_ends_after_its_weights_collapse(subset, start):
 
 def test_the_inertia_class_and_bound_agree_with_eigvalsh(subset, start):
     links = run_chain(subset, start, [LAM_MIN], ChainDirection.UP, SETTINGS)
-    point = describe(subset, 0, ChainDirection.UP, 0, links[0], None, 1e-3, SETTINGS, True)
-    eigenvalues = np.linalg.eigvalsh(dense_hessian(subset.at(LAM_MIN), links[0].theta).numpy())
+    theta = links[0].theta
+    point = describe(subset, 0, ChainDirection.UP, 0, links[0], None, 1e-3, SETTINGS)
+    hessian = dense_hessian(subset.at(LAM_MIN), theta)
+    eigenvalues = np.linalg.eigvalsh(hessian.numpy())
     assert eigenvalues[0] > 0
     assert point.class_proof is ClassProof.INERTIA and point.curvature_class is PointClass.MINIMUM
     assert 0 < point.inertia_lower_bound <= eigenvalues[0]
-    lanczos = describe(subset, 0, ChainDirection.UP, 0, links[0], None, 1e-3, SETTINGS)
-    assert lanczos.class_proof is ClassProof.LANCZOS and lanczos.inertia_lower_bound is None
-    assert lanczos.bottom == pytest.approx(eigenvalues[0], rel=1e-6)
-    assert lanczos.mse == pytest.approx(float(subset.mse.value(links[0].theta)), rel=1e-15)
+    assert point.bottom == pytest.approx(eigenvalues[0], rel=1e-8)
+    assert point.mse == pytest.approx(float(subset.mse.value(theta)), rel=1e-15)
+    # the lemma's slope (lambda/n^2) w^T H^-1 w against autograd's H solved by numpy
+    problem = subset.at(LAM_MIN)
+    w = (theta * problem.weight_mask()).numpy()
+    n = len(problem.x)
+    expected = LAM_MIN / n**2 * w @ np.linalg.solve(hessian.numpy(), w)
+    assert point.predicted_dL_dlambda == pytest.approx(expected, rel=1e-8)
+
+
+def test_a_saddle_is_counted_by_inertia(subset, start):
+    """At a point with negative curvature (not a critical point: the count does not need one),
+    LDL^T counts exactly the negative eigenvalues eigvalsh sees, and the bottom is eigvalsh's."""
+    theta = 3 * start.flip(0)
+    problem = subset.at(LAM_MIN)
+    eigenvalues = np.linalg.eigvalsh(dense_hessian(problem, theta).numpy())
+    negative = int((eigenvalues < 0).sum())
+    assert negative > 0
+    c = dense_curvature(problem, subset.mse, theta, 1e-3, 0.01)
+    assert c.curvature_class is PointClass.SADDLE and c.negative == negative
+    assert c.bottom == pytest.approx(eigenvalues[0], rel=1e-8)
 
 
 def test_steps_are_in_lambda_order_whichever_way_the_chain_ran(subset, start):
@@ -129,7 +149,6 @@ def test_a_step_along_one_branch_of_minima_is_judged_so_and_the_lemma_integral_h
     settings = VerdictSettings(
         ArclengthSettings(step=0.5, max_step=0.5, grow=1.0, max_points=40, tol=1e-10),
         Polish(tol=1e-10),
-        eig_steps=400,
     )
     judged = judge_step(
         subset, step, points[0], links[0].theta, points[1], links[1].theta, settings

@@ -1,4 +1,4 @@
-"""A converged chain's step verdicts (l2path/continuation/chain_verdicts.py) on the closed-form
+"""A converged chain's step verdicts (l2path/chain/verdicts.py) on the closed-form
 quartics of test_arclength: a fold inside the step is a fold jump located at lambda* = 9c^2/4
 with its sign change and fit; a branch of minima that reaches the chain's next point is one
 branch, with the lemma's slope integral equal to the realised change of L; a branch that
@@ -13,9 +13,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from l2path.continuation.arclength import ArcBranch, ArclengthSettings, follow_arclength
-from l2path.continuation.chain_records import ChainDirection, ChainStep, StepVerdictKind
-from l2path.continuation.chain_verdicts import branch_verdict, slope_integral
+from l2path.chain.arclength import ArcBranch, ArclengthSettings, follow_arclength
+from l2path.chain.records import ChainDirection, ChainStep, StepVerdictKind
+from l2path.chain.verdicts import branch_verdict, slope_integral
 
 from test_arclength import Quartics
 

@@ -114,6 +114,7 @@ class ArclengthSettings:
     max_points: int = 200
     fold_tol: float = 1e-8  # bisection stops when the arclength bracket is this short
     stop_at_fold: bool = False  # end the branch at its first located fold
+    bottom_at_every_point: bool = True  # else mu only on a fold's approach (and at the fold)
 
 
 FIT_GAPS = (1e-9, 1e-2)  # |lambda / lambda* - 1| of the points the fold's fit uses
@@ -298,7 +299,7 @@ def follow_arclength(
         raise ValueError(f"the start is not a critical point: ||F|| = {start_norm:.3g}")
     sign = 1.0 if tau_end >= tau else -1.0
     t = first_tangent(family, theta, tau, sign, settings)
-    mu = bottom(theta, tau) if bottom else math.nan
+    mu = bottom(theta, tau) if bottom and settings.bottom_at_every_point else math.nan
     branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu, t)])
     ds = settings.step
     while len(branch.points) < settings.max_points:
@@ -318,7 +319,9 @@ def follow_arclength(
             branch.folds.append(_fold(family, here, t, ds, branch, settings, bottom))
             if settings.stop_at_fold:
                 return branch
-        mu = bottom(point.theta, point.tau) if bottom else math.nan
+        at_end = sign * (point.tau - tau_end) >= 0
+        wanted = bottom and settings.bottom_at_every_point
+        mu = bottom(point.theta, point.tau) if wanted else math.nan
         branch.points.append(
             ArcPoint(
                 here.s + ds,
@@ -332,7 +335,7 @@ def follow_arclength(
             )
         )
         t = t_new
-        if sign * (point.tau - tau_end) >= 0:
+        if at_end:
             branch.reached_end = True
             return branch
         if point.iterations <= settings.easy_iterations:

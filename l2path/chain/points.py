@@ -11,11 +11,10 @@ J at the next lambda started from point k. Ascending, the chain ends after the f
 whose ||w|| < collapse_ratio * ||w of point 0|| (the weights have gone to the trivial branch,
 as in the SGD study); otherwise at the grid's end.
 
-**Each point** (``describe``) gets the Newton-step certificate and the bottom Ritz pair
-(``curvature.certificate``), the lemma's slope dL/dlambda_sub = (lambda_sub/n^2) w^T H^-1 w
-from the branch tangent, and its losses on the subset. Where asked (``inertia``), the dense
-Hessian's inertia (``curvature.inertia``) proves the class; elsewhere "minimum" rests on
-Lanczos having found the bottom (``ClassProof.LANCZOS``).
+**Each point** (``describe``) gets, from its dense Hessian (``chain.dense``; the problem is
+span-reduced, ``chain.span``, so H is small enough to factorise), the inertia proof of its
+class, the Newton-step certificate, the bottom eigenpair, the lemma's slope
+dL/dlambda_sub = (lambda_sub/n^2) w^T H^-1 w, and its losses on the subset.
 
 **The evidence** is the in-sample MSE of the subset along the chain: ``chain_steps`` takes
 each pair of neighbours in lambda order, and a step whose MSE falls as lambda rises is a drop.
@@ -30,12 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..curvature.certificate import branch_tangent, certify
 from ..curvature.classes import PointClass
-from ..curvature.inertia import certify_positive_definite, dense_hessian
 from ..curvature.polish import Polish, Polished, polish
-from .chain_records import ChainDirection, ChainPoint, ChainStep, ClassProof
-from .study import SubsetProblem
+from .dense import dense_curvature
+from .records import ChainDirection, ChainPoint, ChainStep, ClassProof
+from ..continuation.study import SubsetProblem
 
 
 @dataclass(frozen=True)
@@ -43,8 +41,6 @@ class ChainSettings:
     polish: Polish
     collapse_ratio: float  # ascending: ends after ||w|| < collapse_ratio * ||w_0||
     fraction: float = 0.01  # the certificate's share of the smallest change judged
-    eig_tol: float = 1e-10
-    eig_steps: int = 1000
 
 
 @dataclass(frozen=True)
@@ -90,18 +86,6 @@ def run_chain(
     return links
 
 
-def proved_class(problem, theta: torch.Tensor) -> tuple[PointClass, float, int]:
-    """The class from the dense Hessian's inertia: (class, the proved lower bound on
-    lambda_min or NaN, the negative eigenvalues counted or 0)."""
-    certificate = certify_positive_definite(dense_hessian(problem.operator(theta)))
-    if certificate.proves_minimum:
-        return PointClass.MINIMUM, certificate.lower_bound, 0
-    counts = certificate.inertia
-    if counts is not None and counts.negative > 0:
-        return PointClass.SADDLE, certificate.lower_bound, counts.negative
-    return PointClass.DEGENERATE, certificate.lower_bound, 0 if counts is None else counts.negative
-
-
 def describe(
     subset: SubsetProblem,
     seed: int,
@@ -111,28 +95,15 @@ def describe(
     previous: torch.Tensor | None,
     smallest_change: float,
     settings: ChainSettings,
-    inertia: bool = False,
 ) -> ChainPoint:
-    """A chain point's row (see the module). ``previous``: the chain's point before it."""
+    """A chain point's row (see the module; the curvature from the dense H, ``chain.dense``).
+    ``previous``: the chain's point before it."""
     problem = subset.at(link.lam)
-    clock = time.perf_counter()
-    c = certify(
-        problem,
-        subset.mse,
-        link.theta,
-        smallest_change,
-        settings.fraction,
-        settings.eig_tol,
-        settings.eig_steps,
-    )
-    op = problem.operator(link.theta)
-    slope = branch_tangent(problem, op).data_loss_slope
-    curvature_class, proof, lower, negative = c.curvature_class, ClassProof.LANCZOS, None, None
+    c = dense_curvature(problem, subset.mse, link.theta, smallest_change, settings.fraction)
+    curvature_class, proof = c.curvature_class, ClassProof.INERTIA
     if not link.polished.converged:
         curvature_class, proof = PointClass.NOT_CRITICAL, ClassProof.NONE
-    elif inertia:
-        curvature_class, lower, negative = proved_class(problem, link.theta)
-        proof = ClassProof.INERTIA
+    lower = c.proof.lower_bound
     distance = 0.0 if previous is None else float((link.theta - previous).norm())
     return ChainPoint(
         seed=seed,
@@ -153,16 +124,15 @@ def describe(
         delta=c.delta,
         curvature_class=curvature_class,
         class_proof=proof,
-        inertia_lower_bound=None if lower is None or math.isnan(lower) else lower,
-        inertia_negative=negative,
-        predicted_dL_dlambda=slope,
+        inertia_lower_bound=None if math.isnan(lower) else lower,
+        inertia_negative=c.negative,
+        predicted_dL_dlambda=c.data_loss_slope,
         data_loss=float(problem.data_loss(link.theta)),
         mse=float(subset.mse.value(link.theta)),
         objective=float(problem.value(link.theta)),
         weight_l2=weight_norm(problem, link.theta),
         distance_from_previous=distance,
-        hvps=c.products + op.products,
-        seconds=link.seconds + time.perf_counter() - clock,
+        hvps=c.products + link.polished.products,
     )
 
 

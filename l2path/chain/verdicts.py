@@ -2,8 +2,12 @@
 
 From the chain's earlier point of the step (a converged critical point of J at its lambda), the
 branch through it is followed (``arclength.follow_arclength``, tau = ln lambda_sub) towards the
-later point's lambda, through any turning point, with the bottom eigenvalue mu of H at every
-accepted point (Lanczos: mu is a Rayleigh quotient, so mu < 0 proves negative curvature).
+later point's lambda, through any turning point. The bottom eigenvalue mu of H comes from the
+dense H (``chain.dense``: Cholesky proves mu > 0, else eigh), at every accepted point or, with
+``bottom_at_every_point`` off (cheaper), only on a fold's approach; the two ends' mu come from
+their chain rows (each proved by inertia there). Then "mu > 0 all the way" below reads: H is
+proved positive definite at both ends and t_tau keeps its sign between them (no fold), so along
+the followed branch mu could only cross 0 at a branch point, where it would meet another one.
 
 The verdict, the first that applies:
 
@@ -12,7 +16,8 @@ The verdict, the first that applies:
 - **fold jump**: t_tau changed sign inside the step: the earlier point's branch turns back at
   a located lambda* (``Fold``: bisection in arclength, mu^2 = k |lambda* - lambda| fit), so
   the chain's polish had to leave it;
-- **saddle branch**: the branch reached the later lambda, but mu < 0 at some point on the way;
+- **saddle branch**: the branch reached the later lambda, but mu < 0 at a point where it was
+  computed;
 - **branch switch**: the branch reached the later lambda at a critical point other than the
   chain's (``same_point_tol``): the polish left a branch that goes on;
 - **one branch of minima**: the branch reached the chain's next point with mu > 0 all the way:
@@ -36,7 +41,6 @@ import numpy as np
 import torch
 
 from ..curvature.polish import Polish, polish
-from ..curvature.spectrum import lanczos_extreme
 from ..objective import Objective
 from .arclength import (
     ArcBranch,
@@ -45,8 +49,9 @@ from .arclength import (
     NetworkFamily,
     follow_arclength,
 )
-from .chain_records import ChainPoint, ChainStep, StepVerdictKind
-from .study import SubsetProblem
+from .dense import dense_bottom
+from .records import ChainPoint, ChainStep, StepVerdictKind
+from ..continuation.study import SubsetProblem
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,6 @@ class VerdictSettings:
     arclength: ArclengthSettings
     polish: Polish  # re-converges the branch at exactly the later lambda
     same_point_tol: float = 1e-4  # same point within same_point_tol * (1 + ||theta||)
-    eig_tol: float = 1e-10
-    eig_steps: int = 1000
 
 
 class StepProblem(Protocol):
@@ -89,9 +92,11 @@ def branch_verdict(
     tau_end: float,
     same_point_tol: float,
     lam_ratio: float = 1.0,
+    end_bottoms: tuple[float, ...] = (),
 ) -> ChainStep:
     """``step`` with the verdict of the branch followed from its earlier point (see the
-    module); ``lam_ratio`` = lambda_sub / lambda turns the fold's lambda into the study's."""
+    module); ``lam_ratio`` = lambda_sub / lambda turns the fold's lambda into the study's;
+    ``end_bottoms``: mu at the step's two points where known from elsewhere (their rows)."""
     arc_points = len(branch.points)
     if branch.folds:
         fold = branch.folds[0]
@@ -113,7 +118,8 @@ def branch_verdict(
             arc_points=arc_points,
             reason=branch.lost or "the branch did not reach the step's end in max_points",
         )
-    lowest = min(p.bottom for p in branch.points)
+    known = [p.bottom for p in branch.points] + list(end_bottoms)
+    lowest = min((mu for mu in known if math.isfinite(mu)), default=math.nan)
     if lowest < 0:
         return replace(
             step,
@@ -178,12 +184,10 @@ def judge_step(
     is followed from, ``later`` the chain's next point."""
     if not (earlier.converged and later.converged):
         return replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason="a point not converged")
-    base = subset.at(earlier.lam)
+    base, device = subset.at(earlier.lam), subset.x.device
 
     def bottom(theta: np.ndarray, tau: float) -> float:
-        op = base.at(math.exp(tau)).operator(torch.as_tensor(theta, device=subset.x.device))
-        pairs = lanczos_extreme(op, 1, "SA", settings.eig_tol, settings.eig_steps)
-        return float(pairs.values[0])
+        return dense_bottom(base.at(math.exp(tau)), torch.as_tensor(theta, device=device))
 
     tau_end = math.log(later.lam_sub)
     branch = follow_arclength(
@@ -202,4 +206,5 @@ def judge_step(
         tau_end,
         settings.same_point_tol,
         subset.ratio,
+        (earlier.bottom, later.bottom),
     )

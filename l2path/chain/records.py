@@ -66,8 +66,7 @@ class ChainPoint(Row):
     objective: float
     weight_l2: float
     distance_from_previous: float  # ||theta - theta of the previous point|| (0 for the first)
-    hvps: int
-    seconds: float
+    hvps: int  # Hessian-vector products of the polish and of the dense H
 
     @property
     def proved_minimum(self) -> bool:
@@ -112,3 +111,27 @@ class ChainStep(Row):
     arc_points: int | None = None  # accepted pseudo-arclength points between the two
     lemma_ratio: float | None = None  # secant dL/dlambda over the mean predicted slope
     reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainSummary(Row):
+    """``metrics/chain.json``: the counts of the converged chains' tables."""
+
+    n_sub: int
+    parameters: int  # of the span-reduced problem
+    chains: int
+    points: int
+    converged_points: int
+    proved_minima: int  # class minimum, proved by the dense Hessian's Cholesky
+    proved_saddles: int  # negative eigenvalues counted by LDL^T
+    steps: int
+    drops: int  # steps whose in-sample MSE fell as lambda rose
+    one_branch_of_minima: int
+    fold_jumps: int
+    saddle_branches: int
+    branch_switches: int
+    branches_lost: int
+    not_followed: int
+    lemma_ratio_min: float | None
+    lemma_ratio_max: float | None
+    drops_on_one_branch_of_minima: int  # the lemma says 0: a nonzero count is a contradiction
