@@ -265,6 +265,9 @@ class Chain(Section):
     n_sub_gpu: int | None = Field(default=None, ge=1)
     arc_step: float = Field(gt=0)
     arc_max_step: float = Field(gt=0)
+    corrector_iterations: int = Field(ge=1)
+    gmres_restarts: int = Field(ge=1)
+    gmres_rtol: float = Field(gt=0, lt=1)
     same_point_tol: float = Field(gt=0)
     fraction: float = Field(gt=0, lt=1)
 

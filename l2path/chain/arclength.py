@@ -117,6 +117,7 @@ class ArclengthSettings:
     bottom_at_every_point: bool = True  # else mu only on a fold's approach (and at the fold)
 
 
+END_OVERSHOOT = 0.05
 FIT_GAPS = (1e-9, 1e-2)  # |lambda / lambda* - 1| of the points the fold's fit uses
 FIT_POINTS = 4
 
@@ -187,11 +188,13 @@ def correct(
     normal to ``tangent``; None when it does not converge."""
     predicted = np.append(theta, tau)
     current = predicted.copy()
+    previous_norm = math.inf
     for iteration in range(settings.corrector_iterations + 1):
         residual = family.residual(current[:-1], current[-1])
         norm = float(np.linalg.norm(residual))
-        if not math.isfinite(norm):
-            return None
+        if not math.isfinite(norm) or norm > 10 * previous_norm:
+            return None  # Newton diverging: the prediction was too far (the step will halve)
+        previous_norm = norm
         if norm <= settings.tol:
             return _Corrected(current[:-1], float(current[-1]), norm, iteration)
         if iteration == settings.corrector_iterations:
@@ -304,6 +307,7 @@ def follow_arclength(
     ds = settings.step
     while len(branch.points) < settings.max_points:
         here = branch.points[-1]
+        ds = min(ds, _step_to_end(here.tau, tau_end, t[-1], sign))
         predicted = np.append(here.theta, here.tau) + ds * t
         point = correct(family, predicted[:-1], predicted[-1], t, settings)
         if point is None:
@@ -341,6 +345,16 @@ def follow_arclength(
         if point.iterations <= settings.easy_iterations:
             ds = min(ds * settings.grow, settings.max_step)
     return branch
+
+
+def _step_to_end(tau: float, tau_end: float, tangent_tau: float, sign: float) -> float:
+    """The largest ds whose prediction lands at most ``END_OVERSHOOT`` of the remaining
+    distance in tau beyond tau_end (a branch need not be followed past the step's end, and
+    beyond it the corrector may meet what the step is not about); inf when the tangent points
+    away from the end (through a fold)."""
+    if sign * tangent_tau <= 0:
+        return math.inf
+    return (1 + END_OVERSHOOT) * abs(tau_end - tau) / abs(tangent_tau)
 
 
 def _fold(

@@ -9,7 +9,8 @@ With H assembled (``chain.hessian``) and symmetrised:
 - **Newton step** s = -H^{-1} g and **branch tangent** H t = -w/n: solves with H's Cholesky
   factor (when H is positive definite) or its LU factors (otherwise), residuals explicit;
 - **bottom pair** (mu, v): Lanczos on H^{-1} (shift-invert at 0, ``eigsh``), so the eigenvalue
-  nearest 0 converges in a few solves; with a proved positive definite H that is the bottom. Its
+  nearest 0 converges in a few solves; with a proved positive definite H that is the bottom
+  (for an indefinite H, Lanczos for the smallest algebraic eigenvalue of the dense H). Its
   residual r = ||H v - mu v|| is explicit, and delta = r + |v.H(theta + s)v - mu| as in
   ``curvature.certificate``.
 """
@@ -17,6 +18,7 @@ With H assembled (``chain.hessian``) and symmetrised:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import scipy.linalg
@@ -49,15 +51,38 @@ class DenseCurvature:
     products: int
 
 
-def _solver(hessian: DenseHessian, proof: DefinitenessCertificate):
-    """x = H^{-1} b: by Cholesky when H - eps I factorised (H is then positive definite), else
-    by LU. (The certificate keeps no factor, so H is factorised once more here.)"""
+@dataclass(frozen=True)
+class Solver:
+    """x = H^{-1} b (``solve``), and the eigenvalue shift ``sigma`` with the plain solve
+    ``shifted`` = (H - sigma I)^{-1} that shift-invert Lanczos needs."""
+
+    solve: Callable[[np.ndarray], np.ndarray]
+    shifted: Callable[[np.ndarray], np.ndarray]
+    sigma: float
+
+
+def _solver(hessian: DenseHessian, proof: DefinitenessCertificate) -> Solver:
+    """When H - eps I factorised (H is then positive definite): its factor R, with one step of
+    iterative refinement for H itself, x1 = x0 + (H - eps I)^{-1} (b - H x0), which squares
+    the relative error eps / lambda_min; else LU of H."""
     matrix = hessian.matrix
     if proof.factorised:
-        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
-        return lambda rhs: scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        factor = (proof.factor, False)  # upper triangular R, R^T R = H - eps I
+
+        def shifted(rhs):
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+
+        def refined(rhs):
+            first = shifted(rhs)
+            return first + shifted(rhs - matrix @ first)
+
+        return Solver(refined, shifted, proof.shift)
     factor = scipy.linalg.lu_factor(matrix, check_finite=False)
-    return lambda rhs: scipy.linalg.lu_solve(factor, rhs, check_finite=False)
+
+    def solve(rhs):
+        return scipy.linalg.lu_solve(factor, rhs, check_finite=False)
+
+    return Solver(solve, solve, 0.0)
 
 
 def _residual(matrix: np.ndarray, x: np.ndarray, rhs: np.ndarray) -> float:
@@ -65,14 +90,15 @@ def _residual(matrix: np.ndarray, x: np.ndarray, rhs: np.ndarray) -> float:
     return float(np.linalg.norm(matrix @ x - rhs)) / norm if norm else 0.0
 
 
-def nearest_zero_pair(matrix: np.ndarray, solve) -> tuple[float, np.ndarray]:
-    """The eigenpair of ``matrix`` nearest 0, by Lanczos on its inverse (``solve``)."""
+def nearest_zero_pair(matrix: np.ndarray, solver: Solver) -> tuple[float, np.ndarray]:
+    """The eigenpair of ``matrix`` nearest its shift (0 up to ``solver.sigma``), by Lanczos on
+    (H - sigma I)^{-1}; the value is the Rayleigh quotient of the vector with H itself."""
     p = len(matrix)
-    inverse = scipy.sparse.linalg.LinearOperator((p, p), matvec=solve, dtype=np.float64)
+    inverse = scipy.sparse.linalg.LinearOperator((p, p), matvec=solver.shifted, dtype=np.float64)
     start = np.random.default_rng(0).standard_normal(p)
     operator = scipy.sparse.linalg.aslinearoperator(matrix)
-    values, vectors = scipy.sparse.linalg.eigsh(
-        operator, k=1, sigma=0.0, OPinv=inverse, v0=start, tol=1e-12
+    _, vectors = scipy.sparse.linalg.eigsh(
+        operator, k=1, sigma=solver.sigma, OPinv=inverse, v0=start, tol=1e-12
     )
     vector = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
     return float(vector @ matrix @ vector), vector
@@ -90,12 +116,12 @@ def dense_curvature(
     proof = certify_positive_definite(hessian)
     h, positive = hessian.matrix, proof.proves_minimum
     gradient = objective.gradient(theta).cpu().numpy()
-    solve = _solver(hessian, proof)
-    step = solve(-gradient)
+    solver = _solver(hessian, proof)
+    step = solver.solve(-gradient)
     w = (theta * objective.weight_mask()).cpu().numpy()
     n = len(objective.x)
-    tangent = solve(-w / n)
-    mu, vector = bottom_pair(h, solve, proof.factorised)
+    tangent = solver.solve(-w / n)
+    mu, vector = bottom_pair(h, solver, proof.factorised)
     bottom_residual = float(np.linalg.norm(h @ vector - mu * vector))
     moved = objective.operator(theta + torch.as_tensor(step, device=theta.device))
     delta = bottom_residual + abs(float(vector @ moved.matvec(vector)) - mu)
@@ -126,18 +152,19 @@ def dense_curvature(
     )
 
 
-def bottom_pair(matrix: np.ndarray, solve, positive: bool) -> tuple[float, np.ndarray]:
+def bottom_pair(matrix: np.ndarray, solver: Solver, positive: bool) -> tuple[float, np.ndarray]:
     """The bottom eigenpair: shift-invert Lanczos when ``matrix`` is positive definite (its
-    eigenvalue nearest 0 is then the bottom), else a dense ``eigh`` of the lowest one."""
+    eigenvalue nearest 0 is then the bottom), else Lanczos for the smallest algebraic one."""
     if positive:
-        return nearest_zero_pair(matrix, solve)
-    values, vectors = scipy.linalg.eigh(matrix, subset_by_index=[0, 0])
-    return float(values[0]), vectors[:, 0]
+        return nearest_zero_pair(matrix, solver)
+    start = np.random.default_rng(0).standard_normal(len(matrix))
+    values, vectors = scipy.sparse.linalg.eigsh(matrix, k=1, which="SA", v0=start, tol=1e-12)
+    vector = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+    return float(vector @ matrix @ vector), vector
 
 
 def dense_bottom(objective: Objective, theta: torch.Tensor) -> float:
     """lambda_min of H(theta) from its dense matrix (as in ``dense_curvature``)."""
     hessian = dense_hessian_at(objective, theta)
     proof = certify_positive_definite(hessian)
-    solve = _solver(hessian, proof) if proof.factorised else None
-    return bottom_pair(hessian.matrix, solve, proof.factorised)[0]
+    return bottom_pair(hessian.matrix, _solver(hessian, proof), proof.factorised)[0]

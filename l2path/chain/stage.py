@@ -108,6 +108,9 @@ def plan(params: Params) -> ChainPlan:
                 step=config.arc_step,
                 max_step=config.arc_max_step,
                 tol=polish.tol,
+                corrector_iterations=config.corrector_iterations,
+                linear_iterations=config.gmres_restarts,
+                linear_rtol=config.gmres_rtol,
                 bottom_at_every_point=False,
             ),
             polish,
@@ -136,29 +139,26 @@ def _one_chain(
     thetas = [link.theta for link in links]
     rough = chain_steps_of_mse(plan, links)
     scale = smallest_change(rough)
-    points = [
-        describe(
-            plan.subset,
-            seed,
-            direction,
-            k,
-            link,
-            thetas[k - 1] if k else None,
-            scale,
-            plan.settings,
-        )
-        for k, link in enumerate(links)
-    ]
-    steps = [
-        judge_step(
-            plan.subset, step, points[k], thetas[k], points[k + 1], thetas[k + 1], plan.verdicts
-        )
-        for k, step in enumerate(chain_steps(points, thetas))
-    ]
-    for step in steps:
+    points = []
+    for k, link in enumerate(links):
+        previous = thetas[k - 1] if k else None
+        point = describe(plan.subset, seed, direction, k, link, previous, scale, plan.settings)
+        points.append(point)
         log(
-            f"{direction.value} seed {seed}, lambda {step.lambda_low:g} to {step.lambda_high:g}: "
-            f"change {step.change:.3g}, {step.verdict.value}"
+            f"{direction.value} seed {seed}, lambda {point.lam:g}: {point.curvature_class} "
+            f"({point.class_proof.value}), MSE {point.mse:.6g}"
+        )
+    steps = []
+    for k, step in enumerate(chain_steps(points, thetas)):
+        later = k + 1
+        steps.append(
+            judge_step(
+                plan.subset, step, points[k], thetas[k], points[later], thetas[later], plan.verdicts
+            )
+        )
+        log(
+            f"{direction.value} seed {seed}, lambda {step.lambda_low:g} to "
+            f"{step.lambda_high:g}: change {step.change:.3g}, {steps[-1].verdict.value}"
         )
     return points, steps, [link.lam for link in links]
 
