@@ -268,6 +268,7 @@ class Chain(Section):
     corrector_iterations: int = Field(ge=1)
     gmres_restarts: int = Field(ge=1)
     gmres_rtol: float = Field(gt=0, lt=1)
+    fold_tol: float = Field(gt=0)
     same_point_tol: float = Field(gt=0)
     fraction: float = Field(gt=0, lt=1)
 

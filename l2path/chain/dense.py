@@ -163,8 +163,10 @@ def bottom_pair(matrix: np.ndarray, solver: Solver, positive: bool) -> tuple[flo
     return float(vector @ matrix @ vector), vector
 
 
-def dense_bottom(objective: Objective, theta: torch.Tensor) -> float:
-    """lambda_min of H(theta) from its dense matrix (as in ``dense_curvature``)."""
+def dense_nearest_zero(objective: Objective, theta: torch.Tensor) -> float:
+    """The eigenvalue of H(theta) nearest 0 (shift-invert with H's Cholesky or LU factors):
+    on a fold's approach, the one that crosses 0 there."""
     hessian = dense_hessian_at(objective, theta)
-    proof = certify_positive_definite(hessian)
-    return bottom_pair(hessian.matrix, _solver(hessian, proof), proof.factorised)[0]
+    return nearest_zero_pair(hessian.matrix, _solver(hessian, certify_positive_definite(hessian)))[
+        0
+    ]

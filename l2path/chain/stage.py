@@ -111,6 +111,7 @@ def plan(params: Params) -> ChainPlan:
                 corrector_iterations=config.corrector_iterations,
                 linear_iterations=config.gmres_restarts,
                 linear_rtol=config.gmres_rtol,
+                fold_tol=config.fold_tol,
                 bottom_at_every_point=False,
             ),
             polish,

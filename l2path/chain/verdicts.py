@@ -3,11 +3,12 @@
 From the chain's earlier point of the step (a converged critical point of J at its lambda), the
 branch through it is followed (``arclength.follow_arclength``, tau = ln lambda_sub) towards the
 later point's lambda, through any turning point. The bottom eigenvalue mu of H comes from the
-dense H (``chain.dense``: Cholesky proves mu > 0, else eigh), at every accepted point or, with
-``bottom_at_every_point`` off (cheaper), only on a fold's approach; the two ends' mu come from
-their chain rows (each proved by inertia there). Then "mu > 0 all the way" below reads: H is
-proved positive definite at both ends and t_tau keeps its sign between them (no fold), so along
-the followed branch mu could only cross 0 at a branch point, where it would meet another one.
+dense H (``chain.dense``: the eigenvalue nearest 0, by shift-invert, the one that crosses 0 at
+a fold), at every accepted point or, with ``bottom_at_every_point`` off (cheaper), only on a
+fold's approach; the two ends' mu come from their chain rows (each proved by inertia
+there). Then "mu > 0 all the way" below reads: H is proved positive definite at both ends and
+t_tau keeps its sign between them (no fold), so along the followed branch mu could only cross
+0 at a branch point, where it would meet another one.
 
 The verdict, the first that applies:
 
@@ -49,7 +50,7 @@ from .arclength import (
     NetworkFamily,
     follow_arclength,
 )
-from .dense import dense_bottom
+from .dense import dense_nearest_zero
 from .records import ChainPoint, ChainStep, StepVerdictKind
 from ..continuation.study import SubsetProblem
 
@@ -187,7 +188,7 @@ def judge_step(
     base, device = subset.at(earlier.lam), subset.x.device
 
     def bottom(theta: np.ndarray, tau: float) -> float:
-        return dense_bottom(base.at(math.exp(tau)), torch.as_tensor(theta, device=device))
+        return dense_nearest_zero(base.at(math.exp(tau)), torch.as_tensor(theta, device=device))
 
     tau_end = math.log(later.lam_sub)
     branch = follow_arclength(
