@@ -60,6 +60,9 @@ class Paths(Section):
     continuation_folds: str
     continuation_steps: str
     continuation_metrics: str
+    chain_points: str
+    chain_steps: str
+    chain_metrics: str
     dynamics_dir: str
     dynamics_epochs: str
     dynamics_plots_dir: str
@@ -254,6 +257,30 @@ class Continuation(Section):
         return self
 
 
+class Chain(Section):
+    """The converged warm-started chain (l2path.chain): J on the first n_sub images, span-reduced,
+    every point polished from the previous one and its class proved by inertia."""
+
+    n_sub: int = Field(ge=1)
+    n_sub_gpu: int | None = Field(default=None, ge=1)
+    arc_step: float = Field(gt=0)
+    arc_max_step: float = Field(gt=0)
+    corrector_iterations: int = Field(ge=1)
+    gmres_restarts: int = Field(ge=1)
+    gmres_rtol: float = Field(gt=0, lt=1)
+    fold_tol: float = Field(gt=0)
+    same_point_tol: float = Field(gt=0)
+    fraction: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _arc_steps_ordered(self) -> "Chain":
+        if self.arc_step > self.arc_max_step:
+            raise ValueError(
+                f"arc_step ({self.arc_step}) is larger than arc_max_step ({self.arc_max_step})"
+            )
+        return self
+
+
 class DynamicsSetting(Section):
     """A further (eta, lambdas, epochs) setting of the dynamics stage, every initialiser in it."""
 
@@ -360,6 +387,7 @@ class Params(Section):
     lambda_study: LambdaStudy
     hessian: Hessian
     continuation: Continuation
+    chain: Chain
     dynamics: Dynamics
     report: Report
     scale_out: ScaleOut

@@ -21,6 +21,7 @@ from edge.project import project_root
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
+from l2path.chain.records import ChainPoint, ChainStep, ChainSummary
 from l2path.continuation.records import ContinuationSummary, StepVerdict
 from l2path.data.split import file_md5
 from l2path.dynamics.summary import TheoryRow
@@ -162,6 +163,9 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         dynamics_config=params.dynamics,
         provenance=provenance(params),
         links=mlflow_links(params, stage),
+        chain=read_summary(paths.chain_metrics, ChainSummary),
+        chain_points=read_records(paths.chain_points, ChainPoint),
+        chain_steps=read_records(paths.chain_steps, ChainStep),
     )
 
 

@@ -1,4 +1,4 @@
-"""Pseudo-arclength continuation (l2path/continuation/arclength.py) against closed forms:
+"""Pseudo-arclength continuation (l2path/chain/arclength.py) against closed forms:
 a one-weight quartic whose branch of minima turns at a known fold, passed and located."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg
 
-from l2path.continuation.arclength import (
+from l2path.chain.arclength import (
     ArclengthSettings,
     fold_fit,
     follow_arclength,
@@ -131,7 +131,7 @@ def test_a_start_that_is_not_critical_is_refused():
 
 
 def test_fold_fit_recovers_k_of_an_exact_normal_form():
-    from l2path.continuation.arclength import ArcPoint
+    from l2path.chain.arclength import ArcPoint
 
     lam_star, k = 2.0, 4.0
     points = [
@@ -149,7 +149,7 @@ def test_a_small_networks_branch_of_minima_matches_dense_references():
     from test_certificate import LAM_MIN, minimum
     from test_hessian import dense_hessian, small_problem
 
-    from l2path.continuation.arclength import NetworkFamily, tangent_at
+    from l2path.chain.arclength import NetworkFamily, tangent_at
 
     objective = small_problem(lam=LAM_MIN)
     theta = minimum(objective).numpy()

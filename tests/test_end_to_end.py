@@ -69,6 +69,9 @@ def test_dvc_outputs_and_status(repro):
         "results/continuation_branch.csv",
         "results/continuation_steps.csv",
         "metrics/continuation.json",
+        "results/chain_points.csv",
+        "results/chain_steps.csv",
+        "metrics/chain.json",
         "results/dynamics.csv",
         "results/dynamics_theory.csv",
         "metrics/dynamics.json",
@@ -176,6 +179,17 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     ]  # 3 polished SGD points, and a branch end per step followed
     assert continuation["n_sub"] == 200 and 3 <= continuation["points"] <= 3 + steps
     assert sum(continuation["verdicts"].values()) == continuation["nonmonotone_steps"]
+    # the converged chains: 3 lambdas up (no collapse on 1..4) and 3 down, each point's class
+    # proved by inertia, a verdict per step, and no drop on a branch of minima (the lemma)
+    chain = json.loads((root / "metrics/chain.json").read_text())
+    assert chain["n_sub"] == 32 and chain["parameters"] == 30 * 32 + 340
+    assert chain["chains"] == 2 and chain["points"] == 6 and chain["steps"] == 4
+    assert chain["proved_minima"] + chain["proved_saddles"] <= chain["converged_points"]
+    verdicts = ("one_branch_of_minima", "fold_jumps", "saddle_branches", "branch_switches")
+    assert sum(chain[v] for v in verdicts) + chain["branches_lost"] + chain["not_followed"] == 4
+    assert chain["drops_on_one_branch_of_minima"] == 0
+    chain_runs = [r for r in all_runs if r.data.tags["l2path.stage"] == "continuation.chain"]
+    assert {r.data.params["direction"] for r in chain_runs} == {"ascending", "descending"}
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
     for run_ in curvature:
         assert (

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from l2path.chain.records import ChainSummary
 from l2path.report.headline import headline
 from l2path.report.numbers import (
     ContinuationNumbers,
@@ -20,6 +21,26 @@ from l2path.report.numbers import (
 )
 
 SCHEDULES = ("ascending", "cold", "descending")
+CHAIN = ChainSummary(
+    n_sub=128,
+    parameters=4180,
+    chains=4,
+    points=80,
+    converged_points=79,
+    proved_minima=60,
+    proved_saddles=17,
+    steps=76,
+    drops=3,
+    one_branch_of_minima=50,
+    fold_jumps=2,
+    saddle_branches=14,
+    branch_switches=5,
+    branches_lost=4,
+    not_followed=1,
+    lemma_ratio_min=0.999,
+    lemma_ratio_max=1.002,
+    drops_on_one_branch_of_minima=0,
+)
 
 
 def complete() -> KeyNumbers:
@@ -58,6 +79,7 @@ def complete() -> KeyNumbers:
             SlopeNumbers(0.5, "large", 2, -0.232),
             SlopeNumbers(1.0, "large", 1, -9.0),
         ),
+        chain=CHAIN,
     )
 
 
@@ -77,6 +99,9 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
     assert numbers["continuation_undecided"] == 4 and numbers["continuation_n_sub"] == 1000
     assert [numbers[f"hessian_{c}"] for c in ("minimum", "saddle", "not_critical")] == [4, 2, 9]
     assert numbers["nonmonotone_from_saddle"] == 1
+    chain = [k for k in numbers if k.startswith("chain_")]
+    assert chain == [f"chain_{f.name}" for f in dataclasses.fields(ChainSummary)]
+    assert numbers["chain_fold_jumps"] == 2 and numbers["chain_parameters"] == 4180
     assert list(numbers)[-16:-4] == [
         f"decay_{tag}_{name}"
         for tag in ("default_layer1", "large_layer1", "large_layer2")
@@ -95,7 +120,7 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
         "equilibrium_eta0.5_large_layer2_slope",
         "equilibrium_eta1_large_layer1_slope",
     ]
-    assert len(numbers) == 2 + 6 + 9 + 14 + 3 + 1 + 12 + 4
+    assert len(numbers) == 2 + 6 + 9 + 14 + 3 + 1 + 18 + 12 + 4
 
 
 def test_the_headline_of_complete_numbers_has_every_sections_numbers():
@@ -117,6 +142,15 @@ def test_the_headline_of_complete_numbers_has_every_sections_numbers():
             "nonmonotone_steps": 10,
             "drops_reproduced": 2,
         },
+        "chain": {
+            "points": 80,
+            "proved_minima": 60,
+            "proved_saddles": 17,
+            "drops": 3,
+            "one_branch_of_minima": 50,
+            "fold_jumps": 2,
+            "branches_lost": 4,
+        },
         "decay": {
             "layer1_norm_change": 0.28,
             "layer1_measured_factor": 0.953,
@@ -137,11 +171,16 @@ def test_the_headline_leaves_out_what_was_not_measured():
         nonmonotone_from_saddle=None,
         decay=(),
         slopes=(),
+        chain=None,
     )
     top = headline(bare, {})
     assert top["train"] == {} and top["curvature"] == {} and top["continuation"] == {}
+    assert top["chain"] == {}
     assert top["decay"] == {} and "unexplained_steps" not in top["study"]
     assert top["study"]["points"] == 158
+    # a count over analysed points is not shown when none was analysed, even if it is 0
+    unanalysed = dataclasses.replace(complete(), hessian=None, nonmonotone_from_saddle=0)
+    assert headline(unanalysed, {})["curvature"] == {}
 
 
 def test_a_missing_number_fails_when_the_numbers_are_built():

@@ -29,7 +29,7 @@ a 4.5 GB matrix and 1.9e12 flops), so it is run only on the points a verdict res
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
@@ -108,6 +108,7 @@ class DefinitenessCertificate:
     rounding: float  # gamma_{p+1} ||R||_F^2 + u max |h_ii - eps|
     product_error: float  # the asymmetry estimate of ||H_c - H||
     inertia: Inertia | None  # counted when the factorisation broke down
+    factor: np.ndarray | None = field(default=None, repr=False, compare=False)  # R of H_s - eps I
 
     @property
     def proves_minimum(self) -> bool:
@@ -137,4 +138,6 @@ def certify_positive_definite(
     rounding = gamma(p + 1) * frobenius_squared + UNIT_ROUNDOFF * float(
         np.abs(diagonal - shift).max()
     )
-    return DefinitenessCertificate(shift, True, shift - rounding, rounding, hessian.asymmetry, None)
+    return DefinitenessCertificate(
+        shift, True, shift - rounding, rounding, hessian.asymmetry, None, factor
+    )

@@ -1,4 +1,4 @@
-"""The study's headline: about 20 numbers, the ones ``dvc metrics show`` prints by default.
+"""The study's headline: about 25 numbers, the ones ``dvc metrics show`` prints by default.
 
 Every stage's detailed numbers stay in its own JSON (metrics/<stage>.json, and the
 report's ``KeyNumbers`` in metrics/report.json); those files are DVC outputs but not
@@ -7,9 +7,12 @@ declared metrics, so ``dvc metrics show`` and ``dvc exp show`` stay readable. Se
 - ``train``: the single model's test accuracy;
 - ``study``: points, critical points (the gradient rule), non-monotone MSE steps per
   schedule, and the steps beyond noise that no control explains;
-- ``curvature``: analysed saddles, and non-monotone steps that start at a saddle;
+- ``curvature``: analysed saddles, and non-monotone steps that start at a saddle (only when
+  the hessian stage analysed points);
 - ``continuation``: certified points (the Newton-step certificate), folds, non-monotone
   steps and the drops it reproduces;
+- ``chain``: the converged chains' points, minima and saddles proved by inertia, drops, and
+  the steps' verdicts (one branch of minima, fold jumps, branches lost);
 - ``decay``: the large init's layer 1 at the question's eta and lambda (norm change over
   the question's epochs, measured per-epoch factor, second-order residual, RMS at the
   tail-off) and the level-off slopes d ln RMS / d ln lambda of both layers.
@@ -36,8 +39,27 @@ def _study(numbers: KeyNumbers) -> dict:
 
 
 def _curvature(numbers: KeyNumbers) -> dict:
-    saddles = numbers.hessian.saddle if numbers.hessian is not None else None
-    return {"saddles": saddles, "nonmonotone_from_saddle": numbers.nonmonotone_from_saddle}
+    if numbers.hessian is None:  # no point analysed: no count to show
+        return {}
+    return {
+        "saddles": numbers.hessian.saddle,
+        "nonmonotone_from_saddle": numbers.nonmonotone_from_saddle,
+    }
+
+
+def _chain(numbers: KeyNumbers) -> dict:
+    chain = numbers.chain
+    if chain is None:
+        return {}
+    return {
+        "points": chain.points,
+        "proved_minima": chain.proved_minima,
+        "proved_saddles": chain.proved_saddles,
+        "drops": chain.drops,
+        "one_branch_of_minima": chain.one_branch_of_minima,
+        "fold_jumps": chain.fold_jumps,
+        "branches_lost": chain.branches_lost,
+    }
 
 
 def _continuation(numbers: KeyNumbers) -> dict:
@@ -77,6 +99,7 @@ def headline(numbers: KeyNumbers, train: Mapping) -> dict:
         "study": _study(numbers),
         "curvature": _curvature(numbers),
         "continuation": _continuation(numbers),
+        "chain": _chain(numbers),
         "decay": _decay(numbers),
     }
     return {

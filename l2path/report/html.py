@@ -22,6 +22,7 @@ from ..curvature.classes import PointClass
 from ..dynamics.tables import curves
 from . import figures
 from .answers import LEMMA, continuation_answers, curvature_answer, opening_answer
+from .chain_answers import chain_answer, chain_table
 from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
 from .inputs import ReportInputs
 from .numbers import (
@@ -283,8 +284,8 @@ def key_numbers(inputs: ReportInputs) -> KeyNumbers:
             saddle=classes[PointClass.SADDLE],
             not_critical=classes[PointClass.NOT_CRITICAL],
         )
-    from_saddle = None
-    if inputs.saddle_steps is not None:
+    from_saddle = None  # a count over analysed points only: none analysed, no count
+    if inputs.saddle_steps is not None and inputs.hessian:
         from_saddle = sum(
             1 for step in inputs.saddle_steps if step.start_class == PointClass.SADDLE
         )
@@ -305,7 +306,9 @@ def key_numbers(inputs: ReportInputs) -> KeyNumbers:
             SlopeNumbers(fit.eta, fit.init, fit.layer, _number(fit.equilibrium_slope))
             for fit in equilibrium_slopes(inputs.theory)
         )
-    return KeyNumbers(study, schedules, verdicts, continuation, hessian, from_saddle, decay, fits)
+    return KeyNumbers(
+        study, schedules, verdicts, continuation, hessian, from_saddle, decay, fits, inputs.chain
+    )
 
 
 # The page's style sheet, byte for byte as the report has always embedded it.
@@ -350,6 +353,14 @@ def _sentence(heading: str) -> str:
     return heading if heading.endswith(("?", ".")) else f"{heading}."
 
 
+SUBSET_CAVEAT = (
+    "These judge the SGD steps, trained on 50,000 images, on the subset's objective, a "
+    "different problem (the converged chains above ask the question on the subset's own "
+    'objective); their "folds" are brackets where the natural-parameter corrector failed '
+    "at the smallest step, not turning points located on the branch."
+)
+
+
 def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
     q1 = continuation_answers(
@@ -365,16 +376,28 @@ def build_report(inputs: ReportInputs) -> Report:
     answer = None
     if inputs.verdicts is not None and inputs.verdicts.schedules:
         answer = opening_answer(inputs.verdicts, inputs.monotonicity)
-    if inputs.continuation is not None:
-        found = curvature_answer(inputs.continuation, inputs.curvature_steps)
-        answer = f"{answer or ''} {found}".strip()
-    opening = ([f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []) + [
-        f'<p id="lemma">{html.escape(LEMMA)}</p>'
-    ]
+    opening = [f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []
+    converged = None
+    if inputs.chain is not None:
+        converged = chain_answer(inputs.chain, inputs.chain_steps)
+        opening.append(f'<p class="answer" id="chain-answer">{html.escape(converged)}</p>')
+    opening.append(f'<p id="lemma">{html.escape(LEMMA)}</p>')
+    if inputs.chain_points and inputs.chain_steps is not None:
+        chains = chain_table(inputs.chain_points, inputs.chain_steps)
+        opening += [
+            "<h3>The converged chains (results/chain_points.csv, results/chain_steps.csv)</h3>",
+            f'<div id="chains">{_table_html(chains)}</div>',
+        ]
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += [
             "<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
             f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>',
+        ]
+    if inputs.continuation is not None:
+        found = curvature_answer(inputs.continuation, inputs.curvature_steps)
+        opening += [
+            "<h3>The SGD steps' points polished on the subset (certified continuation)</h3>",
+            f'<p id="continuation-answer">{html.escape(SUBSET_CAVEAT)} {html.escape(found)}</p>',
         ]
     if inputs.curvature_steps:
         steps = _rows_table(inputs.curvature_steps)
@@ -435,7 +458,8 @@ def build_report(inputs: ReportInputs) -> Report:
     )
 
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
-    lines += ([f"**{answer}**", ""] if answer else []) + [LEMMA, ""]
+    lines += ([f"**{answer}**", ""] if answer else []) + ([converged, ""] if converged else [])
+    lines += [LEMMA, ""]
     lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:
         lines += ["", "## 2. Weight-decay dynamics", ""] + [

@@ -10,6 +10,9 @@ per stage), so the report reads attributes, never nested string keys.
 | ``verdict_steps`` | results/verdicts.csv | table (shown as it is) |
 | ``continuation`` | metrics/continuation.json | ``continuation.records.ContinuationSummary`` |
 | ``curvature_steps`` | results/continuation_steps.csv | ``continuation.records.StepVerdict`` |
+| ``chain`` | metrics/chain.json | ``chain.records.ChainSummary`` |
+| ``chain_points`` | results/chain_points.csv | ``chain.records.ChainPoint`` |
+| ``chain_steps`` | results/chain_steps.csv | ``chain.records.ChainStep`` |
 | ``hessian`` | results/hessian.csv | ``landscape_records.CurvaturePoint`` |
 | ``saddle_steps`` | results/saddle_steps.csv | ``landscape_records.SaddleStep`` |
 | ``escapes`` | results/escapes.csv | ``landscape_records.EscapeRow`` |
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..chain.records import ChainPoint, ChainStep, ChainSummary
 from ..continuation.records import ContinuationSummary, StepVerdict
 from ..dynamics.summary import TheoryRow
 from ..landscape_records import CurvaturePoint, EscapeRow, InterpolationRow, SaddleStep
@@ -53,3 +57,6 @@ class ReportInputs:
     dynamics_config: object  # the dynamics params section
     provenance: dict  # label -> value (params, data md5)
     links: dict = field(default_factory=dict)  # label -> URL of the MLflow runs it names, or None
+    chain: ChainSummary | None = None  # None: no converged chain written
+    chain_points: list[ChainPoint] | None = None
+    chain_steps: list[ChainStep] | None = None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ..chain.records import ChainSummary
+
 
 def _flat(record, prefix: str = "", skip: tuple[str, ...] = ()) -> dict:
     """The fields of ``record`` in declaration order, under ``prefix``."""
@@ -107,9 +109,10 @@ class KeyNumbers:
     verdicts: tuple[VerdictNumbers, ...]  # empty: no verdicts written
     continuation: ContinuationNumbers | None  # None: the continuation stage did not run
     hessian: HessianNumbers | None  # None: no point analysed by the hessian stage
-    nonmonotone_from_saddle: int | None  # None: the hessian stage did not run
+    nonmonotone_from_saddle: int | None  # None: no point analysed by the hessian stage
     decay: tuple[DecayNumbers, ...]  # empty: the dynamics stage did not run
     slopes: tuple[SlopeNumbers, ...]
+    chain: ChainSummary | None = None  # None: no converged chain written
 
     def to_json(self) -> dict:
         """metrics/report.json: flat keys, as the report has always written them."""
@@ -124,6 +127,8 @@ class KeyNumbers:
             numbers |= _flat(self.hessian, "hessian_")
         if self.nonmonotone_from_saddle is not None:
             numbers["nonmonotone_from_saddle"] = self.nonmonotone_from_saddle
+        if self.chain is not None:
+            numbers |= _flat(self.chain, "chain_")
         for row in self.decay:
             numbers |= _flat(row, f"decay_{row.init}_layer{row.layer}_", skip=("init", "layer"))
         for fit in self.slopes:

@@ -113,8 +113,11 @@ class ArclengthSettings:
     linear_iterations: int = 50  # GMRES restarts
     max_points: int = 200
     fold_tol: float = 1e-8  # bisection stops when the arclength bracket is this short
+    stop_at_fold: bool = False  # end the branch at its first located fold
+    bottom_at_every_point: bool = True  # else mu only on a fold's approach (and at the fold)
 
 
+END_OVERSHOOT = 0.05
 FIT_GAPS = (1e-9, 1e-2)  # |lambda / lambda* - 1| of the points the fold's fit uses
 FIT_POINTS = 4
 
@@ -128,10 +131,15 @@ class ArcPoint:
     grad_norm: float
     iterations: int  # corrector Newton steps
     bottom: float = math.nan  # mu, the bottom eigenvalue of H (when the family's bottom is given)
+    tangent: np.ndarray | None = None  # the unit tangent (t_theta, t_tau) there
 
     @property
     def lam(self) -> float:
         return math.exp(self.tau)
+
+    def theta_per_tau(self) -> np.ndarray:
+        """dtheta/dtau = t_theta / t_tau along the branch (infinite at a fold)."""
+        return self.tangent[:-1] / self.tangent[-1]
 
 
 @dataclass(frozen=True)
@@ -180,11 +188,13 @@ def correct(
     normal to ``tangent``; None when it does not converge."""
     predicted = np.append(theta, tau)
     current = predicted.copy()
+    previous_norm = math.inf
     for iteration in range(settings.corrector_iterations + 1):
         residual = family.residual(current[:-1], current[-1])
         norm = float(np.linalg.norm(residual))
-        if not math.isfinite(norm):
-            return None
+        if not math.isfinite(norm) or norm > 10 * previous_norm:
+            return None  # Newton diverging: the prediction was too far (the step will halve)
+        previous_norm = norm
         if norm <= settings.tol:
             return _Corrected(current[:-1], float(current[-1]), norm, iteration)
         if iteration == settings.corrector_iterations:
@@ -292,11 +302,12 @@ def follow_arclength(
         raise ValueError(f"the start is not a critical point: ||F|| = {start_norm:.3g}")
     sign = 1.0 if tau_end >= tau else -1.0
     t = first_tangent(family, theta, tau, sign, settings)
-    mu = bottom(theta, tau) if bottom else math.nan
-    branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu)])
+    mu = bottom(theta, tau) if bottom and settings.bottom_at_every_point else math.nan
+    branch = ArcBranch([ArcPoint(0.0, tau, theta, float(t[-1]), start_norm, 0, mu, t)])
     ds = settings.step
     while len(branch.points) < settings.max_points:
         here = branch.points[-1]
+        ds = min(ds, _step_to_end(here.tau, tau_end, t[-1], sign))
         predicted = np.append(here.theta, here.tau) + ds * t
         point = correct(family, predicted[:-1], predicted[-1], t, settings)
         if point is None:
@@ -310,7 +321,11 @@ def follow_arclength(
         t_new = tangent_at(family, point.theta, point.tau, t, settings)
         if np.sign(t_new[-1]) != np.sign(t[-1]) and t[-1] != 0:
             branch.folds.append(_fold(family, here, t, ds, branch, settings, bottom))
-        mu = bottom(point.theta, point.tau) if bottom else math.nan
+            if settings.stop_at_fold:
+                return branch
+        at_end = sign * (point.tau - tau_end) >= 0
+        wanted = bottom and settings.bottom_at_every_point
+        mu = bottom(point.theta, point.tau) if wanted else math.nan
         branch.points.append(
             ArcPoint(
                 here.s + ds,
@@ -320,15 +335,26 @@ def follow_arclength(
                 point.grad_norm,
                 point.iterations,
                 mu,
+                t_new,
             )
         )
         t = t_new
-        if sign * (point.tau - tau_end) >= 0:
+        if at_end:
             branch.reached_end = True
             return branch
         if point.iterations <= settings.easy_iterations:
             ds = min(ds * settings.grow, settings.max_step)
     return branch
+
+
+def _step_to_end(tau: float, tau_end: float, tangent_tau: float, sign: float) -> float:
+    """The largest ds whose prediction lands at most ``END_OVERSHOOT`` of the remaining
+    distance in tau beyond tau_end (a branch need not be followed past the step's end, and
+    beyond it the corrector may meet what the step is not about); inf when the tangent points
+    away from the end (through a fold)."""
+    if sign * tangent_tau <= 0:
+        return math.inf
+    return (1 + END_OVERSHOOT) * abs(tau_end - tau) / abs(tangent_tau)
 
 
 def _fold(

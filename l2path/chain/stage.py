@@ -1,0 +1,221 @@
+"""The converged chains of the continuation stage from its params (``plan``), run (``execute``)
+and counted (``summary``).
+
+- **problem**: J on the first ``chain.n_sub`` training images (``chain.n_sub_gpu`` on CUDA), with
+  lambda/n as in the study, reduced exactly to the span of its images (``chain.span``);
+- **chains**, per seed of ``lambda_study.chain_seeds``: *ascending* from the study's ascending
+  SGD point at the grid's first lambda, up the grid until the weights collapse
+  (``lambda_study.collapse_ratio``); then *descending* from the study's descending SGD point at
+  the ascending chain's last lambda, down to the grid's first. One seed's two chains run in
+  order, seeds side by side (``map_``);
+- **each point** described with its dense Hessian (``chain.points.describe``), **each step**
+  judged by pseudo-arclength (``chain.verdicts.judge_step``); the certificate's scale is the
+  smallest |change| of the seed's steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..config import Params
+from ..continuation.setup import pick_device
+from ..continuation.study import SubsetProblem, settings_from
+from ..data.dataset import load_dataset
+from ..model.checkpoint import load_model
+from ..objective import Objective
+from ..schedules import SCHEDULES
+from ..study.records import PointRecord
+from ..study.results import read_results
+from .arclength import ArclengthSettings
+from .points import ChainSettings, chain_steps, describe, run_chain, smallest_change
+from .records import ChainDirection, ChainPoint, ChainStep, ChainSummary, StepVerdictKind
+from .span import SpanBasis, reduced_subset, span_basis
+from .verdicts import VerdictSettings, judge_step
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    device: torch.device
+    n_sub: int
+    basis: SpanBasis
+    subset: SubsetProblem  # the span-reduced problem
+    grid: list[float]  # the study's lambdas, ascending
+    starts: dict[tuple[int, ChainDirection], dict[float, torch.Tensor]]  # SGD points, reduced
+    settings: ChainSettings
+    verdicts: VerdictSettings
+
+
+def _warm_schedule(direction: int) -> str:
+    names = [n for n, s in SCHEDULES.items() if s.warm and s.direction == direction]
+    if not names:
+        raise ValueError(f"no warm schedule runs in direction {direction} (l2path.schedules)")
+    return names[0]
+
+
+def _sgd_points(
+    study: list[PointRecord], schedule: str, seed: int, basis: SpanBasis, layout: Objective
+) -> dict[float, torch.Tensor]:
+    """A schedule's SGD points of one seed by lambda, as reduced theta (``layout``: the full
+    problem's, for the order of theta)."""
+    return {
+        p.lam: basis.reduce(layout.flat(load_model(p.final_checkpoint, torch.float64)[0]))
+        for p in study
+        if p.schedule == schedule and p.seed == seed and not p.diverged
+    }
+
+
+def plan(params: Params) -> ChainPlan:
+    """The chains' plan from the params and the study's table (see the module)."""
+    config, model, study = params.chain, params.lambda_study.model, params.lambda_study
+    device = pick_device(params.runtime.device)
+    data = load_dataset(params.paths.prepared, torch.float64, n_train=model.n_train)
+    n_sub = config.n_sub_gpu if device.type == "cuda" and config.n_sub_gpu else config.n_sub
+    full = SubsetProblem(
+        model.sizes,
+        data.train.x.to(device),
+        data.train.y.to(device),
+        model.cost,
+        len(data.train.x),
+        n_sub,
+    )
+    basis = span_basis(full)
+    records = read_results(params.paths.study_results)
+    starts = {
+        (seed, direction): _sgd_points(records, _warm_schedule(sign), seed, basis, full.mse)
+        for seed in study.chain_seeds
+        for direction, sign in ((ChainDirection.UP, 1), (ChainDirection.DOWN, -1))
+    }
+    grid = [
+        study.grid.lambda_start * study.grid.factor**k
+        for k in range(
+            round(math.log(study.grid.lambda_max / study.grid.lambda_start, study.grid.factor)) + 1
+        )
+    ]
+    polish = settings_from(params.continuation).branch.polish
+    return ChainPlan(
+        device,
+        n_sub,
+        basis,
+        reduced_subset(full, basis),
+        grid,
+        starts,
+        ChainSettings(polish, study.collapse_ratio, config.fraction),
+        VerdictSettings(
+            ArclengthSettings(
+                step=config.arc_step,
+                max_step=config.arc_max_step,
+                tol=polish.tol,
+                corrector_iterations=config.corrector_iterations,
+                linear_iterations=config.gmres_restarts,
+                linear_rtol=config.gmres_rtol,
+                fold_tol=config.fold_tol,
+                bottom_at_every_point=False,
+            ),
+            polish,
+            config.same_point_tol,
+        ),
+    )
+
+
+def _start(plan: ChainPlan, seed: int, direction: ChainDirection, lam: float) -> torch.Tensor:
+    points = plan.starts[(seed, direction)]
+    match = [theta for point_lam, theta in points.items() if math.isclose(point_lam, lam)]
+    if not match:
+        raise ValueError(
+            f"the study has no {direction.value} SGD point of seed {seed} at lambda {lam:g}: "
+            "run `dvc repro study` with that schedule and seed"
+        )
+    return match[0]
+
+
+def _one_chain(
+    plan: ChainPlan, seed: int, direction: ChainDirection, lams: list[float], log
+) -> tuple[list[ChainPoint], list[ChainStep], list[float]]:
+    links = run_chain(
+        plan.subset, _start(plan, seed, direction, lams[0]), lams, direction, plan.settings, log
+    )
+    thetas = [link.theta for link in links]
+    rough = chain_steps_of_mse(plan, links)
+    scale = smallest_change(rough)
+    points = []
+    for k, link in enumerate(links):
+        previous = thetas[k - 1] if k else None
+        point = describe(plan.subset, seed, direction, k, link, previous, scale, plan.settings)
+        points.append(point)
+        log(
+            f"{direction.value} seed {seed}, lambda {point.lam:g}: {point.curvature_class} "
+            f"({point.class_proof.value}), MSE {point.mse:.6g}"
+        )
+    steps = []
+    for k, step in enumerate(chain_steps(points, thetas)):
+        later = k + 1
+        steps.append(
+            judge_step(
+                plan.subset, step, points[k], thetas[k], points[later], thetas[later], plan.verdicts
+            )
+        )
+        log(
+            f"{direction.value} seed {seed}, lambda {step.lambda_low:g} to "
+            f"{step.lambda_high:g}: change {step.change:.3g}, {steps[-1].verdict.value}"
+        )
+    return points, steps, [link.lam for link in links]
+
+
+def chain_steps_of_mse(plan: ChainPlan, links) -> list[float]:
+    """The in-sample MSE changes of a chain's neighbours (the certificate's scale)."""
+    mse = [float(plan.subset.mse.value(link.theta)) for link in links]
+    return [b - a for a, b in zip(mse, mse[1:])]
+
+
+def run_seed(plan: ChainPlan, seed: int, log) -> tuple[list[ChainPoint], list[ChainStep]]:
+    """One seed's ascending chain, then its descending one over the same lambdas."""
+    up_points, up_steps, lams = _one_chain(plan, seed, ChainDirection.UP, plan.grid, log)
+    down_lams = list(reversed(lams))
+    down_points, down_steps, _ = _one_chain(plan, seed, ChainDirection.DOWN, down_lams, log)
+    return up_points + down_points, up_steps + down_steps
+
+
+@dataclass
+class ChainResults:
+    points: list[ChainPoint]
+    steps: list[ChainStep]
+
+
+def execute(plan: ChainPlan, seeds: list[int], log=lambda m: None, map_=map) -> ChainResults:
+    """Every seed's chains (``map_`` spreads the seeds over workers), tables in seed order."""
+    results = list(map_(lambda seed: run_seed(plan, seed, log), seeds))
+    return ChainResults(
+        [p for points, _ in results for p in points], [s for _, steps in results for s in steps]
+    )
+
+
+def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
+    points, steps = results.points, results.steps
+    verdicts = [s.verdict for s in steps]
+    ratios = [s.lemma_ratio for s in steps if s.lemma_ratio is not None]
+    ratios = [r for r in ratios if math.isfinite(r)]
+    return ChainSummary(
+        n_sub=plan.n_sub,
+        parameters=plan.subset.mse.size,
+        chains=len({(p.seed, p.direction) for p in points}),
+        points=len(points),
+        converged_points=sum(p.converged for p in points),
+        proved_minima=sum(p.proved_minimum for p in points),
+        proved_saddles=sum(bool(p.inertia_negative) for p in points),
+        steps=len(steps),
+        drops=sum(s.drop for s in steps),
+        one_branch_of_minima=verdicts.count(StepVerdictKind.ONE_BRANCH),
+        fold_jumps=verdicts.count(StepVerdictKind.FOLD_JUMP),
+        saddle_branches=verdicts.count(StepVerdictKind.SADDLE_BRANCH),
+        branch_switches=verdicts.count(StepVerdictKind.BRANCH_SWITCH),
+        branches_lost=verdicts.count(StepVerdictKind.BRANCH_LOST),
+        not_followed=verdicts.count(StepVerdictKind.NOT_FOLLOWED),
+        lemma_ratio_min=min(ratios, default=None),
+        lemma_ratio_max=max(ratios, default=None),
+        drops_on_one_branch_of_minima=sum(
+            s.drop and s.verdict is StepVerdictKind.ONE_BRANCH for s in steps
+        ),
+    )
