@@ -110,6 +110,7 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(
         "hessian.point",
         "continuation",
         "continuation.seed",
+        "continuation.chain",
         "dynamics",
         "dynamics.model",
         "report",
@@ -123,9 +124,13 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(
             a.key: a for a in prefect.read_artifacts() if a.key
         }  # the server also keeps unkeyed ones
     # every long task left a progress artifact, finished at 100 %
-    assert {"train-epochs", "hessian-points", "continuation-items", "dynamics-epochs"} <= set(
-        artifacts
-    )
+    assert {
+        "train-epochs",
+        "hessian-points",
+        "continuation-items",
+        "chain-seeds",
+        "dynamics-epochs",
+    } <= set(artifacts)
     assert any(key.startswith("study-shard-") for key in artifacts)
     assert all(a.data == 100.0 for key, a in artifacts.items() if a.type == "progress"), artifacts
     summary = artifacts[

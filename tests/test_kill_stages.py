@@ -74,6 +74,7 @@ AFTER_STUDY = {
     "continuation.cg_iterations": 200,
     "continuation.eig_steps": 100,
     "continuation.workers": 1,
+    "chain.n_sub": 32,
 }
 LATE_STAGES = {
     "hessian": (

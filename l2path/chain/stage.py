@@ -43,16 +43,17 @@ class ChainPlan:
     basis: SpanBasis
     subset: SubsetProblem  # the span-reduced problem
     grid: list[float]  # the study's lambdas, ascending
-    starts: dict[tuple[int, ChainDirection], dict[float, torch.Tensor]]  # SGD points, reduced
+    # the study's SGD points by (seed, direction), reduced; a direction the study did not run
+    # is absent
+    starts: dict[tuple[int, ChainDirection], dict[float, torch.Tensor]]
     settings: ChainSettings
     verdicts: VerdictSettings
 
 
-def _warm_schedule(direction: int) -> str:
-    names = [n for n, s in SCHEDULES.items() if s.warm and s.direction == direction]
-    if not names:
-        raise ValueError(f"no warm schedule runs in direction {direction} (l2path.schedules)")
-    return names[0]
+def _warm_schedule(direction: int, run: list[str]) -> str | None:
+    """The study's warm schedule (among those it ``run``) that goes in ``direction``."""
+    names = [n for n in run if SCHEDULES[n].warm and SCHEDULES[n].direction == direction]
+    return names[0] if names else None
 
 
 def _sgd_points(
@@ -83,10 +84,15 @@ def plan(params: Params) -> ChainPlan:
     )
     basis = span_basis(full)
     records = read_results(params.paths.study_results)
-    starts = {
-        (seed, direction): _sgd_points(records, _warm_schedule(sign), seed, basis, full.mse)
-        for seed in study.chain_seeds
+    directions = {
+        direction: _warm_schedule(sign, study.schedules)
         for direction, sign in ((ChainDirection.UP, 1), (ChainDirection.DOWN, -1))
+    }
+    starts = {
+        (seed, direction): _sgd_points(records, schedule, seed, basis, full.mse)
+        for seed in study.chain_seeds
+        for direction, schedule in directions.items()
+        if schedule is not None
     }
     grid = [
         study.grid.lambda_start * study.grid.factor**k
@@ -171,8 +177,15 @@ def chain_steps_of_mse(plan: ChainPlan, links) -> list[float]:
 
 
 def run_seed(plan: ChainPlan, seed: int, log) -> tuple[list[ChainPoint], list[ChainStep]]:
-    """One seed's ascending chain, then its descending one over the same lambdas."""
+    """One seed's ascending chain, then its descending one over the same lambdas; a chain
+    whose warm schedule the study did not run is left out (the descending one needs both)."""
+    if (seed, ChainDirection.UP) not in plan.starts:
+        log(f"seed {seed}: the study ran no ascending chain, so no converged chain starts")
+        return [], []
     up_points, up_steps, lams = _one_chain(plan, seed, ChainDirection.UP, plan.grid, log)
+    if (seed, ChainDirection.DOWN) not in plan.starts:
+        log(f"seed {seed}: the study ran no descending chain, so none is converged")
+        return up_points, up_steps
     down_lams = list(reversed(lams))
     down_points, down_steps, _ = _one_chain(plan, seed, ChainDirection.DOWN, down_lams, log)
     return up_points + down_points, up_steps + down_steps
