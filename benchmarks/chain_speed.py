@@ -1,4 +1,4 @@
-"""What the converged chain (``l2path.chain.points``) costs on the continuation's problem.
+"""What the converged chain (``l2path.chain.points``) costs on its subset problem.
 
 Runs the ascending converged chain of --seed from the study's SGD point at the grid's first
 lambda (run `dvc repro study` first) for --points points on the first --n-sub images, describes
@@ -28,7 +28,7 @@ from l2path.chain.points import ChainSettings, chain_steps, describe, run_chain
 from l2path.chain.records import ChainDirection
 from l2path.chain.verdicts import VerdictSettings, judge_step
 from l2path.chain.span import reduced_subset, span_basis
-from l2path.continuation.study import SubsetProblem, settings_from
+from l2path.chain.subset import SubsetProblem, polish_from
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model
 
@@ -63,8 +63,8 @@ def main() -> None:
         basis = span_basis(subset)
         subset, start = reduced_subset(subset, basis), basis.reduce(start)
         print(f"span reduction: {subset.mse.size} parameters", flush=True)
-    continuation = settings_from(params.continuation)
-    settings = ChainSettings(continuation.branch.polish, study.collapse_ratio)
+    polish = polish_from(params.chain)
+    settings = ChainSettings(polish, study.collapse_ratio)
     clock = time.perf_counter()
     links = run_chain(subset, start, lams, ChainDirection.UP, settings, print)
     print(f"chain polished in {time.perf_counter() - clock:.1f} s", flush=True)
@@ -81,10 +81,10 @@ def main() -> None:
         ArclengthSettings(
             step=args.step,
             max_step=args.max_step,
-            tol=continuation.branch.polish.tol,
+            tol=polish.tol,
             bottom_at_every_point=args.bottom_every_point,
         ),
-        continuation.branch.polish,
+        polish,
     )
     judged = []
     for k, step in enumerate([] if args.no_verdicts else steps):

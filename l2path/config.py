@@ -49,17 +49,13 @@ class Paths(Section):
     controls: str
     verdicts: str
     verdicts_metrics: str
+    decomposition: str
     hessian_table: str
     spectra_dir: str
     escapes: str
     interpolation: str
     saddle_steps: str
     hessian_metrics: str
-    continuation_points: str
-    continuation_branch: str
-    continuation_folds: str
-    continuation_steps: str
-    continuation_metrics: str
     chain_points: str
     chain_steps: str
     chain_metrics: str
@@ -226,35 +222,12 @@ class Hessian(Section):
     _unique_schedules = field_validator("schedules")(_unique)
 
 
-class Continuation(Section):
-    """Certified continuation of the ascending chains (l2path.continuation.study)."""
+class ChainFollow(Section):
+    """Which steps of each direction's converged chains are followed by pseudo-arclength: all,
+    or the drops only (the others keep their change and classes, verdict "not followed")."""
 
-    n_sub: int = Field(ge=1)
-    n_sub_gpu: int | None = Field(default=None, ge=1)
-    lambda_end: float | None = Field(default=None, gt=0)
-    step_log2: float = Field(gt=0)
-    min_step_log2: float = Field(gt=0)
-    jump_tol: float = Field(gt=0)
-    same_point_tol: float = Field(gt=0)
-    fraction: float = Field(gt=0, lt=1)
-    grad_tol: float = Field(gt=0)
-    lbfgs_tol: float = Field(gt=0)
-    lbfgs_iterations: int = Field(ge=0)
-    newton_iterations: int = Field(ge=1)
-    cg_iterations: int = Field(ge=1)
-    corrector_iterations: int = Field(ge=1)
-    minres_iterations: int = Field(ge=1)
-    eig_tol: float = Field(gt=0)
-    eig_steps: int = Field(ge=2)
-    workers: int = Field(ge=1)
-
-    @model_validator(mode="after")
-    def _steps_ordered(self) -> "Continuation":
-        if self.min_step_log2 > self.step_log2:
-            raise ValueError(
-                f"min_step_log2 ({self.min_step_log2}) is larger than step_log2 ({self.step_log2})"
-            )
-        return self
+    ascending: Literal["all", "drops"]
+    descending: Literal["all", "drops"]
 
 
 class Chain(Section):
@@ -271,6 +244,13 @@ class Chain(Section):
     fold_tol: float = Field(gt=0)
     same_point_tol: float = Field(gt=0)
     fraction: float = Field(gt=0, lt=1)
+    grad_tol: float = Field(gt=0)
+    lbfgs_tol: float = Field(gt=0)
+    lbfgs_iterations: int = Field(ge=0)
+    newton_iterations: int = Field(ge=1)
+    cg_iterations: int = Field(ge=1)
+    workers: int = Field(ge=1)
+    follow: ChainFollow
 
     @model_validator(mode="after")
     def _arc_steps_ordered(self) -> "Chain":
@@ -386,7 +366,6 @@ class Params(Section):
     train: Train
     lambda_study: LambdaStudy
     hessian: Hessian
-    continuation: Continuation
     chain: Chain
     dynamics: Dynamics
     report: Report

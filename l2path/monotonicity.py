@@ -22,9 +22,17 @@ Controls. For a step of a continuation chain, the chain point at the step's late
 (the *child*, started from the *parent*) has a same-lambda control: the parent continued at
 its own lambda for as many epochs (``study.schedules.controls``). ``control_change`` is
 m(control) - m(parent), what continued optimisation alone did; ``control_gap`` is
-m(child) - m(control), sd sqrt(sd_child^2 + sd_control^2). A step on which the chain's value
-fell (the child below its parent) is *explained* by continued optimisation when the child is
-not lower than the control beyond noise: control_gap >= -z_alpha * sd.
+m(child) - m(control) (``decomposition``: the lambda effect). Child and control share their
+start and mini-batch order, so the gap's yardstick is the *paired* sd, the sd of the
+per-epoch difference child - control over the last common epochs
+(``control_gap_sd_paired``, with the two series' ``control_gap_correlation`` and
+``control_gap_detectable``, the smallest gap the one-sided test detects with power
+``decomposition.POWER``; all three from ``decomposition.paired_table``, given to
+``step_table`` as ``paired``). ``control_gap_sd`` = sqrt(sd_child^2 + sd_control^2) is the
+unpaired yardstick, kept beside it. A step on which the chain's value fell (the child below
+its parent) is *explained* by continued optimisation when the child is not lower than the
+control beyond noise: control_gap >= -z_alpha * control_gap_sd_paired (the unpaired sd where
+the paired one is missing: no ``paired`` table, or a history too short).
 
 Runs. Consecutive decreases of a path form a *run* from lambda_i to lambda_j; its
 cumulative drop m_i - m_j is tested the same way against sqrt(sd_i^2 + sd_j^2) (the
@@ -70,8 +78,18 @@ STEP_COLUMNS = [
     "control_change",
     "control_gap",
     "control_gap_sd",
+    "control_gap_sd_paired",
+    "control_gap_correlation",
+    "control_gap_detectable",
     "explained",
 ]
+# the columns of ``decomposition.paired_table`` read by ``step_table`` -> their step columns
+PAIRED = {
+    "sd_paired": "control_gap_sd_paired",
+    "correlation": "control_gap_correlation",
+    "detectable": "control_gap_detectable",
+}
+Paired = Mapping[tuple[str, str], Mapping[str, float]]  # (child key, metric) -> PAIRED values
 
 
 def threshold(false_alarm: float) -> float:
@@ -99,14 +117,30 @@ def _paths(results: pd.DataFrame):
         yield schedule, int(seed), path.sort_values("lambda").reset_index(drop=True)
 
 
+def _paired_lookup(paired: pd.DataFrame | None) -> Paired:
+    """(child key, metric) -> the paired noise of its control's gap, from a ``paired_table``."""
+    if paired is None or paired.empty:
+        return {}
+    return {
+        (row["control_of"], row["metric"]): {column: row[column] for column in PAIRED}
+        for _, row in paired.iterrows()
+    }
+
+
 def _control_columns(
-    path: pd.DataFrame, i: int, metric: str, controls: pd.DataFrame | None, z_alpha: float
+    path: pd.DataFrame,
+    i: int,
+    metric: str,
+    controls: pd.DataFrame | None,
+    z_alpha: float,
+    paired: Paired | None = None,
 ) -> dict:
     """The control of the step between rows i and i + 1 of a path (see the module's docstring)."""
     none = {
         "control_change": math.nan,
         "control_gap": math.nan,
         "control_gap_sd": math.nan,
+        **{column: math.nan for column in PAIRED.values()},
         "explained": False,
     }
     if controls is None or "key" not in path or controls.empty:
@@ -124,12 +158,17 @@ def _control_columns(
     control = found.iloc[0]
     value, noise = path[metric].to_numpy(), path[f"{metric}_sd"].to_numpy()
     gap, sd = value[child] - control[metric], _sd(noise[child], control[f"{metric}_sd"])
+    found = (paired or {}).get((keys[child], metric), {})
+    pair = {column: float(found.get(name, math.nan)) for name, column in PAIRED.items()}
+    yardstick = pair["control_gap_sd_paired"]
+    yardstick = yardstick if math.isfinite(yardstick) else sd
     fell = value[child] < value[parent]
     return {
         "control_change": control[metric] - value[parent],
         "control_gap": gap,
         "control_gap_sd": sd,
-        "explained": bool(fell and child == i + 1 and gap >= -z_alpha * sd),
+        **pair,
+        "explained": bool(fell and child == i + 1 and gap >= -z_alpha * yardstick),
     }
 
 
@@ -141,6 +180,7 @@ def _path_steps(
     cold: pd.Series,
     z_alpha: float,
     controls: pd.DataFrame | None = None,
+    paired: Paired | None = None,
 ) -> list[dict]:
     values, noise, lams = (
         path[metric].to_numpy(),
@@ -172,7 +212,7 @@ def _path_steps(
                 "run_drop": 0.0,
                 "run_noise_sd": math.nan,
                 "run_beyond_noise": False,
-                **_control_columns(path, i, metric, controls, z_alpha),
+                **_control_columns(path, i, metric, controls, z_alpha, paired),
             }
         )
     _mark_runs(rows, values, noise, z_alpha)
@@ -202,17 +242,22 @@ def _mark_runs(rows: list[dict], values: np.ndarray, noise: np.ndarray, z_alpha:
 
 
 def step_table(
-    results: pd.DataFrame, false_alarm: float, controls: pd.DataFrame | None = None
+    results: pd.DataFrame,
+    false_alarm: float,
+    controls: pd.DataFrame | None = None,
+    paired: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per (path, lambda step, metric): the change, its noise, the one-sided test at
     ``false_alarm``, the run of consecutive decreases it belongs to (``run`` -1: none) and,
-    with ``controls`` (the controls' results), what the step's same-lambda control did."""
+    with ``controls`` (the controls' results), what the step's same-lambda control did, judged
+    against the paired noise of ``paired`` (``decomposition.paired_table``) where given."""
     z_alpha = threshold(false_alarm)
+    lookup = _paired_lookup(paired)
     rows = []
     for metric in METRICS:
         cold = cold_spread(results, metric)
         for schedule, seed, path in _paths(results):
-            rows += _path_steps(schedule, seed, path, metric, cold, z_alpha, controls)
+            rows += _path_steps(schedule, seed, path, metric, cold, z_alpha, controls, lookup)
     return pd.DataFrame(rows, columns=STEP_COLUMNS)
 
 

@@ -4,8 +4,9 @@ From the monotonicity steps (``monotonicity.step_table``, metric ``train_mse``),
 where the MSE fell gets, in this order:
 
 - ``continued optimisation``: the step's same-lambda control (the parent continued at its
-  own lambda, same epochs, same stack) got at least as low as the new point, within noise
-  (``explained``): the fall needs no change of lambda to happen;
+  own lambda, same epochs, same stack) got at least as low as the new point, within the
+  paired noise of the two (``explained``; ``monotonicity``'s module docstring): the fall
+  needs no change of lambda to happen;
 - ``within noise``: the fall is not beyond the within-stage noise of its two ends (one-sided
   test at the study's false-alarm rate);
 - ``beyond noise, unexplained``: neither.
@@ -44,6 +45,9 @@ EVIDENCE = [
     "control_change",
     "control_gap",
     "control_gap_sd",
+    "control_gap_sd_paired",
+    "control_gap_correlation",
+    "control_gap_detectable",
     "explained",
 ]
 

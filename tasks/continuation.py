@@ -1,6 +1,5 @@
-"""Tasks of the ``continuation`` stage: certified branches through the ascending chains' points,
-curvature verdicts of their non-monotone steps (``continue_branches``); the converged chains on
-their own objective (``converged_chains``); tables and MLflow runs (child runs per seed)."""
+"""Task of the ``continuation`` stage: the converged chains on their own objective
+(``converged_chains``), their tables and MLflow runs (a child run per seed and direction)."""
 
 from __future__ import annotations
 
@@ -18,90 +17,7 @@ from l2path import atomic
 from l2path.config import Params
 from l2path.chain import stage as chains
 from l2path.chain.records import ChainPoint
-from l2path.continuation import setup
-from l2path.continuation.records import ContinuationPoint
-from l2path.continuation.study import ContinuationResults, summary
 from l2path.rows import write_rows
-
-
-def _logged(point: ContinuationPoint) -> dict[str, float]:
-    """A point's numbers as MLflow metrics, named by its kind."""
-    numbers = {
-        "grad_norm": point.grad_norm,
-        "bottom": point.bottom,
-        "bottom_residual": point.bottom_residual,
-        "data_loss": point.data_loss,
-        "certified": point.certified,
-    }
-    return {f"{point.kind.value}.{name}": float(value) for name, value in numbers.items()}
-
-
-def log_seed(params: Params, stage: StageRun, seed: int, results: ContinuationResults) -> None:
-    points = sorted(
-        (p for p in results.points if p.seed == seed), key=lambda p: (p.lam, p.kind.value)
-    )
-    logged = {
-        "seed": seed,
-        **{f"continuation.{k}": v for k, v in params.continuation.model_dump().items()},
-    }
-    tags = {**stage.child_tags("seed"), "l2path.seed": str(seed)}
-    with tracking.stage_run(
-        params.study.name, f"continuation seed{seed}", logged, tags, parent_run_id=stage.run_id
-    ) as run_id:
-        for index, point in enumerate(points):
-            tracking.log_metrics(run_id, _logged(point), step=index)
-
-
-@task(name="continue-branches", cache_policy=NO_CACHE)
-def continue_branches(params: Params, stage: StageRun) -> dict:
-    """Run every chain seed (side by side, ``continuation.workers`` at a time); write the tables."""
-    paths, config = params.paths, params.continuation
-    logger = get_run_logger()
-    plan = setup.plan(params)
-    logger.info(
-        "continuation on %d images (%s), lambda up to %g; %d non-monotone steps, "
-        "smallest change %.3g",
-        plan.n_sub,
-        plan.device,
-        plan.lam_end,
-        len(plan.steps),
-        plan.smallest_change,
-    )
-    torch.set_num_threads(1 if config.workers > 1 else params.runtime.curvature_threads)
-    items = len(plan.points) + len(plan.steps)
-    # One BLAS thread per worker: OpenBLAS's own threads, two per call, made side-by-side seeds
-    # 9x slower on 2 cores (docs/benchmarks.md, "Certified continuation per point").
-    with (
-        threadpool_limits(1 if config.workers > 1 else None),
-        ThreadPoolExecutor(max_workers=config.workers) as pool,
-        progress(
-            f"continuation: {len(plan.points)} points, {len(plan.steps)} steps",
-            items,
-            "items",
-            "continuation-items",
-        ) as bar,
-    ):
-
-        def counted(work, pieces):  # each polished point and each judged step advances the bar
-            return pool.map(lambda piece: (work(piece), bar.advance())[0], pieces)
-
-        results = setup.execute(plan, log=logger.info, map_=counted)
-    for table, rows in (
-        (paths.continuation_points, results.points),
-        (paths.continuation_branch, results.branch),
-        (paths.continuation_folds, results.folds),
-        (paths.continuation_steps, results.steps),
-    ):
-        write_rows(table, rows)
-    metrics = summary(results, plan.n_sub).to_json()
-    atomic.write_json(paths.continuation_metrics, metrics)
-    for seed in params.lambda_study.chain_seeds:
-        log_seed(params, stage, seed, results)
-    tracking.log_metrics(
-        stage.run_id, {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-    )
-
-    return metrics
 
 
 def _chain_metrics(point: ChainPoint) -> dict[str, float]:
@@ -134,12 +50,12 @@ def log_chains(params: Params, stage: StageRun, seed: int, results: chains.Chain
 
 @task(name="converged-chains", cache_policy=NO_CACHE)
 def converged_chains(params: Params, stage: StageRun) -> dict:
-    """The converged chains of every chain seed (side by side, ``continuation.workers`` at a
-    time, one BLAS thread each); write their tables and metrics."""
+    """The converged chains of every chain seed (side by side, ``chain.workers`` at a time,
+    one BLAS thread each); write their tables and metrics."""
     paths, seeds, workers = (
         params.paths,
         params.lambda_study.chain_seeds,
-        params.continuation.workers,
+        params.chain.workers,
     )
     logger = get_run_logger()
     plan = chains.plan(params)

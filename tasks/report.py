@@ -22,7 +22,6 @@ from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.chain.records import ChainPoint, ChainStep, ChainSummary
-from l2path.continuation.records import ContinuationSummary, StepVerdict
 from l2path.data.split import file_md5
 from l2path.dynamics.summary import TheoryRow
 from l2path.dynamics.tables import PLOT_NAMES
@@ -86,7 +85,7 @@ def provenance(params: Params) -> dict:
         "model": json.dumps(params.lambda_study.model.model_dump()),
         "SGD": json.dumps(params.lambda_study.sgd.model_dump()),
         "hessian": json.dumps(params.hessian.model_dump()),
-        "continuation": json.dumps(params.continuation.model_dump()),
+        "chain": json.dumps(params.chain.model_dump()),
         "dynamics": json.dumps(params.dynamics.model_dump()),
     }
 
@@ -147,8 +146,6 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         ),
         verdicts=read_summary(paths.verdicts_metrics, VerdictSummary),
         verdict_steps=read_table(paths.verdicts),
-        continuation=read_summary(paths.continuation_metrics, ContinuationSummary),
-        curvature_steps=read_records(paths.continuation_steps, StepVerdict),
         hessian=hessian,
         saddle_steps=read_records(paths.saddle_steps, SaddleStep),
         escapes=read_records(paths.escapes, EscapeRow),
@@ -166,6 +163,8 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         chain=read_summary(paths.chain_metrics, ChainSummary),
         chain_points=read_records(paths.chain_points, ChainPoint),
         chain_steps=read_records(paths.chain_steps, ChainStep),
+        decomposition=read_table(paths.decomposition),
+        false_alarm=params.lambda_study.false_alarm,
     )
 
 

@@ -20,6 +20,7 @@ from l2path.config import Params
 from l2path.data.dataset import load_dataset, train_count
 from l2path.data.split import file_md5
 from l2path.model.network import DTYPES
+from l2path.decomposition import decomposition_table, histories, paired_table
 from l2path.monotonicity import largest_violations, step_table, summary
 from l2path.study.planner import StudyPlan
 from l2path.study.progress import Progress
@@ -199,8 +200,10 @@ def train_shard(params: Params, chain_ids: list[int], stage: StageRun) -> int:
 
 @task(name="write-study-results", cache_policy=NO_CACHE)
 def write_study_results(params: Params, stage: StageRun) -> dict:
-    """Results tables of the points and their controls, monotonicity steps, verdicts and
-    metrics from the store (stale points removed); the metrics are logged on the study run."""
+    """Results tables of the points and their controls, monotonicity steps, the warm steps'
+    decomposition (lambda effect and optimisation deficit, paired noise from the histories),
+    verdicts and metrics from the store (stale points removed); the metrics are logged on the
+    study run."""
     config, paths = params.lambda_study, params.paths
     store = PointStore.of_study(params.paths)
     progress = Progress.resume(_plan(params), store)
@@ -210,8 +213,15 @@ def write_study_results(params: Params, stage: StageRun) -> dict:
     control_table = write_results(paths.controls, controls) if controls else None
     if control_table is None:
         atomic.write_csv(paths.controls, pd.DataFrame(columns=["key", "control_of"]))
-    steps = step_table(table, config.false_alarm, control_table)
+    paired = paired_table(
+        control_table, histories(records + controls), config.sgd.window, config.false_alarm
+    )
+    steps = step_table(table, config.false_alarm, control_table, paired)
     atomic.write_csv(paths.monotonicity_table, steps)
+    atomic.write_csv(
+        paths.decomposition,
+        decomposition_table(table, control_table, paired, config.false_alarm),
+    )
     verdicts = verdict_table(steps)
     atomic.write_csv(paths.verdicts, verdicts)
     counts = verdict_counts(verdicts, config.schedules).to_json()

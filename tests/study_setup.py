@@ -20,10 +20,8 @@ from repo_copy import set_dotted
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
 # 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point;
-# curvature of the 3 ascending points on 500 images; their continuation on 200, the converged
-# chains on 32; the weight-decay
-# dynamics on 1000
-# images for 2 epochs, one seed.
+# curvature of the 3 ascending points on 500 images; the converged chains on 32; the
+# weight-decay dynamics on 1000 images for 2 epochs, one seed.
 PIPELINE_STUDY = {
     "lambda_study.model.n_train": 2000,
     "lambda_study.chain_seeds": [0],
@@ -37,13 +35,10 @@ PIPELINE_STUDY = {
     "hessian.lanczos_steps": 20,
     "hessian.slq_steps": 10,
     "hessian.trace_probes": 4,
-    "continuation.n_sub": 200,
-    "continuation.lambda_end": 4.0,
-    "continuation.lbfgs_iterations": 300,
-    "continuation.newton_iterations": 30,
-    "continuation.cg_iterations": 200,
-    "continuation.eig_steps": 100,
-    "continuation.workers": 1,
+    "chain.lbfgs_iterations": 300,
+    "chain.newton_iterations": 30,
+    "chain.cg_iterations": 200,
+    "chain.workers": 1,
     "chain.n_sub": 32,
     "dynamics.model.n_train": 1000,
     "dynamics.epochs": 2,

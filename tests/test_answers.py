@@ -9,11 +9,10 @@ import typing
 import pandas as pd
 
 from l2path.config import load_params
-from l2path.continuation.records import ContinuationSummary, StepVerdict
 from l2path.dynamics.summary import TheoryRow
 from l2path.landscape_records import CurvaturePoint, InterpolationRow, SaddleStep
 from l2path.monotonicity import MonotonicitySummary
-from l2path.report.answers import continuation_answers, curvature_answer, opening_answer
+from l2path.report.answers import continuation_answers, opening_answer
 from l2path.report.decay_answers import dynamics_answers
 from l2path.verdicts import VerdictSummary
 
@@ -207,118 +206,6 @@ def test_without_the_per_point_hessian_analysis_no_class_counts_are_claimed():
         and "saddle point" not in ascending
     )
     assert "1 of these steps cross a barrier" in ascending
-
-
-def _step(seed: int, lambda_from: float, lambda_to: float, verdict: str, **evidence) -> StepVerdict:
-    """A row of results/continuation_steps.csv; what the answer does not read is filler."""
-    row = {
-        "seed": seed,
-        "lambda_from": lambda_from,
-        "lambda_to": lambda_to,
-        "sgd_mse_change": -1e-3,
-        "start_class": "minimum",
-        "start_certified": True,
-        "end_class": "minimum",
-        "end_certified": True,
-        "start_predicted_dL_dlambda": 1e-4,
-        "polished_mse_change": -1e-4,
-        "polished_data_loss_change": -1e-4,
-        "drop_reproduced": False,
-        **{
-            f"{side}_{name}": value
-            for side in ("up", "down")
-            for name, value in (
-                ("followed", False),
-                ("end_class", ""),
-                ("end_certified", False),
-                ("data_loss_change", math.nan),
-                ("other_on_branch", False),
-                ("distance_to_other", math.nan),
-            )
-        },
-        "fold_side": "",
-        "fold_low": math.nan,
-        "fold_high": math.nan,
-        "fold_evidence": "",
-        "bottom_before_fold": math.nan,
-        "jump_kind": "",
-        "switch_lowers": None,
-        "lemma_holds": None,
-        "reason": "",
-        "curvature_verdict": verdict,
-    }
-    return StepVerdict.from_row({**row, **evidence})
-
-
-def test_the_curvature_answer_counts_verdicts_and_names_the_steps_whose_drop_survives_the_polish():
-    metrics = {
-        "n_sub": 1000,
-        "points": 14,
-        "certified_points": 14,
-        "folds": 5,
-        "nonmonotone_steps": 3,
-        "undecided": 1,
-        "drops_reproduced": 1,
-        "classes": {"minimum": 11, "saddle": 0, "degenerate": 3},
-        "verdicts": {
-            "saddle_branch": 0,
-            "branch_jump": 2,
-            "one_branch_of_minima": 0,
-            "undecided": 1,
-        },
-        "jumps": {"fold": 2, "switch": 0, "switch_lowering": 0},
-        "escapes": 0,
-        "escapes_lowering": 0,
-        "branch_steps": 16,
-        "branch_steps_across_a_barrier": 0,
-    }
-    steps = [
-        _step(
-            1,
-            0.03125,
-            0.0625,
-            "branch jump",
-            jump_kind="fold",
-            fold_low=0.04419,
-            fold_high=0.04819,
-            fold_side="up from the start",
-            drop_reproduced=True,
-        ),
-        _step(
-            1,
-            0.0625,
-            0.125,
-            "branch jump",
-            jump_kind="fold",
-            fold_low=0.1,
-            fold_high=0.11,
-            fold_side="down from the end",
-        ),
-        _step(0, 0.5, 1.0, "undecided", reason="not converged"),
-    ]
-    text = curvature_answer(ContinuationSummary.from_json(metrics), steps)
-    assert "14 of 14 points certified (11 minima, 0 saddles, 3 degenerate), 5 folds located" in text
-    assert (
-        "of the 3 non-monotone ascending steps, 0 lie on a saddle branch, 2 jump between branches"
-        in text
-        and "1 are undecided" in text
-    )
-    assert "(2 at a fold located within the step, 0 where the end is a certified minimum" in text
-    assert "escape" not in text  # no certified saddle, no escape test
-    saddles = ContinuationSummary.from_json({**metrics, "escapes": 2, "escapes_lowering": 1})
-    assert (
-        "at 2 certified saddles the escape along negative curvature ended below the unperturbed "
-        "control polish at 1;" in curvature_answer(saddles, steps)
-    )
-    assert text.endswith(
-        "still show the drop in 1 of the 3 steps: seed 1, λ 0.03125 → 0.0625, branch jump "
-        "(fold in λ ∈ (0.04419, 0.04819), following the branch up from the start)."
-    )
-    undecided = curvature_answer(
-        ContinuationSummary.from_json(metrics),
-        [_step(0, 0.5, 1.0, "undecided", reason="not converged", drop_reproduced=True)],
-    )
-    assert undecided.endswith(": seed 0, λ 0.5 → 1, undecided (not converged).")
 
 
 def _theory_row(init: str, layer: int, **numbers) -> dict:

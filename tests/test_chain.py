@@ -29,7 +29,7 @@ from l2path.chain.records import (
     StepVerdictKind,
 )
 from l2path.chain.verdicts import VerdictSettings, judge_step
-from l2path.continuation.study import SubsetProblem
+from l2path.chain.subset import SubsetProblem
 from l2path.curvature.classes import PointClass
 from l2path.curvature.polish import Polish, polish
 
@@ -173,3 +173,27 @@ def test_a_point_that_did_not_converge_is_not_followed(subset, start):
         subset, step, points[0], links[0].theta, points[1], links[1].theta, settings
     )
     assert judged.verdict is StepVerdictKind.NOT_FOLLOWED
+
+
+def test_the_descending_chain_starts_at_the_largest_lambda_whose_sgd_point_has_not_collapsed(
+    subset,
+):
+    """Above that lambda the study's descending SGD points have ||w|| below collapse_ratio times
+    the ascending chain's first ||w||: the polish would land on w = 0 and stay there."""
+    from types import SimpleNamespace
+
+    from l2path.chain.stage import _descending_lams
+
+    mask = subset.mse.weight_mask()
+    lams = [1.0, 2.0, 4.0, 8.0]
+    norms = {1.0: 5.0, 2.0: 3.0, 4.0: 0.05, 8.0: 0.01}  # the collapse sets in above lambda = 2
+    sgd = {lam: norm * mask / mask.norm() for lam, norm in norms.items()}
+    plan = SimpleNamespace(
+        starts={(0, ChainDirection.DOWN): sgd},
+        subset=subset,
+        settings=SimpleNamespace(collapse_ratio=0.02),
+    )
+    assert _descending_lams(plan, 0, lams, first_norm=10.0) == [2.0, 1.0]
+    assert _descending_lams(plan, 0, lams, first_norm=1.0) == [4.0, 2.0, 1.0]
+    assert _descending_lams(plan, 0, lams, first_norm=0.1) == [8.0, 4.0, 2.0, 1.0]
+    assert _descending_lams(plan, 0, lams, first_norm=1e4) == []

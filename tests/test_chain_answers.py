@@ -71,7 +71,7 @@ POINTS = [
 ]
 STEPS = [
     step(UP, 1.0, 2.0, 0.02, Kind.ONE_BRANCH, lemma_ratio=1.0004),
-    step(UP, 2.0, 4.0, -0.01, Kind.FOLD_JUMP, fold_lambda=3.1),
+    step(UP, 2.0, 4.0, -0.01, Kind.FOLD_JUMP, fold_lambda=3.1, fold_lambda_error=2e-5),
     step(DOWN, 2.0, 4.0, 0.05, Kind.SADDLE_BRANCH),
 ]
 
@@ -100,7 +100,7 @@ def test_the_answer_names_each_count_and_each_drop():
     assert "1 steps stay on one branch of minima" in text and "1.00040 to 1.00040" in text
     assert "1 jump at a located fold" in text and "1 lie on a saddle branch" in text
     assert "3 of 5 points are proved minima and 2 proved saddles" in text
-    assert "ascending seed 0, λ 2 to 4: change -0.01, fold jump at λ* = 3.1" in text
+    assert "ascending seed 0, λ 2 to 4: change -0.01, fold jump at λ* = 3.1 ± 2e-05" in text
 
 
 def test_the_table_has_a_row_per_chain():

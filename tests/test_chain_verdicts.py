@@ -69,10 +69,22 @@ def test_a_fold_inside_the_step_is_a_located_fold_jump_with_its_sign_change_and_
     )
     assert judged.verdict is StepVerdictKind.FOLD_JUMP
     assert judged.fold_lambda == pytest.approx(2.25 / 0.5, rel=1e-7)  # in the study's lambda
+    assert judged.fold_lambda_error < 1e-6
     assert judged.fold_tangent_before > 0 > judged.fold_tangent_after
     # mu^2 = 9 |d lambda| (1 + (4/3) sqrt|d lambda| + ...): the fit's points, up to 1e-2 from
     # lambda*, carry the next-order term of a few per cent
     assert judged.fold_fit_k == pytest.approx(9.0, rel=0.02) and judged.fold_fit_residual < 2e-2
+
+
+@pytest.mark.parametrize("fold_tol", [1e-2, 1e-3])
+def test_a_coarse_bisection_states_an_error_that_covers_the_true_fold(fold_tol):
+    family = Quartics([1.0])
+    branch = follow(family, family.minimum(0.5), 0.5, 4.0, replace(SETTINGS, fold_tol=fold_tol))
+    judged = branch_verdict(
+        step(0.5, 4.0), branch, QuarticStep(family), np.zeros(1), math.log(4.0), 1e-6, 0.5
+    )
+    error = abs(judged.fold_lambda - 4.5)  # lambda* = 2.25 of the subset, 4.5 of the study
+    assert 0 < error <= judged.fold_lambda_error < 0.1
 
 
 def test_one_branch_of_minima_reaches_the_next_point_and_the_lemma_integral_holds():

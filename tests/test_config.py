@@ -145,7 +145,7 @@ def test_every_section_rejects_unknown_keys(raw):
         "train",
         "lambda_study.sgd",
         "hessian",
-        "continuation",
+        "chain",
         "dynamics",
         "report",
         "scale_out",

@@ -109,7 +109,6 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(
         "hessian",
         "hessian.point",
         "continuation",
-        "continuation.seed",
         "continuation.chain",
         "dynamics",
         "dynamics.model",
@@ -127,7 +126,6 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(
     assert {
         "train-epochs",
         "hessian-points",
-        "continuation-items",
         "chain-seeds",
         "dynamics-epochs",
     } <= set(artifacts)

@@ -53,8 +53,9 @@ STAGES = {
 
 
 # hessian, continuation and report run after this small study: curvature of its ascending
-# points. Unpolished, as in params.yaml: polished to minima, its ascending chains have no
-# non-monotone step (L rises with lambda along minima), so the continuation would judge none.
+# points, and the converged chains from them. Unpolished, as in params.yaml: polished to minima,
+# its ascending chains have no non-monotone step (L rises with lambda along minima), so the
+# hessian stage's saddle-step tables would be empty.
 AFTER_STUDY = {
     **SMALL_STUDY,
     **SMALL,
@@ -68,12 +69,10 @@ AFTER_STUDY = {
     "dynamics.epochs": 2,
     "dynamics.question_epochs": 2,
     "dynamics.seeds": [0],
-    "continuation.n_sub": 200,
-    "continuation.lbfgs_iterations": 300,
-    "continuation.newton_iterations": 30,
-    "continuation.cg_iterations": 200,
-    "continuation.eig_steps": 100,
-    "continuation.workers": 1,
+    "chain.lbfgs_iterations": 300,
+    "chain.newton_iterations": 30,
+    "chain.cg_iterations": 200,
+    "chain.workers": 1,
     "chain.n_sub": 32,
 }
 LATE_STAGES = {
@@ -82,8 +81,8 @@ LATE_STAGES = {
         ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"],
     ),
     "continuation": (
-        "polished ||grad J||",
-        ["results/continuation_points.csv", "results/continuation_steps.csv"],
+        "up chain, lambda",
+        ["results/chain_points.csv", "results/chain_steps.csv"],
     ),
     "report": ("Beginning flow run", []),
 }

@@ -10,7 +10,6 @@ import pytest
 from l2path.chain.records import ChainSummary
 from l2path.report.headline import headline
 from l2path.report.numbers import (
-    ContinuationNumbers,
     DecayNumbers,
     HessianNumbers,
     KeyNumbers,
@@ -45,27 +44,10 @@ CHAIN = ChainSummary(
 
 def complete() -> KeyNumbers:
     """Every section measured, with distinct values so a number read from the wrong field shows."""
-    continuation = ContinuationNumbers(
-        branch_steps=16,
-        branch_steps_across_a_barrier=1,
-        certified_points=15,
-        drops_reproduced=2,
-        escapes=3,
-        escapes_lowering=1,
-        folds=6,
-        n_sub=1000,
-        nonmonotone_steps=10,
-        points=16,
-        undecided=4,
-        branch_jump=5,
-        one_branch_of_minima=0,
-        saddle_branch=1,
-    )
     return KeyNumbers(
         study=StudyNumbers(points=158, critical_points=7),
         schedules=tuple(ScheduleNumbers(s, 10 + i, 36 + i) for i, s in enumerate(SCHEDULES)),
         verdicts=tuple(VerdictNumbers(s, i, 20 + i, 30 + i) for i, s in enumerate(SCHEDULES)),
-        continuation=continuation,
         hessian=HessianNumbers(minimum=4, saddle=2, not_critical=9),
         nonmonotone_from_saddle=1,
         decay=(
@@ -92,11 +74,7 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
         "ascending_continued_optimisation",
         "ascending_within_noise",
     ]
-    continuation = [k for k in numbers if k.startswith("continuation_")]
-    assert continuation == [
-        f"continuation_{f.name}" for f in dataclasses.fields(ContinuationNumbers)
-    ]
-    assert numbers["continuation_undecided"] == 4 and numbers["continuation_n_sub"] == 1000
+    assert not [k for k in numbers if k.startswith("continuation_")]
     assert [numbers[f"hessian_{c}"] for c in ("minimum", "saddle", "not_critical")] == [4, 2, 9]
     assert numbers["nonmonotone_from_saddle"] == 1
     chain = [k for k in numbers if k.startswith("chain_")]
@@ -120,7 +98,7 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
         "equilibrium_eta0.5_large_layer2_slope",
         "equilibrium_eta1_large_layer1_slope",
     ]
-    assert len(numbers) == 2 + 6 + 9 + 14 + 3 + 1 + 18 + 12 + 4
+    assert len(numbers) == 2 + 6 + 9 + 3 + 1 + 18 + 12 + 4
 
 
 def test_the_headline_of_complete_numbers_has_every_sections_numbers():
@@ -136,12 +114,6 @@ def test_the_headline_of_complete_numbers_has_every_sections_numbers():
             "unexplained_steps": 0 + 1 + 2,
         },
         "curvature": {"saddles": 2, "nonmonotone_from_saddle": 1},
-        "continuation": {
-            "certified_points": 15,
-            "folds": 6,
-            "nonmonotone_steps": 10,
-            "drops_reproduced": 2,
-        },
         "chain": {
             "points": 80,
             "proved_minima": 60,
@@ -166,7 +138,6 @@ def test_the_headline_leaves_out_what_was_not_measured():
     bare = dataclasses.replace(
         complete(),
         verdicts=(),
-        continuation=None,
         hessian=None,
         nonmonotone_from_saddle=None,
         decay=(),
@@ -174,7 +145,7 @@ def test_the_headline_leaves_out_what_was_not_measured():
         chain=None,
     )
     top = headline(bare, {})
-    assert top["train"] == {} and top["curvature"] == {} and top["continuation"] == {}
+    assert top["train"] == {} and top["curvature"] == {} and "continuation" not in top
     assert top["chain"] == {}
     assert top["decay"] == {} and "unexplained_steps" not in top["study"]
     assert top["study"]["points"] == 158
@@ -190,7 +161,7 @@ def test_a_missing_number_fails_when_the_numbers_are_built():
     del fields["hessian"]
     with pytest.raises(TypeError, match="hessian"):
         KeyNumbers(**fields)
-    with pytest.raises(TypeError, match="certifed"):  # a misspelt number is not dropped silently
-        dataclasses.replace(complete().continuation, certifed_points=3)
+    with pytest.raises(TypeError, match="proved_minimas"):  # a misspelt number is not dropped
+        dataclasses.replace(complete().chain, proved_minimas=3)
     with pytest.raises(AttributeError):
         complete().study.certified  # noqa: B018 (the old name is gone)

@@ -113,8 +113,6 @@ def inputs_with(names: list[str]) -> ReportInputs:
         monotonicity=MonotonicitySummary.from_json(counts),
         verdicts=VerdictSummary.from_json(verdicts),
         verdict_steps=None,
-        continuation=None,
-        curvature_steps=None,
         hessian=None,
         saddle_steps=None,
         escapes=None,

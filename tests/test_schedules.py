@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from l2path.config import ParamsError, parse_params
+from l2path.decomposition import decomposition_table, histories, paired_table
 from l2path.monotonicity import MonotonicitySummary, chain_steps, step_table, summary
 from l2path.study import schedules
 from l2path.study.planner import study_chains
@@ -105,10 +106,18 @@ def test_a_toy_schedule_runs_through_the_study_monotonicity_and_verdicts(toy, tm
     controls = results_frame(progress.control_results())
     assert set(table["schedule"]) == {toy.name, "cold"}
     assert set(controls["schedule"]) == {toy.name}  # its warm points got same-lambda controls
-    steps = step_table(table, config.false_alarm, controls)
+    records = histories(progress.results() + progress.control_results())
+    paired = paired_table(controls, records, config.sgd.window, config.false_alarm)
+    steps = step_table(table, config.false_alarm, controls, paired)
     mse = steps[(steps["schedule"] == toy.name) & (steps["metric"] == "train_mse")]
     assert len(mse) == len(table[table["schedule"] == toy.name]) - 1
     assert mse["control_change"].notna().all()  # each step set against its control
+    assert mse["control_gap_sd_paired"].notna().all()  # paired from the two histories
+    split = decomposition_table(table, controls, paired, config.false_alarm)
+    assert len(split) == len(controls)  # one row per warm step
+    assert (split["lambda_effect"] + split["optimisation_deficit"]).to_numpy() == pytest.approx(
+        split["change"].to_numpy(), abs=1e-15
+    )
     assert steps[steps["schedule"] == toy.name]["cold_sd"].notna().all()  # the cold spread
     assert len(chain_steps(steps, [toy.name, "cold"])) == len(mse)
     metrics = summary(steps)

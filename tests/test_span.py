@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from l2path.chain.span import reduced_subset, span_basis
-from l2path.continuation.study import SubsetProblem
+from l2path.chain.subset import SubsetProblem
 from l2path.curvature.inertia import certify_positive_definite, dense_hessian, inertia
 from l2path.curvature.polish import Polish, polish
 

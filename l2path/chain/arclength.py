@@ -159,6 +159,10 @@ class ArcFold:
     tangent_tau_after: float
     bottom: float = math.nan  # mu at the located fold
     fit: FoldFit | None = None
+    # |lambda - lambda*| of the turning point is at most this: it lies in the last bracket, of
+    # width w in arclength, over which |dtau/ds| <= the larger |t_tau| at its ends (t_tau is
+    # monotone through a simple fold), so |tau - tau*| <= w max|t_tau|
+    lam_error: float = math.nan
 
 
 @dataclass
@@ -253,16 +257,32 @@ def fold_fit(approach: list[ArcPoint], lam_star: float) -> FoldFit | None:
     return FoldFit(k, residual, len(usable))
 
 
+@dataclass(frozen=True)
+class _Bracket:
+    """The last bisection bracket of a fold: its arclength ends from the start and t_tau of
+    the corrected points at its two ends."""
+
+    low: float
+    high: float
+    low_value: float
+    high_value: float
+
+    @property
+    def tau_spread(self) -> float:
+        """The most tau can differ between two points of the bracket: width * max |t_tau|."""
+        return (self.high - self.low) * max(abs(self.low_value), abs(self.high_value))
+
+
 def _locate_fold(
     family: Family,
     start: ArcPoint,
     start_tangent: np.ndarray,
     ds: float,
     settings: ArclengthSettings,
-) -> tuple[float, _Corrected, float, float, list[tuple[float, _Corrected]]]:
+) -> tuple[float, _Corrected, _Bracket, list[tuple[float, _Corrected]]]:
     """Bisection in the arclength sigma in (0, ds) from ``start`` for the zero of t_tau:
-    (sigma*, the corrected point there, t_tau at the two ends of the last bracket, and the
-    corrected points met on the approach side, nearest the fold last)."""
+    (sigma*, the corrected point there, the last bracket, and the corrected points met on the
+    approach side, nearest the fold last)."""
     low, high = 0.0, ds
     low_value = start_tangent[-1]
     high_value = -low_value
@@ -282,7 +302,8 @@ def _locate_fold(
             high, high_value = middle, value
     if best is None:
         raise RuntimeError("the corrector failed inside the fold's bracket")
-    return best[0], best[1], low_value, high_value, approach
+    bracket = _Bracket(low, high, float(low_value), float(high_value))
+    return best[0], best[1], bracket, approach
 
 
 def follow_arclength(
@@ -368,13 +389,14 @@ def _fold(
 ) -> ArcFold:
     """Locate the fold between ``here`` and ``here + ds`` and fit mu^2 = k |lambda* - lambda| on
     the approach: the bisection's points whose distance to lambda* spans ``FIT_GAPS`` (nearer
-    ones carry mostly rounding), else the branch's last points."""
-    sigma, point, before, after, samples = _locate_fold(family, here, t, ds, settings)
+    ones carry mostly rounding, or the error of lambda*), else the branch's last points."""
+    sigma, point, last, samples = _locate_fold(family, here, t, ds, settings)
     lam_star = math.exp(point.tau)
     mu = bottom(point.theta, point.tau) if bottom else math.nan
     approach = []
     if bottom:
-        low, high = FIT_GAPS
+        # nearer than 10 x the uncertainty of lambda*, |lambda/lambda* - 1| is mostly that
+        low, high = max(FIT_GAPS[0], 10 * math.expm1(last.tau_spread)), FIT_GAPS[1]
         near = [(x, p) for x, p in samples if low <= abs(math.exp(p.tau) / lam_star - 1) <= high]
         approach = [
             ArcPoint(
@@ -395,8 +417,9 @@ def _fold(
         here.s + sigma,
         point.theta,
         (here.s, here.s + ds),
-        float(before),
-        float(after),
+        last.low_value,
+        last.high_value,
         mu,
         fold_fit(approach, lam_star),
+        lam_error=lam_star * math.expm1(last.tau_spread),
     )

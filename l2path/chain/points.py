@@ -1,7 +1,7 @@
 """The converged warm-started chain: the user's question asked of critical points, on the one
 objective the points are judged on.
 
-**The problem** is the continuation's subset problem (``study.SubsetProblem``): J on the first
+**The problem** is the subset problem (``subset.SubsetProblem``): J on the first
 n_sub training images with lambda_sub = lambda * n_sub / n, so lambda/n is the study's.
 
 **The chain** (per seed and direction) is the warm-started chain a user runs by hand, but
@@ -33,7 +33,7 @@ from ..curvature.classes import PointClass
 from ..curvature.polish import Polish, Polished, polish
 from .dense import dense_curvature
 from .records import ChainDirection, ChainPoint, ChainStep, ClassProof
-from ..continuation.study import SubsetProblem
+from .subset import SubsetProblem
 
 
 @dataclass(frozen=True)

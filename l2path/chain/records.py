@@ -85,7 +85,7 @@ class StepVerdictKind(str, Enum):
     SADDLE_BRANCH = "saddle branch"  # the branch between them is not one of minima
     BRANCH_SWITCH = "branch switch"  # the branch goes on, but the polish left it
     BRANCH_LOST = "branch lost"  # the corrector failed: no claim
-    NOT_FOLLOWED = "not followed"  # a point of the step is not converged
+    NOT_FOLLOWED = "not followed"  # a point not converged, or no drop where chain.follow: drops
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +103,7 @@ class ChainStep(Row):
     distance: float  # ||theta_high - theta_low||
     verdict: StepVerdictKind = StepVerdictKind.NOT_FOLLOWED
     fold_lambda: float | None = None  # lambda* of the located fold (study's lambda)
+    fold_lambda_error: float | None = None  # the turning point's lambda is within this of it
     fold_tangent_before: float | None = None  # t_tau = dtau/ds at the two ends of the last
     fold_tangent_after: float | None = None  # bisection bracket: opposite signs at a fold
     fold_bottom: float | None = None  # mu at lambda*

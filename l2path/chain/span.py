@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..continuation.study import SubsetProblem
+from .subset import SubsetProblem
 from ..model.costs import get_cost
 from ..objective import Objective
 

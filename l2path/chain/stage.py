@@ -5,24 +5,24 @@ and counted (``summary``).
   lambda/n as in the study, reduced exactly to the span of its images (``chain.span``);
 - **chains**, per seed of ``lambda_study.chain_seeds``: *ascending* from the study's ascending
   SGD point at the grid's first lambda, up the grid until the weights collapse
-  (``lambda_study.collapse_ratio``); then *descending* from the study's descending SGD point at
-  the ascending chain's last lambda, down to the grid's first. One seed's two chains run in
-  order, seeds side by side (``map_``);
+  (``lambda_study.collapse_ratio``); then *descending* over the same lambdas, from the study's
+  descending SGD point at the largest of them where that point has not collapsed, down to the
+  grid's first (``_descending_lams``). One seed's two chains run in order, seeds side by side
+  (``map_``);
 - **each point** described with its dense Hessian (``chain.points.describe``), **each step**
-  judged by pseudo-arclength (``chain.verdicts.judge_step``); the certificate's scale is the
-  smallest |change| of the seed's steps.
+  judged by pseudo-arclength (``chain.verdicts.judge_step``), or, where ``chain.follow`` says
+  ``drops`` for the chain's direction, each step whose MSE fell (the others: "not followed");
+  the certificate's scale is the smallest |change| of the seed's steps.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ..config import Params
-from ..continuation.setup import pick_device
-from ..continuation.study import SubsetProblem, settings_from
 from ..data.dataset import load_dataset
 from ..model.checkpoint import load_model
 from ..objective import Objective
@@ -30,10 +30,21 @@ from ..schedules import SCHEDULES
 from ..study.records import PointRecord
 from ..study.results import read_results
 from .arclength import ArclengthSettings
-from .points import ChainSettings, chain_steps, describe, run_chain, smallest_change
+from .points import (
+    ChainSettings,
+    chain_steps,
+    describe,
+    run_chain,
+    smallest_change,
+    weight_norm,
+)
 from .records import ChainDirection, ChainPoint, ChainStep, ChainSummary, StepVerdictKind
 from .span import SpanBasis, reduced_subset, span_basis
+from .subset import SubsetProblem, pick_device, polish_from
 from .verdicts import VerdictSettings, judge_step
+
+
+UNFOLLOWED = "no drop, and chain.follow follows only the drops of this direction"
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class ChainPlan:
     starts: dict[tuple[int, ChainDirection], dict[float, torch.Tensor]]
     settings: ChainSettings
     verdicts: VerdictSettings
+    follow: dict[str, str]  # direction -> "all" | "drops": the steps judged by arclength
 
 
 def _warm_schedule(direction: int, run: list[str]) -> str | None:
@@ -100,7 +112,7 @@ def plan(params: Params) -> ChainPlan:
             round(math.log(study.grid.lambda_max / study.grid.lambda_start, study.grid.factor)) + 1
         )
     ]
-    polish = settings_from(params.continuation).branch.polish
+    polish = polish_from(config)
     return ChainPlan(
         device,
         n_sub,
@@ -123,6 +135,7 @@ def plan(params: Params) -> ChainPlan:
             polish,
             config.same_point_tol,
         ),
+        config.follow.model_dump(),
     )
 
 
@@ -158,6 +171,9 @@ def _one_chain(
     steps = []
     for k, step in enumerate(chain_steps(points, thetas)):
         later = k + 1
+        if plan.follow[direction.value] == "drops" and not step.drop:
+            steps.append(replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason=UNFOLLOWED))
+            continue
         steps.append(
             judge_step(
                 plan.subset, step, points[k], thetas[k], points[later], thetas[later], plan.verdicts
@@ -176,6 +192,27 @@ def chain_steps_of_mse(plan: ChainPlan, links) -> list[float]:
     return [b - a for a, b in zip(mse, mse[1:])]
 
 
+def _descending_lams(
+    plan: ChainPlan, seed: int, lams: list[float], first_norm: float
+) -> list[float]:
+    """The descending chain's lambdas: the ascending chain's, from the largest whose descending
+    SGD point has not collapsed (||w|| >= collapse_ratio * ``first_norm``, the ascending
+    chain's first point's) down to the grid's first. From a collapsed point the polish lands
+    on the trivial critical point w = 0 (a saddle) and, being exact, never leaves it; SGD
+    leaves it by its noise, and the question is about the branches it reaches."""
+    sgd = plan.starts[(seed, ChainDirection.DOWN)]
+    layout = plan.subset.mse
+    alive = [
+        lam
+        for lam in lams
+        for point_lam, theta in sgd.items()
+        if math.isclose(point_lam, lam)
+        and weight_norm(layout, theta) >= plan.settings.collapse_ratio * first_norm
+    ]
+    top = max(alive, default=None)
+    return [lam for lam in reversed(lams) if top is not None and lam <= top]
+
+
 def run_seed(plan: ChainPlan, seed: int, log) -> tuple[list[ChainPoint], list[ChainStep]]:
     """One seed's ascending chain, then its descending one over the same lambdas; a chain
     whose warm schedule the study did not run is left out (the descending one needs both)."""
@@ -186,7 +223,10 @@ def run_seed(plan: ChainPlan, seed: int, log) -> tuple[list[ChainPoint], list[Ch
     if (seed, ChainDirection.DOWN) not in plan.starts:
         log(f"seed {seed}: the study ran no descending chain, so none is converged")
         return up_points, up_steps
-    down_lams = list(reversed(lams))
+    down_lams = _descending_lams(plan, seed, lams, up_points[0].weight_l2)
+    if len(down_lams) < 2:
+        log(f"seed {seed}: every descending SGD point has collapsed, so none is converged")
+        return up_points, up_steps
     down_points, down_steps, _ = _one_chain(plan, seed, ChainDirection.DOWN, down_lams, log)
     return up_points + down_points, up_steps + down_steps
 

@@ -52,7 +52,7 @@ from .arclength import (
 )
 from .dense import dense_nearest_zero
 from .records import ChainPoint, ChainStep, StepVerdictKind
-from ..continuation.study import SubsetProblem
+from .subset import SubsetProblem
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ def branch_verdict(
             step,
             verdict=StepVerdictKind.FOLD_JUMP,
             fold_lambda=fold.lam / lam_ratio,
+            fold_lambda_error=fold.lam_error / lam_ratio,
             fold_tangent_before=fold.tangent_tau_before,
             fold_tangent_after=fold.tangent_tau_after,
             fold_bottom=fold.bottom,

@@ -19,7 +19,6 @@ import pandas as pd
 
 from ..curvature.classes import PointClass
 from ..landscape_records import NOT_ANALYSED, CurvaturePoint, InterpolationRow, SaddleStep
-from ..continuation.records import ContinuationSummary, JumpKind, StepVerdict, Verdict
 from ..monotonicity import ScheduleMonotonicity, MonotonicitySummary
 from ..schedules import Schedule, chained, schedule, upward_chains
 from ..verdicts import VerdictSummary
@@ -66,67 +65,6 @@ def opening_answer(verdicts: VerdictSummary, monotonicity: MonotonicitySummary) 
     return ("Yes, it is non-monotone. " if nonmonotone else "No non-monotone step. ") + " ".join(
         sentences
     )
-
-
-def curvature_answer(
-    continuation: ContinuationSummary, steps: list[StepVerdict] | None = None
-) -> str:
-    """What the certified continuation found (its summary), and for each step whose polished end
-    points still show the drop, its verdict (its ``StepVerdict``)."""
-    classes, verdicts = continuation.classes, continuation.verdicts
-    chains = " and ".join(upward_chains())  # the chains whose steps the continuation judges
-    text = (
-        f"Certified continuation (J_λ on the first {continuation.n_sub} training images, λ/n "
-        f"as in the study): {continuation.certified_points} of {continuation.points} points "
-        f"certified ({classes.minimum} minima, {classes.saddle} saddles, "
-        f"{classes.degenerate} degenerate), {_plural(continuation.folds, 'fold')} "
-        f"located{_escapes(continuation)}; of the {continuation.nonmonotone_steps} "
-        f"non-monotone {chains} steps, {verdicts.saddle_branch} lie on a saddle branch, "
-        f"{verdicts.branch_jump} jump between branches of minima "
-        f"({_jumps(continuation)}), {verdicts.one_branch_of_minima} stay on one branch of "
-        f"minima and {continuation.undecided} are undecided. Polished to critical points, "
-        f"the two ends of a step still show the drop in {continuation.drops_reproduced} of "
-        f"the {continuation.nonmonotone_steps} steps"
-    )
-    kept = [step for step in steps if step.drop_reproduced] if steps else []
-    if kept:
-        text += ": " + "; ".join(_step_evidence(step) for step in kept)
-    return text + "."
-
-
-def _escapes(continuation: ContinuationSummary) -> str:
-    if not continuation.escapes:
-        return ""
-    return (
-        f", and at {_plural(continuation.escapes, 'certified saddle')} the escape along "
-        f"negative curvature ended below the unperturbed control polish at "
-        f"{continuation.escapes_lowering}"
-    )
-
-
-def _jumps(continuation: ContinuationSummary) -> str:
-    """How the jumps were found: at a fold, or as a switch to another branch of minima."""
-    jumps = continuation.jumps
-    return (
-        f"{jumps.fold} at a fold located within the step, {jumps.switch} where the end is a "
-        f"certified minimum off the start's continuing branch, {jumps.switch_lowering} of "
-        f"these with a lower data loss"
-    )
-
-
-def _step_evidence(step: StepVerdict) -> str:
-    text = (
-        f"seed {step.seed}, λ {step.lambda_from:g} → {step.lambda_to:g}, "
-        f"{step.curvature_verdict.value}"
-    )
-    if step.curvature_verdict is Verdict.BRANCH_JUMP and step.jump_kind is JumpKind.FOLD:
-        text += (
-            f" (fold in λ ∈ ({step.fold_low:.4g}, {step.fold_high:.4g}), following the "
-            f"branch {step.fold_side.value})"
-        )
-    elif step.curvature_verdict is Verdict.UNDECIDED:
-        text += f" ({step.reason})"
-    return text
 
 
 def _plural(count: int, word: str) -> str:
@@ -203,7 +141,7 @@ def _saddle_sentence(
     classes = Counter(step.start_class for step in part)
     lowered = sum(1 for step in part if step.start_escape_lower)
     text = f"Of the {_plural(len(part), 'non-monotone step')} of the {name} chains, "
-    # hessian.select: none; the continuation stage judges them
+    # hessian.select: none; the converged chains prove classes instead
     if classes[NOT_ANALYSED] == len(part):
         text += "none was classed by the per-point Hessian analysis (hessian.select: none)"
     else:

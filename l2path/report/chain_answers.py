@@ -27,7 +27,9 @@ def _drop(step: ChainStep) -> str:
     where = (
         f"{step.direction.value} seed {step.seed}, λ {step.lambda_low:g} to {step.lambda_high:g}"
     )
-    fold = f" at λ* = {step.fold_lambda:.4g}" if step.fold_lambda is not None else ""
+    fold = ""
+    if step.fold_lambda is not None:
+        fold = f" at λ* = {step.fold_lambda:.4g} ± {step.fold_lambda_error:.1g}"
     return f"{where}: change {step.change:.3g}, {step.verdict.value}{fold}"
 
 

@@ -9,8 +9,6 @@ declared metrics, so ``dvc metrics show`` and ``dvc exp show`` stay readable. Se
   schedule, and the steps beyond noise that no control explains;
 - ``curvature``: analysed saddles, and non-monotone steps that start at a saddle (only when
   the hessian stage analysed points);
-- ``continuation``: certified points (the Newton-step certificate), folds, non-monotone
-  steps and the drops it reproduces;
 - ``chain``: the converged chains' points, minima and saddles proved by inertia, drops, and
   the steps' verdicts (one branch of minima, fold jumps, branches lost);
 - ``decay``: the large init's layer 1 at the question's eta and lambda (norm change over
@@ -62,18 +60,6 @@ def _chain(numbers: KeyNumbers) -> dict:
     }
 
 
-def _continuation(numbers: KeyNumbers) -> dict:
-    run = numbers.continuation
-    if run is None:
-        return {}
-    return {
-        "certified_points": run.certified_points,
-        "folds": run.folds,
-        "nonmonotone_steps": run.nonmonotone_steps,
-        "drops_reproduced": run.drops_reproduced,
-    }
-
-
 def _decay(numbers: KeyNumbers) -> dict:
     layer1 = numbers.decay_of(DECAY_INIT, 1)
     decay = {}
@@ -98,7 +84,6 @@ def headline(numbers: KeyNumbers, train: Mapping) -> dict:
         "train": {"test_accuracy": train.get("test_accuracy")},
         "study": _study(numbers),
         "curvature": _curvature(numbers),
-        "continuation": _continuation(numbers),
         "chain": _chain(numbers),
         "decay": _decay(numbers),
     }

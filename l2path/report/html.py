@@ -21,12 +21,13 @@ import pandas as pd
 from ..curvature.classes import PointClass
 from ..dynamics.tables import curves
 from . import figures
-from .answers import LEMMA, continuation_answers, curvature_answer, opening_answer
+from .decomposition_figure import decomposition_figure
+from .first_screen import first_screen
+from .answers import LEMMA, continuation_answers, opening_answer
 from .chain_answers import chain_answer, chain_table
 from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
 from .inputs import ReportInputs
 from .numbers import (
-    ContinuationNumbers,
     DecayNumbers,
     HessianNumbers,
     KeyNumbers,
@@ -93,30 +94,9 @@ VERDICT_COLUMNS = [
     "control_change",
     "control_gap",
     "control_gap_sd",
+    "control_gap_sd_paired",
+    "control_gap_detectable",
     "verdict",
-]
-CURVATURE_COLUMNS = [
-    "seed",
-    "lambda_from",
-    "lambda_to",
-    "sgd_mse_change",
-    "curvature_verdict",
-    "jump_kind",
-    "reason",
-    "start_class",
-    "end_class",
-    "start_predicted_dL_dlambda",
-    "polished_mse_change",
-    "drop_reproduced",
-    "fold_side",
-    "fold_low",
-    "fold_high",
-    "fold_evidence",
-    "switch_lowers",
-    "up_other_on_branch",
-    "up_data_loss_change",
-    "down_other_on_branch",
-    "lemma_holds",
 ]
 HESSIAN_COLUMNS = [
     "key",
@@ -160,6 +140,13 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
             ),
         ),
     }
+    if inputs.decomposition is not None and len(inputs.decomposition) and inputs.false_alarm:
+        made["decomposition.png"] = (
+            "Each warm step's change of the in-sample MSE (dotted) split into the λ effect "
+            "m(child) − m(control) and the optimisation deficit m(control) − m(parent); bars "
+            "±z_α·sd, paired for the λ effect (results/decomposition.csv).",
+            figures.png(decomposition_figure(inputs.decomposition, inputs.false_alarm)),
+        )
     if inputs.hessian is not None and len(inputs.hessian):
         made["curvature.png"] = (
             "Extreme eigenvalues of the Hessian of J_λ at the analysed points (marker: class).",
@@ -257,25 +244,6 @@ def key_numbers(inputs: ReportInputs) -> KeyNumbers:
             )
             for name, counts in inputs.verdicts.schedules.items()
         )
-    continuation = None
-    if inputs.continuation is not None:
-        run, counts = inputs.continuation, inputs.continuation.verdicts
-        continuation = ContinuationNumbers(
-            branch_steps=run.branch_steps,
-            branch_steps_across_a_barrier=run.branch_steps_across_a_barrier,
-            certified_points=run.certified_points,
-            drops_reproduced=run.drops_reproduced,
-            escapes=run.escapes,
-            escapes_lowering=run.escapes_lowering,
-            folds=run.folds,
-            n_sub=run.n_sub,
-            nonmonotone_steps=run.nonmonotone_steps,
-            points=run.points,
-            undecided=counts.undecided,
-            branch_jump=counts.branch_jump,
-            one_branch_of_minima=counts.one_branch_of_minima,
-            saddle_branch=counts.saddle_branch,
-        )
     hessian = None
     if inputs.hessian:
         classes = Counter(point.curvature_class for point in inputs.hessian)
@@ -306,9 +274,7 @@ def key_numbers(inputs: ReportInputs) -> KeyNumbers:
             SlopeNumbers(fit.eta, fit.init, fit.layer, _number(fit.equilibrium_slope))
             for fit in equilibrium_slopes(inputs.theory)
         )
-    return KeyNumbers(
-        study, schedules, verdicts, continuation, hessian, from_saddle, decay, fits, inputs.chain
-    )
+    return KeyNumbers(study, schedules, verdicts, hessian, from_saddle, decay, fits, inputs.chain)
 
 
 # The page's style sheet, byte for byte as the report has always embedded it.
@@ -353,14 +319,6 @@ def _sentence(heading: str) -> str:
     return heading if heading.endswith(("?", ".")) else f"{heading}."
 
 
-SUBSET_CAVEAT = (
-    "These judge the SGD steps, trained on 50,000 images, on the subset's objective, a "
-    "different problem (the converged chains above ask the question on the subset's own "
-    'objective); their "folds" are brackets where the natural-parameter corrector failed '
-    "at the smallest step, not turning points located on the branch."
-)
-
-
 def build_report(inputs: ReportInputs) -> Report:
     made = _figure_set(inputs)
     q1 = continuation_answers(
@@ -373,10 +331,24 @@ def build_report(inputs: ReportInputs) -> Report:
     def figs(*names: str) -> str:
         return "\n".join(_figure_html(n, *made[n]) for n in names if n in made)
 
+    screen = first_screen(
+        inputs.verdicts,
+        inputs.monotonicity,
+        inputs.decomposition,
+        inputs.chain,
+        inputs.chain_points,
+    )
+    opening = []
+    if screen:
+        sentences = "".join(f"<p>{html.escape(sentence)}</p>" for sentence in screen)
+        opening += [
+            f'<div class="answer" id="first-screen">{sentences}</div>',
+            "<h3>The evidence</h3>",
+        ]
     answer = None
     if inputs.verdicts is not None and inputs.verdicts.schedules:
         answer = opening_answer(inputs.verdicts, inputs.monotonicity)
-    opening = [f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []
+    opening += [f'<p class="answer" id="answer">{html.escape(answer)}</p>'] if answer else []
     converged = None
     if inputs.chain is not None:
         converged = chain_answer(inputs.chain, inputs.chain_steps)
@@ -390,22 +362,10 @@ def build_report(inputs: ReportInputs) -> Report:
         ]
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += [
-            "<h3>The evidence: every step on which the in-sample MSE fell as λ rose</h3>",
+            "<h3>The SGD steps on which the in-sample MSE fell as λ rose, and their controls</h3>",
             f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>',
         ]
-    if inputs.continuation is not None:
-        found = curvature_answer(inputs.continuation, inputs.curvature_steps)
-        opening += [
-            "<h3>The SGD steps' points polished on the subset (certified continuation)</h3>",
-            f'<p id="continuation-answer">{html.escape(SUBSET_CAVEAT)} {html.escape(found)}</p>',
-        ]
-    if inputs.curvature_steps:
-        steps = _rows_table(inputs.curvature_steps)
-        columns = [c for c in CURVATURE_COLUMNS if c in steps]
-        opening += [
-            "<h3>The curvature evidence of the same steps (certified continuation)</h3>",
-            f'<div id="curvature-verdicts">{_table_html(steps[columns])}</div>',
-        ]
+    opening.append(figs("decomposition.png"))
     body = [
         "<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
         "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>",
@@ -458,7 +418,8 @@ def build_report(inputs: ReportInputs) -> Report:
     )
 
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
-    lines += ([f"**{answer}**", ""] if answer else []) + ([converged, ""] if converged else [])
+    lines += [line for sentence in screen for line in (f"**{sentence}**", "")]
+    lines += ([answer, ""] if answer else []) + ([converged, ""] if converged else [])
     lines += [LEMMA, ""]
     lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:

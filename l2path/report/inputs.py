@@ -8,8 +8,7 @@ per stage), so the report reads attributes, never nested string keys.
 | ``monotonicity`` | metrics/monotonicity.json | ``monotonicity.MonotonicitySummary`` |
 | ``verdicts`` | metrics/verdicts.json | ``verdicts.VerdictSummary`` |
 | ``verdict_steps`` | results/verdicts.csv | table (shown as it is) |
-| ``continuation`` | metrics/continuation.json | ``continuation.records.ContinuationSummary`` |
-| ``curvature_steps`` | results/continuation_steps.csv | ``continuation.records.StepVerdict`` |
+| ``decomposition`` | results/decomposition.csv | table (``decomposition.COLUMNS``) |
 | ``chain`` | metrics/chain.json | ``chain.records.ChainSummary`` |
 | ``chain_points`` | results/chain_points.csv | ``chain.records.ChainPoint`` |
 | ``chain_steps`` | results/chain_steps.csv | ``chain.records.ChainStep`` |
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..chain.records import ChainPoint, ChainStep, ChainSummary
-from ..continuation.records import ContinuationSummary, StepVerdict
 from ..dynamics.summary import TheoryRow
 from ..landscape_records import CurvaturePoint, EscapeRow, InterpolationRow, SaddleStep
 from ..monotonicity import MonotonicitySummary
@@ -45,8 +43,6 @@ class ReportInputs:
     monotonicity: MonotonicitySummary
     verdicts: VerdictSummary | None  # None: not written
     verdict_steps: pd.DataFrame | None  # every non-monotone step, its verdict and evidence
-    continuation: ContinuationSummary | None  # None: stage not run
-    curvature_steps: list[StepVerdict] | None  # curvature verdict of every non-monotone step
     hessian: list[CurvaturePoint] | None  # the analysed points
     saddle_steps: list[SaddleStep] | None  # non-monotone chain steps and their start's class
     escapes: list[EscapeRow] | None
@@ -58,5 +54,7 @@ class ReportInputs:
     provenance: dict  # label -> value (params, data md5)
     links: dict = field(default_factory=dict)  # label -> URL of the MLflow runs it names, or None
     chain: ChainSummary | None = None  # None: no converged chain written
+    decomposition: pd.DataFrame | None = None  # every warm step's lambda effect and deficit
+    false_alarm: float | None = None  # lambda_study.false_alarm: the tests' (and bars') alpha
     chain_points: list[ChainPoint] | None = None
     chain_steps: list[ChainStep] | None = None

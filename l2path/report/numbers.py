@@ -3,7 +3,7 @@
 Every number is a field: ``headline`` reads them by attribute, so a misnamed number is an
 AttributeError and a missing one a TypeError when ``KeyNumbers`` is built, never a number
 silently dropped. ``to_json`` is the one place that spells the flat keys of
-metrics/report.json (``ascending_mse_decreases``, ``continuation_folds``, ...), in the order
+metrics/report.json (``ascending_mse_decreases``, ``chain_fold_jumps``, ...), in the order
 the report has always written them.
 
 A section that a stage did not produce is ``None`` (or an empty tuple): the stage was not
@@ -51,27 +51,6 @@ class VerdictNumbers:
 
 
 @dataclass(frozen=True)
-class ContinuationNumbers:
-    """The continuation stage's counts (metrics/continuation.json), its scalars then its
-    verdict counts; ``undecided`` is both (the same count)."""
-
-    branch_steps: int
-    branch_steps_across_a_barrier: int
-    certified_points: int
-    drops_reproduced: int
-    escapes: int
-    escapes_lowering: int
-    folds: int
-    n_sub: int
-    nonmonotone_steps: int
-    points: int
-    undecided: int
-    branch_jump: int
-    one_branch_of_minima: int
-    saddle_branch: int
-
-
-@dataclass(frozen=True)
 class HessianNumbers:
     """Classes of the points the hessian stage analysed."""
 
@@ -107,7 +86,6 @@ class KeyNumbers:
     study: StudyNumbers
     schedules: tuple[ScheduleNumbers, ...]
     verdicts: tuple[VerdictNumbers, ...]  # empty: no verdicts written
-    continuation: ContinuationNumbers | None  # None: the continuation stage did not run
     hessian: HessianNumbers | None  # None: no point analysed by the hessian stage
     nonmonotone_from_saddle: int | None  # None: no point analysed by the hessian stage
     decay: tuple[DecayNumbers, ...]  # empty: the dynamics stage did not run
@@ -121,8 +99,6 @@ class KeyNumbers:
             numbers |= _flat(counts, f"{counts.schedule}_", skip=("schedule",))
         for counts in self.verdicts:
             numbers |= _flat(counts, f"{counts.schedule}_", skip=("schedule",))
-        if self.continuation is not None:
-            numbers |= _flat(self.continuation, "continuation_")
         if self.hessian is not None:
             numbers |= _flat(self.hessian, "hessian_")
         if self.nonmonotone_from_saddle is not None:
