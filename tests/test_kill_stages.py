@@ -81,7 +81,7 @@ LATE_STAGES = {
         ["results/hessian.csv", "results/saddle_steps.csv", "results/interpolation.csv"],
     ),
     "continuation": (
-        "up chain, lambda",
+        "ascending chain, lambda",
         ["results/chain_points.csv", "results/chain_steps.csv"],
     ),
     "report": ("Beginning flow run", []),
