@@ -161,7 +161,9 @@ class Grid(Section):
 
 class StudySGD(Section):
     """The SGD phase of every point: at most max_epochs, stopped earlier by the plateau test
-    on the running mean of J over ``window`` epochs; the best epoch's iterate is reported."""
+    on the running mean of J over ``window`` epochs, with a tolerance of rel_tol * |J| or
+    ``noise_sds`` sds of that test's own noise, whichever is larger (``train.plateau``); the
+    best epoch's iterate is reported."""
 
     optimizer: Literal["sgd", "adam"]
     eta: float = Field(gt=0)
@@ -171,6 +173,7 @@ class StudySGD(Section):
     patience: int = Field(ge=1)
     rel_tol: float = Field(ge=0)
     window: int = Field(ge=1)
+    noise_sds: float = Field(ge=0)
     order_seed: int = Field(ge=0)
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from l2path.study.grid import lambda_grid
@@ -57,3 +58,43 @@ def test_smoothed_rule_ignores_single_epoch_rises():
     assert first_stop(plain) == 3
     assert first_stop(smoothed) == 7
     assert list(smoothed.smoothed(objectives[:5])) == pytest.approx([0.9, 0.825, 0.725, 0.625])
+
+
+def test_noise_tolerance_is_the_sd_of_the_running_mean_difference():
+    """On independent N(0, s^2) epochs the rule's noise term (noise_sds = 1) equals, in
+    expectation of s_e, the sd of Jbar_{e-p} - Jbar_e; checked by simulation for p < w, p = w
+    and p > w against the closed form s * sqrt(2 min(p, w)) / w."""
+    rng = np.random.default_rng(0)
+    s = 0.3
+    for patience, window in [(1, 3), (2, 3), (3, 3), (4, 2)]:
+        draws = rng.normal(0.0, s, size=(200_000, window + patience))
+        before = draws[:, :window].mean(axis=1)
+        now = draws[:, -window:].mean(axis=1)
+        closed_form = s * np.sqrt(2 * min(patience, window)) / window
+        assert np.std(before - now) == pytest.approx(closed_form, rel=0.01)
+        rule = PlateauRule(patience, 0.0, 1, window, noise_sds=1.0)
+        # the last w epochs c * (-1, 1, 0, ...) have sample sd c * sqrt(2 / (w - 1)) = s
+        c = s * np.sqrt((window - 1) / 2)
+        objectives = [0.0] * patience + [-c, c] + [0.0] * (window - 2)
+        assert np.std(objectives[-window:], ddof=1) == pytest.approx(s)
+        assert rule.noise_tolerance(objectives) == pytest.approx(closed_form)
+
+
+def test_noise_scaled_rule_stops_on_jitter_but_not_on_a_trend():
+    """Hand-computed, w = 3, p = 2: running means 0.5533, 0.5, 0.5033, 0.49, so the improvement
+    over p is 0.5 - 0.49 = 0.01, twenty times rel_tol * |J|; the last three J = 0.44, 0.54, 0.49
+    have sd 0.05, so the noise term is 0.05 * sqrt(4) / 3 = 0.0333 >= 0.01: stop. A steady 1 %
+    decline never stops."""
+    jitter = [0.6, 0.53, 0.53, 0.44, 0.54, 0.49]
+    means = PlateauRule(2, 1e-3, 1, 3).smoothed(jitter)
+    assert list(means) == pytest.approx([1.66 / 3, 0.5, 1.51 / 3, 0.49])
+    assert not PlateauRule(2, 1e-3, 1, 3, noise_sds=0.0).has_plateaued(jitter)
+    assert PlateauRule(2, 1e-3, 1, 3, noise_sds=1.0).has_plateaued(jitter)
+    assert PlateauRule(2, 1e-3, 1, 3, noise_sds=1.0).noise_tolerance(jitter) == pytest.approx(
+        0.05 * 2 / 3
+    )
+    decline = [0.99**e for e in range(40)]
+    rule = PlateauRule(2, 1e-3, 1, 3, noise_sds=1.0)
+    assert not any(rule.has_plateaued(decline[:e]) for e in range(1, 41))
+    with pytest.raises(ValueError, match="noise_sds"):
+        PlateauRule(2, 1e-3, 1, 3, noise_sds=-1.0)

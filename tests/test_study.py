@@ -161,7 +161,11 @@ def test_sgd_phase_stops_by_plateau_or_max_epochs(study):
     runner, _ = study
     config = small_config()
     rule = PlateauRule(
-        config.sgd.patience, config.sgd.rel_tol, config.sgd.min_epochs, config.sgd.window
+        config.sgd.patience,
+        config.sgd.rel_tol,
+        config.sgd.min_epochs,
+        config.sgd.window,
+        config.sgd.noise_sds,
     )
     assert config.sgd.window > 1  # the smoothed rule is the one tested
     for record in runner.results():

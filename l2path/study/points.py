@@ -124,7 +124,7 @@ def sgd_phase(context: RoundContext, progress: Progress, batch: list[Point]) -> 
     starts = [starting_weights(context, progress, point) for point in batch]
     net = StackedMLP.stack([start for start, _ in starts])
     lams = [point.lam for point in batch]
-    rule = PlateauRule(sgd.patience, sgd.rel_tol, sgd.min_epochs, sgd.window)
+    rule = PlateauRule(sgd.patience, sgd.rel_tol, sgd.min_epochs, sgd.window, sgd.noise_sds)
     position = {point.key: k for k, point in enumerate(batch)}
     follow = [position.get(p.control_of) if p.control_of else None for p in batch]
     stop_after = [
