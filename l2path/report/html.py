@@ -23,6 +23,7 @@ from ..dynamics.tables import curves
 from . import figures
 from .decomposition_figure import decomposition_figure
 from .first_screen import first_screen
+from .power_sentence import power_sentence
 from .answers import LEMMA, continuation_answers, opening_answer
 from .chain_answers import chain_answer, chain_table
 from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
@@ -366,6 +367,8 @@ def build_report(inputs: ReportInputs) -> Report:
             f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>',
         ]
     opening.append(figs("decomposition.png"))
+    power = power_sentence(inputs.decomposition, inputs.false_alarm)
+    opening += [f'<p id="power">{html.escape(power)}</p>'] if power else []
     body = [
         "<h1>L2 regularisation on MNIST: the λ path and weight-decay dynamics</h1>",
         "<h2>1. Does in-sample MSE rise monotonically with λ?</h2>",
@@ -420,7 +423,7 @@ def build_report(inputs: ReportInputs) -> Report:
     lines = ["# L2 regularisation on MNIST: summary", "", "## 1. The λ path", ""]
     lines += [line for sentence in screen for line in (f"**{sentence}**", "")]
     lines += ([answer, ""] if answer else []) + ([converged, ""] if converged else [])
-    lines += [LEMMA, ""]
+    lines += [LEMMA, ""] + ([power, ""] if power else [])
     lines += [f"- **{_sentence(h)}** {p}" for h, p in q1]
     if q2:
         lines += ["", "## 2. Weight-decay dynamics", ""] + [
