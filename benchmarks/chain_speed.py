@@ -3,12 +3,13 @@
 Runs the ascending converged chain of --seed from the study's SGD point at the grid's first
 lambda (run `dvc repro study` first) for --points points on the first --n-sub images, describes
 each point (certificate, bottom Ritz pair, the lemma's slope) and judges each step by
-pseudo-arclength (``chain_verdicts``), printing one row per point:
+pseudo-arclength with the stage's settings (``chain.stage.verdict_settings``), printing
+one row per point:
 
     lambda | polish s | iterations | describe s | MSE | ||w|| | bottom | class | verdict | s
 
-    python benchmarks/chain_speed.py [--n-sub 256] [--points 4] [--seed 0] [--threads 2]
-        [--full] [--no-verdicts] [--step 1.0] [--max-step 3.0]
+    python benchmarks/chain_speed.py [--n-sub N] [--points 4] [--seed 0] [--threads 2]
+        [--full] [--no-verdicts] [--step S] [--max-step S]
         [--bottom-every-point]
 
 The chain runs in the span of the subset's images (``chain.span``) unless --full.
@@ -19,14 +20,15 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 
 import torch
 
 from l2path.config import load_params
-from l2path.chain.arclength import ArclengthSettings
 from l2path.chain.points import ChainSettings, chain_steps, describe, run_chain
 from l2path.chain.records import ChainDirection
-from l2path.chain.verdicts import VerdictSettings, judge_step
+from l2path.chain.stage import verdict_settings
+from l2path.chain.verdicts import judge_step
 from l2path.chain.span import reduced_subset, span_basis
 from l2path.chain.subset import SubsetProblem, polish_from
 from l2path.data.dataset import load_dataset
@@ -35,13 +37,13 @@ from l2path.model.checkpoint import load_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-sub", type=int, default=256)
+    parser.add_argument("--n-sub", type=int, help="images (chain.n_sub)")
     parser.add_argument("--points", type=int, default=4, help="0: the whole grid (to collapse)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="no span reduction")
-    parser.add_argument("--step", type=float, default=1.0, help="first arclength step")
-    parser.add_argument("--max-step", type=float, default=3.0, help="largest arclength step")
+    parser.add_argument("--step", type=float, help="first arclength step (chain.arc_step)")
+    parser.add_argument("--max-step", type=float, help="largest one (chain.arc_max_step)")
     parser.add_argument(
         "--bottom-every-point", action="store_true", help="mu at every arclength point"
     )
@@ -51,8 +53,9 @@ def main() -> None:
     params = load_params("params.yaml")
     study, model = params.lambda_study, params.lambda_study.model
     data = load_dataset(params.paths.prepared, torch.float64, n_train=model.n_train)
+    n_sub = args.n_sub or params.chain.n_sub
     subset = SubsetProblem(
-        model.sizes, data.train.x, data.train.y, model.cost, len(data.train.x), args.n_sub
+        model.sizes, data.train.x, data.train.y, model.cost, len(data.train.x), n_sub
     )
     grid = study.grid
     count = args.points or round(math.log(grid.lambda_max / grid.lambda_start, grid.factor)) + 1
@@ -77,15 +80,14 @@ def main() -> None:
         print(f"described lambda {link.lam:g} in {rows[-1][2]:.1f} s", flush=True)
     points = [row[0] for row in rows]
     steps = chain_steps(points, [link.theta for link in links])
-    verdicts = VerdictSettings(
-        ArclengthSettings(
-            step=args.step,
-            max_step=args.max_step,
-            tol=polish.tol,
-            bottom_at_every_point=args.bottom_every_point,
-        ),
-        polish,
+    verdicts = verdict_settings(params.chain, polish)
+    arclength = replace(
+        verdicts.arclength,
+        bottom_at_every_point=args.bottom_every_point,
+        step=args.step or verdicts.arclength.step,
+        max_step=args.max_step or verdicts.arclength.max_step,
     )
+    verdicts = replace(verdicts, arclength=arclength)
     judged = []
     for k, step in enumerate([] if args.no_verdicts else steps):
         clock = time.perf_counter()
@@ -93,7 +95,7 @@ def main() -> None:
         verdict = judge_step(subset, step, points[k], a.theta, points[k + 1], b.theta, verdicts)
         judged.append((verdict, time.perf_counter() - clock))
         print(f"judged step {k} in {judged[-1][1]:.1f} s: {verdict.verdict.value}", flush=True)
-    print(f"ascending seed {args.seed}, n_sub {args.n_sub}; {args.threads} threads")
+    print(f"ascending seed {args.seed}, n_sub {n_sub}; {args.threads} threads")
     print(
         "| lambda | polish s | iterations | describe s | MSE | ||w|| | bottom | class "
         "| step verdict | lemma ratio | verdict s |"

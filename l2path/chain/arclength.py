@@ -278,28 +278,38 @@ def _locate_fold(
     start: ArcPoint,
     start_tangent: np.ndarray,
     ds: float,
+    end: _Corrected,
     settings: ArclengthSettings,
 ) -> tuple[float, _Corrected, _Bracket, list[tuple[float, _Corrected]]]:
     """Bisection in the arclength sigma in (0, ds) from ``start`` for the zero of t_tau:
     (sigma*, the corrected point there, the last bracket, and the corrected points met on the
-    approach side, nearest the fold last)."""
+    approach side, nearest the fold last). ``end`` is the corrected point at sigma = ds.
+
+    The point at sigma is the branch's crossing of the hyperplane t0 . (v - u0) = sigma (t0 the
+    start's unit tangent, u0 the start). Its corrector starts from the straight line between
+    the bracket's two corrected ends, which lies on that hyperplane: as the bracket shrinks the
+    start is off the branch by O(width^2), and Newton needs one or two steps instead of the
+    four or five a prediction along t0 needs."""
+    origin = np.append(start.theta, start.tau)
     low, high = 0.0, ds
+    low_point, high_point = origin, np.append(end.theta, end.tau)
     low_value = start_tangent[-1]
     high_value = -low_value
     best, approach = None, []
     while high - low > settings.fold_tol:
         middle = (low + high) / 2
-        predicted = np.append(start.theta, start.tau) + middle * start_tangent
-        point = correct(family, predicted[:-1], predicted[-1], start_tangent, settings)
+        guess = (low_point + high_point) / 2
+        point = correct(family, guess[:-1], guess[-1], start_tangent, settings)
         if point is None:
             break
         value = tangent_at(family, point.theta, point.tau, start_tangent, settings)[-1]
         best = (middle, point)
+        corrected = np.append(point.theta, point.tau)
         if np.sign(value) == np.sign(low_value):
-            low, low_value = middle, value
+            low, low_value, low_point = middle, value, corrected
             approach.append((middle, point))
         else:
-            high, high_value = middle, value
+            high, high_value, high_point = middle, value, corrected
     if best is None:
         raise RuntimeError("the corrector failed inside the fold's bracket")
     bracket = _Bracket(low, high, float(low_value), float(high_value))
@@ -341,7 +351,7 @@ def follow_arclength(
             continue
         t_new = tangent_at(family, point.theta, point.tau, t, settings)
         if np.sign(t_new[-1]) != np.sign(t[-1]) and t[-1] != 0:
-            branch.folds.append(_fold(family, here, t, ds, branch, settings, bottom))
+            branch.folds.append(_fold(family, here, t, ds, point, branch, settings, bottom))
             if settings.stop_at_fold:
                 return branch
         at_end = sign * (point.tau - tau_end) >= 0
@@ -383,14 +393,16 @@ def _fold(
     here: ArcPoint,
     t: np.ndarray,
     ds: float,
+    end: _Corrected,
     branch: ArcBranch,
     settings: ArclengthSettings,
     bottom: Callable[[np.ndarray, float], float] | None,
 ) -> ArcFold:
-    """Locate the fold between ``here`` and ``here + ds`` and fit mu^2 = k |lambda* - lambda| on
-    the approach: the bisection's points whose distance to lambda* spans ``FIT_GAPS`` (nearer
-    ones carry mostly rounding, or the error of lambda*), else the branch's last points."""
-    sigma, point, last, samples = _locate_fold(family, here, t, ds, settings)
+    """Locate the fold between ``here`` and ``end`` (corrected at ``here + ds``) and fit
+    mu^2 = k |lambda* - lambda| on the approach: the bisection's points whose distance to
+    lambda* spans ``FIT_GAPS`` (nearer ones carry mostly rounding, or the error of lambda*),
+    else the branch's last points."""
+    sigma, point, last, samples = _locate_fold(family, here, t, ds, end, settings)
     lam_star = math.exp(point.tau)
     mu = bottom(point.theta, point.tau) if bottom else math.nan
     approach = []

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..config import Params
+from ..config import Chain, Params
+from ..curvature.polish import Polish
 from ..data.dataset import load_dataset
 from ..model.checkpoint import load_model
 from ..objective import Objective
@@ -121,21 +122,27 @@ def plan(params: Params) -> ChainPlan:
         grid,
         starts,
         ChainSettings(polish, study.collapse_ratio, config.fraction),
-        VerdictSettings(
-            ArclengthSettings(
-                step=config.arc_step,
-                max_step=config.arc_max_step,
-                tol=polish.tol,
-                corrector_iterations=config.corrector_iterations,
-                linear_iterations=config.gmres_restarts,
-                linear_rtol=config.gmres_rtol,
-                fold_tol=config.fold_tol,
-                bottom_at_every_point=False,
-            ),
-            polish,
-            config.same_point_tol,
-        ),
+        verdict_settings(config, polish),
         config.follow.model_dump(),
+    )
+
+
+def verdict_settings(config: Chain, polish: Polish) -> VerdictSettings:
+    """How a step is followed by pseudo-arclength, from the ``chain`` params (mu only on a
+    fold's approach: the ends' classes are the chain rows' inertia proofs)."""
+    return VerdictSettings(
+        ArclengthSettings(
+            step=config.arc_step,
+            max_step=config.arc_max_step,
+            tol=polish.tol,
+            corrector_iterations=config.corrector_iterations,
+            linear_iterations=config.gmres_restarts,
+            linear_rtol=config.gmres_rtol,
+            fold_tol=config.fold_tol,
+            bottom_at_every_point=False,
+        ),
+        polish,
+        config.same_point_tol,
     )
 
 
