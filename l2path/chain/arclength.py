@@ -18,8 +18,9 @@ Allgower and Georg, *Introduction to Numerical Continuation Methods*, ch. 2 and 
 - **tangent** at the new point: the bordered system with right-hand side (0, 1) and the old
   tangent in the last row, normalised; its orientation follows the old one (t_new . t_old > 0);
 - **step control**: ds grows by ``grow`` after an easy correction (<= ``easy_iterations``
-  Newton steps), halves after a failed one; below ``min_step`` the branch is *lost* (a corrector
-  that fails is reported as that, never as a fold).
+  Newton steps), halves after a failed one (a correction fails as soon as a Newton step does
+  not reduce ||F||); below ``min_step`` the branch is *lost* (a corrector that fails is
+  reported as that, never as a fold).
 
 **Folds.** A turning point in lambda is where t_tau = dtau/ds changes sign. Between two accepted
 points with opposite signs the zero is located by bisection in the arclength from the earlier
@@ -196,8 +197,11 @@ def correct(
     for iteration in range(settings.corrector_iterations + 1):
         residual = family.residual(current[:-1], current[-1])
         norm = float(np.linalg.norm(residual))
-        if not math.isfinite(norm) or norm > 10 * previous_norm:
-            return None  # Newton diverging: the prediction was too far (the step will halve)
+        if not math.isfinite(norm) or norm >= previous_norm:
+            # Newton not contracting (the residual form of Deuflhard's monotonicity test): the
+            # prediction was too far, and the step will halve; from a good one the residual
+            # falls by orders of magnitude each step
+            return None
         previous_norm = norm
         if norm <= settings.tol:
             return _Corrected(current[:-1], float(current[-1]), norm, iteration)
