@@ -53,7 +53,8 @@ def test_three_sentences_with_the_numbers_of_their_tables():
     assert "a rise (+3e-05 to +0.00015, 3.0 to 30.0 paired sds)" in sgd
     assert converged == (
         "Converged: on critical points of one objective (J_λ on 128 images) the MSE fell at 1 "
-        "of 3 steps; 1 stay on one branch of minima, 1 jump at a located fold."
+        "of 3 steps; 1 stay on one branch of minima, 1 jump at a located fold, 1 lie on a saddle "
+        "branch."
     )
     assert saddles.startswith("Saddles: 2 of 5 converged points are proved saddles (0 at w = 0)")
     assert "3 proved minima" in saddles and "none by Lanczos alone" in saddles
@@ -74,3 +75,17 @@ def test_a_sentence_without_its_table_is_left_out():
     assert first_screen(None, MONOTONICITY, None, None, None) == []
     (sgd,) = first_screen(VERDICTS, MONOTONICITY, None, None, None)
     assert sgd.endswith("unfinished optimisation.")
+
+
+def test_the_rarer_verdicts_are_named_only_where_they_occur():
+    chain = replace(
+        summary(Plan, ChainResults(POINTS, STEPS)),
+        saddle_branches=0,
+        branch_switches=1,
+        not_followed=34,
+    )
+    converged = first_screen(None, MONOTONICITY, None, chain, None)[0]
+    assert converged.endswith(
+        "1 jump at a located fold, 1 switch branch, 34 are not followed (no drop: chain.follow)."
+    )
+    assert "saddle branch" not in converged and "lose" not in converged

@@ -4,12 +4,13 @@ each with its numbers, each read from a named table (the evidence follows them o
 1. **SGD** (``verdicts.VerdictSummary``, ``monotonicity.MonotonicitySummary``,
    results/decomposition.csv): along the warm-started ascending chains, at how many of their
    steps the in-sample MSE fell, how many the same-lambda control explains, and the split of
-   those falls
-   into the lambda effect m(child) - m(control) (columns ``lambda_effect``, ``sd_paired``) and
-   the optimisation deficit m(control) - m(parent) (``optimisation_deficit``);
+   those falls into the lambda effect m(child) - m(control) (columns ``lambda_effect``,
+   ``sd_paired``) and the optimisation deficit m(control) - m(parent)
+   (``optimisation_deficit``);
 2. **converged** (metrics/chain.json, ``chain.records.ChainSummary``): drops among the steps of
    the converged chains (``drops``, ``steps``), and how many stay on one branch of minima
-   (``one_branch_of_minima``) or jump at a located fold (``fold_jumps``);
+   (``one_branch_of_minima``) or jump at a located fold (``fold_jumps``), and, where nonzero,
+   the saddle branches, branch switches, lost branches and steps not followed;
 3. **saddles** (results/chain_points.csv, ``chain.records.ChainPoint``): how many converged
    points are proved saddles and proved minima, by which proof (``class_proof``), and how many
    of the saddles are the trivial critical point w = 0 (``weight_l2``).
@@ -71,11 +72,19 @@ def sgd_sentence(
 
 
 def converged_sentence(chain: ChainSummary) -> str:
-    """What the converged chains show: drops, and the steps' verdicts that explain them."""
+    """What the converged chains show: drops, and the steps' verdicts that explain them (the
+    rarer verdicts only where they occur)."""
+    others = [
+        (chain.saddle_branches, "lie on a saddle branch"),
+        (chain.branch_switches, "switch branch"),
+        (chain.branches_lost, "lose the branch"),
+        (chain.not_followed, "are not followed (no drop: chain.follow)"),
+    ]
+    rest = "".join(f", {count} {words}" for count, words in others if count)
     return (
         f"Converged: on critical points of one objective (J_λ on {chain.n_sub} images) the MSE "
         f"fell at {chain.drops} of {chain.steps} steps; {chain.one_branch_of_minima} stay on one "
-        f"branch of minima, {chain.fold_jumps} jump at a located fold."
+        f"branch of minima, {chain.fold_jumps} jump at a located fold{rest}."
     )
 
 
