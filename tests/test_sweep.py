@@ -151,3 +151,12 @@ def test_the_sweep_flow_writes_its_table_and_a_run_per_case(tmp_path, monkeypatc
         assert child.info.status == "FINISHED"
     assert children["seed0_hidden4_nsub8"].data.metrics["steps"] == rows[1].steps
     assert parent.data.params["hidden"] == "[3, 4]"
+
+
+def test_the_command_refuses_a_bad_profile_before_prefect_starts(tmp_path, capsys):
+    from flows.sweep import main
+
+    with pytest.raises(SystemExit) as info:
+        main([write_profile(tmp_path / "bad.yaml", hidden=[0])])
+    assert info.value.code == 2
+    assert "bad.yaml" in capsys.readouterr().err
