@@ -8,7 +8,7 @@ with a uniform step h (first step = largest step = h), halving h, and prints
 
     h | arclength points | lemma ratio | |ratio - 1| | order
 
-    python benchmarks/lemma_order.py [--seed 0] [--step 1] [--h 1.0] [--halvings 4]
+    python benchmarks/lemma_order.py [--seed 0] [--step 5] [--h 1.0] [--halvings 4]
         [--threads 2]
 
 --step k is the chain's step from its k-th to its (k+1)-th lambda (the ascending chain of
@@ -37,7 +37,7 @@ from l2path.model.checkpoint import load_model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--step", type=int, default=1, help="the chain's k-th step")
+    parser.add_argument("--step", type=int, default=5, help="the chain's k-th step")
     parser.add_argument("--h", type=float, default=1.0, help="the largest arclength step")
     parser.add_argument("--halvings", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
