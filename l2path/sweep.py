@@ -68,6 +68,16 @@ def load_profile(path: str | Path) -> SweepProfile:
         raise ValueError(f"sweep profile {path}: {error}") from error
 
 
+def check_subsets(profile: SweepProfile, available: int) -> None:
+    """Refuse, before any case runs, an n_sub beyond the ``available`` training images."""
+    too_large = [n for n in profile.n_sub if n > available]
+    if too_large:
+        raise ValueError(
+            f"sweep profile {profile.name}: n_sub {too_large} exceed the {available} training "
+            "images of lambda_study.model.n_train"
+        )
+
+
 @dataclass(frozen=True)
 class SweepCase:
     seed: int

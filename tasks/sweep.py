@@ -18,7 +18,7 @@ from edge.progress import progress
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.rows import write_rows
-from l2path.sweep import SweepProfile, SweepRow, cases, run_case
+from l2path.sweep import SweepProfile, SweepRow, cases, check_subsets, run_case
 
 
 def table_path(profile: SweepProfile) -> Path:
@@ -36,6 +36,7 @@ def sweep_cases(params: Params, profile: SweepProfile) -> list[SweepRow]:
     logger = get_run_logger()
     model = params.lambda_study.model
     data = load_dataset(params.paths.prepared, torch.float64, n_train=model.n_train)
+    check_subsets(profile, len(data.train.x))
     todo = cases(profile)
     logged = {
         "profile": profile.name,

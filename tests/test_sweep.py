@@ -16,7 +16,15 @@ from l2path.chain.stage import run_seed
 from l2path.config import Params
 from l2path.model.init import init_stack
 from l2path.rows import read_rows
-from l2path.sweep import SweepCase, SweepRow, case_plan, cases, load_profile, run_case
+from l2path.sweep import (
+    SweepCase,
+    SweepRow,
+    case_plan,
+    cases,
+    check_subsets,
+    load_profile,
+    run_case,
+)
 
 from conftest import REPO, synthetic_dataset
 from repo_copy import set_dotted
@@ -160,3 +168,10 @@ def test_the_command_refuses_a_bad_profile_before_prefect_starts(tmp_path, capsy
         main([write_profile(tmp_path / "bad.yaml", hidden=[0])])
     assert info.value.code == 2
     assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_an_n_sub_beyond_the_training_set_is_refused_before_any_case(tmp_path):
+    profile = load_profile(write_profile(tmp_path / "big.yaml", n_sub=[8, 100]))
+    with pytest.raises(ValueError, match=r"n_sub \[100\] exceed the 60 training images"):
+        check_subsets(profile, 60)
+    check_subsets(profile, 100)
