@@ -149,7 +149,8 @@ class Row:
         unknown = [k for k in obj if k not in names]
         if missing or unknown:
             raise ValueError(f"{cls.__name__}: missing {missing}, unknown {unknown} in {dict(obj)}")
-        return cls(**{names[k]: obj[k] for k in obj})
+        # an optional key that ``to_json`` left out (its value was None) reads back as None
+        return cls(**{name: obj.get(key) for key, name in names.items()})
 
 
 def _optional(hint: Any) -> bool:

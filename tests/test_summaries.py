@@ -103,3 +103,37 @@ def test_theory_row_columns_and_row_round_trip():
     )
     with pytest.raises(ValueError, match=r"missing \['layer'\], unknown \['extra'\]"):
         TheoryRow.from_row({**{k: v for k, v in row.items() if k != "layer"}, "extra": 1})
+
+
+def test_a_summary_whose_optional_numbers_are_none_reads_back():
+    """`to_json` leaves out a None (a chain with no step on one branch of minima has no lemma
+    ratio); `from_json` gives it back as None, and still refuses a missing required key."""
+    from l2path.chain.records import ChainSummary
+
+    counts = dict.fromkeys(
+        [
+            "n_sub",
+            "parameters",
+            "chains",
+            "points",
+            "converged_points",
+            "proved_minima",
+            "proved_saddles",
+            "steps",
+            "drops",
+            "one_branch_of_minima",
+            "fold_jumps",
+            "saddle_branches",
+            "branch_switches",
+            "branches_lost",
+            "not_followed",
+            "drops_on_one_branch_of_minima",
+        ],
+        1,
+    )
+    summary = ChainSummary(**counts, lemma_ratio_min=None, lemma_ratio_max=None)
+    written = summary.to_json()
+    assert "lemma_ratio_min" not in written and "lemma_ratio_max" not in written
+    assert ChainSummary.from_json(written) == summary
+    with pytest.raises(ValueError, match="missing \\['drops'\\]"):
+        ChainSummary.from_json({k: v for k, v in written.items() if k != "drops"})
