@@ -86,6 +86,39 @@ def test_the_branch_passes_the_turning_point_and_the_fold_is_located():
     assert fold.fit.k == pytest.approx(9.0, rel=0.01) and fold.fit.residual < 1e-2
 
 
+def test_a_fold_whose_bisection_left_no_approach_points_still_gets_its_fit(monkeypatch):
+    """The stage computes mu only on a fold's approach. Where the bisection's approach points
+    all lie outside the fit's window (simulated here by dropping them: a fold at sigma* just
+    above ds/4 leaves only one, nearly at lambda*), points placed at sigma* (1 - 2^-j) give the
+    fit. On this branch mu = 2 theta (theta - 3/2) and lambda* - lambda = (theta - 3/2)^2, so
+    mu^2 = 4 theta^2 (lambda* - lambda) and k = 9 at the fold."""
+    import l2path.chain.arclength as arclength
+
+    locate = arclength._locate_fold
+
+    def without_samples(*args):
+        sigma, point, bracket, _ = locate(*args)
+        return sigma, point, bracket, []
+
+    monkeypatch.setattr(arclength, "_locate_fold", without_samples)
+    family = Quartics([1.0])
+    settings = ArclengthSettings(
+        step=0.05,
+        max_step=0.2,
+        max_points=80,
+        tol=1e-12,
+        bottom_at_every_point=False,
+        stop_at_fold=True,
+    )
+    branch = follow_arclength(
+        family, family.minimum(2.0), math.log(2.0), math.log(4.0), settings, family.bottom
+    )
+    (fold,) = branch.folds
+    assert fold.lam == pytest.approx(2.25, rel=1e-8)
+    assert fold.fit is not None and fold.fit.points >= 2
+    assert fold.fit.k == pytest.approx(9.0, rel=0.02) and fold.fit.residual < 2e-2
+
+
 def test_two_weights_turn_at_the_first_fold():
     family = Quartics([1.0, 2.0])  # folds at lambda = 2.25 and 9: the branch turns at the first
     lam0 = 0.3

@@ -404,16 +404,25 @@ def _fold(
 ) -> ArcFold:
     """Locate the fold between ``here`` and ``end`` (corrected at ``here + ds``) and fit
     mu^2 = k |lambda* - lambda| on the approach: the bisection's points whose distance to
-    lambda* spans ``FIT_GAPS`` (nearer ones carry mostly rounding, or the error of lambda*),
-    else the branch's last points."""
+    lambda* spans ``FIT_GAPS`` (nearer ones carry mostly rounding, or the error of lambda*);
+    where the bisection left fewer than two there (a fold near the bracket's start leaves its
+    samples all near lambda*), points placed for the fit (``_approach_samples``); else the
+    branch's last points."""
     sigma, point, last, samples = _locate_fold(family, here, t, ds, end, settings)
     lam_star = math.exp(point.tau)
     mu = bottom(point.theta, point.tau) if bottom else math.nan
     approach = []
     if bottom:
         # nearer than 10 x the uncertainty of lambda*, |lambda/lambda* - 1| is mostly that
-        low, high = max(FIT_GAPS[0], 10 * math.expm1(last.tau_spread)), FIT_GAPS[1]
-        near = [(x, p) for x, p in samples if low <= abs(math.exp(p.tau) / lam_star - 1) <= high]
+        window = (max(FIT_GAPS[0], 10 * math.expm1(last.tau_spread)), FIT_GAPS[1])
+
+        def gap(p: _Corrected) -> float:
+            return abs(math.exp(p.tau) / lam_star - 1)
+
+        near = [(x, p) for x, p in samples if window[0] <= gap(p) <= window[1]]
+        if len(near) < 2:
+            near += _approach_samples(family, here, t, sigma, point, last, settings, gap, window)
+        near.sort(key=lambda sample: sample[0])
         approach = [
             ArcPoint(
                 here.s + x,
@@ -439,3 +448,39 @@ def _fold(
         fold_fit(approach, lam_star),
         lam_error=lam_star * math.expm1(last.tau_spread),
     )
+
+
+def _approach_samples(
+    family: Family,
+    here: ArcPoint,
+    t: np.ndarray,
+    sigma_star: float,
+    fold: _Corrected,
+    last: _Bracket,
+    settings: ArclengthSettings,
+    gap: Callable[[_Corrected], float],
+    window: tuple[float, float],
+) -> list[tuple[float, _Corrected]]:
+    """The ``FIT_POINTS`` corrected points nearest the fold among those on the approach at
+    sigma = sigma* (1 - 2^-j), j = 1, 2, ..., whose |lambda/lambda* - 1| lies in ``window``
+    (until one comes nearer than it: the nearest carry the leading order of mu^2 best). Near a
+    simple fold lambda* - lambda ~ (sigma* - sigma)^2, so each halving of the distance in sigma
+    quarters the gap, and a window of 4 decades holds about 7 of them. Each
+    corrector starts on sigma's hyperplane, on the line from the bracket's start to the fold,
+    and a point is kept only where t_tau has the approach's sign (the hyperplane may also cut
+    the branch beyond the fold)."""
+    origin, star = np.append(here.theta, here.tau), np.append(fold.theta, fold.tau)
+    found = []
+    for j in range(1, 60):
+        share = 1 - 2.0**-j
+        guess = (1 - share) * origin + share * star
+        point = correct(family, guess[:-1], guess[-1], t, settings)
+        if point is None:
+            continue
+        distance = gap(point)
+        if distance < window[0]:
+            break
+        side = tangent_at(family, point.theta, point.tau, t, settings)[-1]
+        if distance <= window[1] and np.sign(side) == np.sign(last.low_value):
+            found.append((sigma_star * share, point))
+    return found[-FIT_POINTS:]
