@@ -151,4 +151,3 @@ def progress(what: str, total: int, unit: str, artifact_key: str) -> Iterator[Pr
             yield bar
     finally:
         bar.close()
-
