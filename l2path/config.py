@@ -63,6 +63,8 @@ class Paths(Section):
     dynamics_epochs: str
     dynamics_plots_dir: str
     dynamics_theory: str
+    dynamics_costs: str
+    dynamics_budget: str
     dynamics_metrics: str
     report_dir: str
     report_metrics: str
@@ -299,6 +301,9 @@ class Dynamics(Section):
     seeds: list[int] = Field(min_length=1)
     book: DynamicsSetting | None = None
     sweep: DynamicsSetting | None = None
+    # the question's setting (eta, its lambdas > 0, inits, seeds) trained again with this cost
+    # for question_epochs epochs: the causal test of why a layer grows (None: not run)
+    other_cost: Literal["quadratic", "cross_entropy"] | None = None
     small_gradient_ratio: float = Field(gt=0)
     tail_off_fraction: float = Field(gt=0, lt=1)
     trend_epochs: int = Field(
@@ -315,6 +320,9 @@ class Dynamics(Section):
     # initialiser, set beside ours in the report (empty: none)
     reported_variances: list[float] = Field(default_factory=list)
     mechanism_images: int = Field(ge=1)  # the quadratic-cost share on the first this many images
+    # the sweep's models stepped through one more epoch (``dynamics.budget``): the full-batch
+    # share r at this many points of it, both ends included
+    along_points: int = Field(ge=2)
 
     _unique_lists = field_validator("lambdas", "inits", "seeds")(_unique)
 
@@ -334,6 +342,10 @@ class Dynamics(Section):
         if self.question_epochs > self.epochs:
             raise ValueError(
                 f"question_epochs ({self.question_epochs}) must be <= epochs ({self.epochs})"
+            )
+        if self.other_cost == self.model.cost:
+            raise ValueError(
+                f"other_cost ({self.other_cost}) must differ from model.cost: it is the comparison"
             )
         return self
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -17,16 +19,21 @@ from l2path import atomic
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
 from l2path.data.split import file_md5
-from l2path.dynamics.plan import Model, model_epochs
+from l2path.dynamics.budget import budget_table
+from l2path.dynamics.cost_test import cost_table
+from l2path.dynamics.plan import Model, cost_name, model_epochs
 from l2path.dynamics.tables import PLOT_NAMES, plot_tables, summarise
 from l2path.dynamics.theory import theory_table
 from l2path.dynamics.training import run_dynamics
 from l2path.model.checkpoint import save_model
+from l2path.model.costs import get_cost
 from l2path.model.network import DTYPES
 
 
 def model_key(model: Model) -> str:
-    return f"{model.init}_seed{model.seed}_eta{model.eta:g}_lambda{model.lam:g}"
+    """``<init>_seed<s>_eta<eta>_lambda<lam>``, then ``_<cost>`` for a comparison-cost model."""
+    key = f"{model.init}_seed{model.seed}_eta{model.eta:g}_lambda{model.lam:g}"
+    return f"{key}_{model.cost}" if model.cost else key
 
 
 def log_model_run(
@@ -43,6 +50,7 @@ def log_model_run(
         "seed": model.seed,
         "eta": model.eta,
         "lambda": model.lam,
+        "cost": cost_name(model, params.dynamics),
         "epochs": len(history) - 1,
         **{
             f"dynamics.{k}": v
@@ -68,7 +76,7 @@ def log_model_run(
                 for k, v in row.items()
                 if isinstance(v, (int, float))
                 and math.isfinite(v)
-                and k not in ("seed", "eta", "lambda")
+                and k not in ("seed", "eta", "lambda", "cost")
             }
             for row in history
         ]
@@ -82,6 +90,7 @@ def log_model_run(
                 "seed": model.seed,
                 "eta": model.eta,
                 "lambda": model.lam,
+                "cost": cost_name(model, params.dynamics),
                 "epochs": len(history) - 1,
             },
         ) as model_id:
@@ -115,6 +124,7 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
             model.init == config.inits[0]
             and model.eta == config.eta
             and model.lam == config.lambdas[0]
+            and not model.cost
         ):
             logger.info(
                 "seed %d (%d/%d) epoch %d/%d: %s layer RMS %s, gradient/decay %s (%.1f s)",
@@ -142,6 +152,26 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
     )  # wall times: never in a DVC output
     atomic.write_csv(paths.dynamics_epochs, result.epochs.drop(columns=["seconds"]))
     atomic.write_csv(paths.dynamics_theory, theory)
+    atomic.write_csv(paths.dynamics_costs, cost_table(result.epochs, config))
+    if config.sweep is not None:
+        started = time.perf_counter()
+        budget = budget_table(
+            result.final,
+            planned,
+            data,
+            get_cost(config.model.cost),
+            config.sweep.eta,
+            config.batch_size,
+            config.along_points,
+        )
+        logger.info(
+            "the sweep's models stepped through one more epoch (%d rows) in %.1f s",
+            len(budget),
+            time.perf_counter() - started,
+        )
+    else:
+        budget = pd.DataFrame()
+    atomic.write_csv(paths.dynamics_budget, budget)
     tables = plot_tables(result.epochs, theory, config)
     for name in PLOT_NAMES:
         atomic.write_csv(Path(paths.dynamics_plots_dir) / f"{name}.csv", tables[name])
@@ -158,6 +188,7 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
             & (result.epochs["seed"] == model.seed)
             & (result.epochs["eta"] == model.eta)
             & (result.epochs["lambda"] == model.lam)
+            & (result.epochs["cost"] == cost_name(model, config))
         ].to_dict("records")
         save_model(
             net,
@@ -168,6 +199,7 @@ def study_dynamics(params: Params, stage: StageRun) -> dict:
                 "seed": model.seed,
                 "lambda": model.lam,
                 "eta": model.eta,
+                "cost": cost_name(model, config),
                 "epochs": len(history) - 1,
             },
         )

@@ -157,6 +157,8 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
             if (plots_dir / f"{name}.csv").exists()
         },
         theory=read_records(paths.dynamics_theory, TheoryRow),
+        costs=read_table(paths.dynamics_costs),
+        budget=read_table(paths.dynamics_budget),
         dynamics_config=params.dynamics,
         provenance=provenance(params),
         links=mlflow_links(params, stage),

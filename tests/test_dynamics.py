@@ -16,12 +16,14 @@ from l2path.config import Dynamics
 from l2path.model.costs import get_cost
 from l2path.data.dataset import Dataset, make_split
 from l2path.train.metrics import data_gradients
-from l2path.dynamics.equilibrium import slopes
+from l2path.dynamics.cost_test import cost_table
+from l2path.dynamics.equilibrium import level_epoch, slopes
 from l2path.dynamics.plan import Model, model_epochs
 from l2path.dynamics.records import epoch_records, gradient_moments
 from l2path.dynamics.tail_off import crossing
 from l2path.dynamics.theory import second_order_factor, theory_factors, theory_table
-from l2path.dynamics.training import run_dynamics
+from l2path.dynamics.tables import plot_tables
+from l2path.dynamics.training import jobs, run_dynamics
 from l2path.train.metrics import split_losses
 from l2path.objective import Objective
 from l2path.model.init import init_stack
@@ -34,7 +36,14 @@ SIZES = [784, 6, 10]
 def config(**changes) -> Dynamics:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())["dynamics"]
     raw.update(
-        epochs=3, question_epochs=3, seeds=[0, 1], batch_size=10, book=None, sweep=None, workers=1
+        epochs=3,
+        question_epochs=3,
+        seeds=[0, 1],
+        batch_size=10,
+        book=None,
+        sweep=None,
+        workers=1,
+        other_cost=None,
     )
     raw["model"].update(
         {"sizes": changes.pop("sizes", SIZES), "dtype": "float64", **changes.pop("model", {})}
@@ -230,6 +239,7 @@ def test_theory_table_on_a_hand_made_trajectory():
             "seed": seed,
             "eta": settings.eta,
             "lambda": 5.0,
+            "cost": settings.model.cost,
             "epoch": e,
             "layer1_l2": l2[e],
             "layer1_rms": l2[e] / 88.5,
@@ -456,3 +466,108 @@ def test_stacks_in_worker_processes_give_the_same_table_and_weights():
         0: False,
         1: True,
     }
+
+
+def test_the_other_cost_retrains_the_questions_decayed_models_for_its_epochs():
+    settings = config(
+        inits=["large", "default"],
+        seeds=[0, 1],
+        lambdas=[5.0, 0.0],
+        eta=0.1,
+        epochs=6,
+        question_epochs=2,
+        other_cost="quadratic",
+    )
+    planned = model_epochs(settings)
+    other = {model: e for model, e in planned.items() if model.cost}
+    assert other == {
+        Model(init, seed, 0.1, 5.0, "quadratic"): 2
+        for init in ("large", "default")
+        for seed in (0, 1)
+    }
+    # a stack holds one cost: its models share the seed's mini-batch order and one cost
+    for models, _ in jobs(settings):
+        assert len({(m.seed, m.eta, m.cost) for m in models}) == 1
+
+
+def test_an_other_cost_model_equals_the_stage_trained_with_that_cost():
+    """The quadratic twin of a cross-entropy run has the weights of the stage run with the
+    quadratic cost (train_sgd's quadratic path is checked against network2 in test_sgd), and
+    adding it leaves the cross-entropy model unchanged."""
+    data = synthetic_dataset(n_train=40)
+    common = dict(inits=["large"], seeds=[0], lambdas=[5.0], eta=0.5, epochs=2, question_epochs=2)
+    both = run_dynamics(config(other_cost="quadratic", **common), data)
+    alone = {
+        cost: run_dynamics(config(model={"cost": cost}, **common), data)
+        for cost in ("quadratic", "cross_entropy")
+    }
+    pairs = [
+        (
+            Model("large", 0, 0.5, 5.0, "quadratic"),
+            alone["quadratic"].final[Model("large", 0, 0.5, 5.0)],
+        ),
+        (Model("large", 0, 0.5, 5.0), alone["cross_entropy"].final[Model("large", 0, 0.5, 5.0)]),
+    ]
+    for model, reference in pairs:
+        for mine, theirs in zip(both.final[model].weights, reference.weights):
+            assert torch.equal(mine, theirs)
+    assert sorted(both.epochs["cost"].unique()) == ["cross_entropy", "quadratic"]
+
+
+def test_cost_table_reads_each_costs_norm_change_by_hand():
+    """Two seeds, two costs, one layer: layer 1 grows x2 and x3 under cross-entropy and
+    shrinks x0.5 under the quadratic cost; r is -2 then -1.5 under cross-entropy."""
+    settings = config(
+        sizes=[784, 10],
+        inits=["large"],
+        seeds=[0, 1],
+        lambdas=[5.0, 0.0],
+        eta=0.1,
+        epochs=2,
+        question_epochs=2,
+        other_cost="quadratic",
+    )
+    ends = {("cross_entropy", 0): 2.0, ("cross_entropy", 1): 3.0}
+    rows = []
+    for cost, seed, epoch in itertools.product(("cross_entropy", "quadratic"), (0, 1), (0, 1, 2)):
+        end = ends.get((cost, seed), 0.5)
+        rows.append(
+            {
+                "init": "large",
+                "seed": seed,
+                "eta": 0.1,
+                "lambda": 5.0,
+                "cost": cost,
+                "epoch": epoch,
+                "layer1_l2": 4.0 * end ** (epoch / 2),
+                "layer1_radial_ratio": (-2.0 if epoch == 1 else -1.5)
+                if cost == "cross_entropy"
+                else 0.5,
+                "validation_accuracy": 0.9 if cost == "cross_entropy" else 0.8,
+            }
+        )
+    table = cost_table(pd.DataFrame(rows), settings).set_index("cost")
+    assert table.loc["cross_entropy", "l2_change"] == pytest.approx(2.5)
+    assert table.loc["cross_entropy", "l2_change_min"] == pytest.approx(2.0)
+    assert table.loc["cross_entropy", "l2_change_max"] == pytest.approx(3.0)
+    assert bool(table.loc["cross_entropy", "grows_every_seed"])
+    assert table.loc["cross_entropy", "radial_ratio_median"] == pytest.approx(-1.75)
+    assert table.loc["cross_entropy", "outward_epochs"] == 2.0
+    assert table.loc["quadratic", "l2_change"] == pytest.approx(0.5)
+    assert not bool(table.loc["quadratic", "grows_every_seed"])
+    assert table.loc["quadratic", "outward_epochs"] == 0.0
+    assert table.loc["quadratic", "validation_accuracy"] == pytest.approx(0.8)
+    # without the other cost's rows there is no comparison
+    alone = pd.DataFrame([row for row in rows if row["cost"] == "cross_entropy"])
+    assert cost_table(alone, settings).empty
+
+
+def test_level_epoch_extrapolates_a_geometric_approach():
+    """trend = 0.4 exp(-0.05 t) reaches 0.1 at t = ln 4 / 0.05 = 27.73; a rising or
+    sign-changing trend has no level-off epoch."""
+    epochs = np.arange(30, 41, dtype=float)
+    falling = pd.Series(0.4 * np.exp(-0.05 * epochs), index=epochs)
+    assert level_epoch(falling, 0.1) == pytest.approx(math.log(4) / 0.05, rel=1e-9)
+    assert level_epoch(-falling, 0.1) == pytest.approx(math.log(4) / 0.05, rel=1e-9)
+    assert math.isnan(level_epoch(pd.Series(0.2 * np.exp(0.01 * epochs), index=epochs), 0.1))
+    assert math.isnan(level_epoch(pd.Series(np.linspace(0.2, -0.2, 11), index=epochs), 0.1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -36,11 +37,43 @@ def run(cmd, cwd, env, timeout=900):
 
 @pytest.fixture(scope="module")
 def repro(mirror, tmp_path_factory):
-    """A repo copy after `dvc repro` with small params."""
+    """A repo copy after `dvc repro` with small params, its output and errors written to
+    ``repro.log`` beside the repo as a user's `dvc repro > log 2>&1` would."""
     root = copy_repo(tmp_path_factory.mktemp("repo"), SMALL)
     env = tool_env(mirror, tmp_path_factory.mktemp("home"))
-    run([sys.executable, "-m", "dvc", "repro"], root, env)
+    log = root.parent / "repro.log"
+    with open(log, "w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro"],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+        )
+    assert done.returncode == 0, f"dvc repro failed:\n{log.read_text()[-8000:]}"
     return root, env
+
+
+LOG_RECORD = re.compile(r"\d\d:\d\d:\d\d\.\d{3} \| (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+PROGRESS_LINE = re.compile(r"^[^|]+: \d+/\d+ [^|]*\(\d+ %\)")
+
+
+@pytest.mark.integration
+def test_a_repro_into_a_file_keeps_progress_and_log_records_on_their_own_lines(repro):
+    """In a file the bars are plain lines (no carriage return, no tqdm bar) and no line holds
+    both a progress line and a log record."""
+    root, _ = repro
+    text = (root.parent / "repro.log").read_text()
+    lines = text.splitlines()
+    assert "\r" not in text
+    assert not [line for line in lines if re.search(r"\d+%\|", line)]  # no tqdm bar
+    progress = [line for line in lines if PROGRESS_LINE.match(line)]
+    records = [line for line in lines if LOG_RECORD.search(line)]
+    assert progress and records, "expected both progress lines and log records"
+    assert not [line for line in progress if LOG_RECORD.search(line)]
+    assert not [line for line in records if PROGRESS_LINE.search(line.split(" - ", 1)[-1])]
+    assert any(line.startswith("dynamics: ") and line.endswith(" s") for line in progress)
 
 
 @pytest.mark.integration

@@ -4,10 +4,13 @@ root), read back through the REST client; and a clear early error when it is dow
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import mlflow
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -21,24 +24,18 @@ from study_setup import PIPELINE_STUDY
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """`mlflow server` on 127.0.0.1 with a SQLite store and served artifacts; stopped after."""
+    """The documented one command (``python -m edge.tracking_server``, docs/sharing.md):
+    `mlflow server` on 127.0.0.1 with a SQLite store and served artifacts; stopped after."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     command = [
         sys.executable,
         "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
+        "edge.tracking_server",
         "--port",
         str(port),
-        "--backend-store-uri",
-        f"sqlite:///{root / 'store.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--workers",
-        "1",
+        "--data",
+        str(root),
     ]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = start(command, root, env, root / "server.log")
@@ -67,12 +64,19 @@ def run_stage(stage: str, root, env) -> subprocess.CompletedProcess:
 
 @pytest.mark.integration
 def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
+    """The stages log through the server; then the clone moves away (as a colleague's
+    would be elsewhere) and its checkpoints and LoggedModels still open through the server:
+    their URIs name the server's artifact store, not the clone's path."""
     root = copy_repo(tmp_path / "repo", PIPELINE_STUDY)
     env = {**tool_env(mirror, home(tmp_path)), "MLFLOW_TRACKING_URI": mlflow_server}
     for stage in ("prepare", "study"):
         done = run_stage(stage, root, env)
         assert done.returncode == 0, done.stderr[-4000:]
     assert not (root / "mlruns" / "mlflow.db").exists()  # nothing went to the local store
+    moved = tmp_path / "moved" / "repo"
+    moved.parent.mkdir()
+    shutil.move(root, moved)
+    root = moved
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("l2-weight-decay")
     runs = client.search_runs([experiment.experiment_id])
@@ -90,6 +94,18 @@ def test_study_against_a_tracking_server(mlflow_server, mirror, tmp_path):
     served, _ = load_model(local)
     saved, _ = load_model(root / "models/study" / f"{key}.pt")
     assert all(torch.equal(a, b) for a, b in zip(served.weights, saved.weights))
+    assert points[0].info.artifact_uri.startswith("mlflow-artifacts:/")
+    models = client.search_logged_models([experiment.experiment_id])
+    model = next(m for m in models if m.source_run_id == points[0].info.run_id)
+    assert model.artifact_location.startswith("mlflow-artifacts:/")
+    files = mlflow.artifacts.download_artifacts(
+        artifact_uri=model.artifact_location,
+        dst_path=str(tmp_path / "model"),
+        tracking_uri=mlflow_server,
+    )
+    (checkpoint,) = [p for p in Path(files).iterdir() if p.suffix == ".pt"]
+    from_model, _ = load_model(checkpoint)
+    assert all(torch.equal(a, b) for a, b in zip(from_model.weights, saved.weights))
     logged = {a.path for a in client.list_artifacts(study[0].info.run_id, "results")}
     assert {"results/study.csv", "results/monotonicity.csv"} <= logged
 

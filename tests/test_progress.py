@@ -23,3 +23,31 @@ def test_a_revised_total_and_an_empty_task():
     with progress("nothing", 0, "points", "test") as empty:
         pass
     assert empty.percent() == 100.0
+
+
+def test_off_a_terminal_the_bar_is_whole_lines_between_log_records(capsys, monkeypatch):
+    """stderr is captured here (not a terminal): the bar writes a start line, at most one
+    line per PLAIN_EVERY_S and an end line, each whole, so a log record written between two
+    updates stands on its own line."""
+    import logging
+    import sys
+
+    import edge.progress as module
+
+    monkeypatch.setattr(module, "PLAIN_EVERY_S", 0.0)  # a line at every update
+    logger = logging.getLogger("test-progress")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    try:
+        with progress("epochs", 4, "epochs", "test") as bar:
+            for _ in range(4):
+                bar.advance()
+                logger.warning("a record")
+    finally:
+        logger.removeHandler(handler)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "epochs: 0/4 epochs (0 %)"
+    assert lines[1].startswith("epochs: 1/4 epochs (25 %), ") and "s left" in lines[1]
+    assert lines[2] == "a record"
+    assert lines[-2] == "a record" and lines[-1].startswith("epochs: 4/4 epochs (100 %) in ")
+    assert all("\r" not in line for line in lines)

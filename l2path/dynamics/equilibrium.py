@@ -11,6 +11,11 @@ r being the data term's share along W: (lambda/n) W = -dL/dW along W (r = -1) pl
 mini-batch growth. Read first order, the balance sets the scale where the data's outward push
 equals (lambda/n)||W||, so it moves with lambda; a fixed 1/sqrt(n_w) scale would not.
 ``slopes`` fits ln RMS = a + b ln lambda over the levelled lambdas of each layer.
+
+A layer not levelled within its run gets the epoch at which it would be (``level_epoch``):
+near its level a norm approaches it geometrically, so the trend of the rate falls as
+exp(-k t); k is fitted to ln|trend| over the run's last ``2 window`` epochs and the epoch is
+where |trend| = level_off_rate.
 """
 
 from __future__ import annotations
@@ -38,16 +43,37 @@ def level_off(
     """The last epochs of one (eta, init, lambda, layer), seed means; frames rows epoch 0..,
     columns seed; ``noise`` is eta^2 E||g_B||^2 / ||W||^2."""
     last = slice(-window, None)
-    rate = float(trend(rates(l2, theory_factor), window).iloc[last].to_numpy().mean())
+    trended = trend(rates(l2, theory_factor).mean(axis=1), window)
+    rate = float(trended.iloc[last].mean())
+    levelled = bool(abs(rate) < level_off_rate)
     return {
         "equilibrium_rms": float(rms.iloc[-1].mean()),
+        "equilibrium_rms_min": float(rms.iloc[-1].min()),
+        "equilibrium_rms_max": float(rms.iloc[-1].max()),
         "equilibrium_rate": rate,
-        "equilibrium_levelled": bool(abs(rate) < level_off_rate),
+        "equilibrium_levelled": levelled,
+        "equilibrium_level_epoch": (
+            math.nan if levelled else level_epoch(trended.iloc[-2 * window :], level_off_rate)
+        ),
         "equilibrium_radial_ratio": float(radial.iloc[last].to_numpy().mean()),
         "equilibrium_balance_radial_ratio": float(
             -1 + noise.iloc[last].to_numpy().mean() / (2 * eta * lam / n)
         ),
     }
+
+
+def level_epoch(trended: pd.Series, level_off_rate: float) -> float:
+    """The epoch at which |trended| (index epoch) reaches ``level_off_rate``, extrapolated
+    from the least-squares fit ln|trended| = c - k t; NaN where the trend changes sign or
+    does not fall (k <= 0)."""
+    values = trended.to_numpy(dtype=float)
+    if len(values) < 2 or not (np.all(values > 0) or np.all(values < 0)):
+        return math.nan
+    epochs = trended.index.to_numpy(dtype=float)
+    slope, intercept = np.polyfit(epochs, np.log(np.abs(values)), 1)
+    if slope >= 0:
+        return math.nan
+    return float((math.log(level_off_rate) - intercept) / slope)
 
 
 def slopes(theory: pd.DataFrame) -> pd.DataFrame:

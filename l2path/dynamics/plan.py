@@ -1,10 +1,11 @@
 """Which models the dynamics stage trains, and for how many epochs.
 
-A model is (init, seed, eta, lambda). The question's setting trains ``epochs`` epochs (its
-lambda = 0 control only ``question_epochs``: it answers the question at that epoch); the
+A model is (init, seed, eta, lambda, cost). The question's setting trains ``epochs`` epochs
+(its lambda = 0 control only ``question_epochs``: it answers the question at that epoch); the
 book's setting and the sweep add their (eta, lambda) pairs for every initialiser. A model
-named by two settings is trained once, for the longer of their runs. The models of one
-seed share its mini-batch order and form one stack.
+named by two settings is trained once, for the longer of their runs. With ``other_cost`` the
+question's decayed models are trained again with that cost for ``question_epochs`` epochs
+(the causal test of the mechanism). The models of one seed share its mini-batch order.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ class Model:
     seed: int
     eta: float
     lam: float
+    cost: str = ""  # "": the stage's cost (dynamics.model.cost); else the comparison cost
+
+
+def cost_name(model: Model, config) -> str:
+    """The cost a model trains with (``config``: the ``dynamics`` section)."""
+    return model.cost or config.model.cost
 
 
 def model_epochs(config) -> dict[Model, int]:
@@ -33,6 +40,13 @@ def model_epochs(config) -> dict[Model, int]:
                     epochs[model] = max(epochs.get(model, 0), control_run if lam == 0 else run)
 
     add(config.eta, config.lambdas, config.seeds, config.epochs, config.question_epochs)
+    if config.other_cost is not None:
+        for seed in config.seeds:
+            for init in config.inits:
+                for lam in (lam for lam in config.lambdas if lam > 0):
+                    epochs[Model(init, seed, config.eta, lam, config.other_cost)] = (
+                        config.question_epochs
+                    )
     for setting in (config.book, config.sweep):
         if setting is not None:
             add(

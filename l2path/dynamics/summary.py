@@ -57,8 +57,11 @@ class TheoryRow(Row):
     tail_off_rms_max: float
     # equilibrium.level_off
     equilibrium_rms: float
+    equilibrium_rms_min: float
+    equilibrium_rms_max: float
     equilibrium_rate: float
     equilibrium_levelled: bool
+    equilibrium_level_epoch: float
     equilibrium_radial_ratio: float
     equilibrium_balance_radial_ratio: float
     rms_start: float

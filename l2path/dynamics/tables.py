@@ -13,7 +13,7 @@ import pandas as pd
 from .equilibrium import slopes
 from .summary import DynamicsSummary, EquilibriumSlope, TheoryRow
 from .tail_off import band
-from .theory import per_seed
+from .theory import per_seed, stage_cost_rows
 from .training import layer_names
 
 PLOT_NAMES = ("rms", "ratio", "accuracy", "tail_off", "equilibrium")  # plots/dynamics/<name>.csv
@@ -67,7 +67,8 @@ def plot_tables(frame: pd.DataFrame, theory: pd.DataFrame, config) -> dict[str, 
     (``tail_off``) of every decayed curve whose setting has more than one seed, its seed mean,
     min, max and trend (``<curve>_<layer>_rate_<mean|min|max|trend>``); ``equilibrium``: one row
     per lambda > 0 of the sweep's eta, each layer's RMS at the end of the run per initialiser,
-    and the reference 1/sqrt(n_w)."""
+    and the reference 1/sqrt(n_w). Only the models of the stage's cost."""
+    frame = stage_cost_rows(frame, config)
     means = (
         frame.drop(columns=["seed"])
         .groupby(["eta", "init", "lambda", "epoch"])
@@ -109,11 +110,18 @@ def plot_tables(frame: pd.DataFrame, theory: pd.DataFrame, config) -> dict[str, 
 
 
 def _equilibrium_table(theory: pd.DataFrame, config) -> pd.DataFrame:
-    """lambda, then ``<init>_<layer>`` (RMS at the run's end) and ``inv_sqrt_n_weights``."""
+    """lambda, then ``<init>_<layer>`` (RMS at the run's end, seed mean), its seed range
+    ``<init>_<layer>_min`` and ``_max``, and ``inv_sqrt_n_weights``."""
     eta = config.sweep.eta if config.sweep is not None else config.eta
     rows = theory[theory["eta"] == eta]
-    table = rows.pivot_table(index="lambda", columns=["init", "layer"], values="equilibrium_rms")
-    table.columns = [f"{init}_layer{layer}" for init, layer in table.columns]
+    parts = []
+    for suffix in ("", "_min", "_max"):
+        part = rows.pivot_table(
+            index="lambda", columns=["init", "layer"], values=f"equilibrium_rms{suffix}"
+        )
+        part.columns = [f"{init}_layer{layer}{suffix}" for init, layer in part.columns]
+        parts.append(part)
+    table = pd.concat(parts, axis=1)
     reference = float(theory["inv_sqrt_n_weights"].iloc[0]) if len(theory) else math.nan
     table["inv_sqrt_n_weights"] = reference
     return table.reset_index()

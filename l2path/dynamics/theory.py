@@ -102,6 +102,12 @@ def _decay_fit(config, n: int, exact: float, lam: float, eta: float, l2, signed,
     }
 
 
+def stage_cost_rows(frame: pd.DataFrame, config) -> pd.DataFrame:
+    """The rows of the models trained with the stage's cost (``dynamics.model.cost``): the
+    ``other_cost`` models are only the mechanism's comparison (``cost_test``)."""
+    return frame[frame["cost"] == config.model.cost]
+
+
 def theory_table(frame: pd.DataFrame, config, n: int) -> pd.DataFrame:
     """``theory_rows`` as a table (results/dynamics_theory.csv)."""
     return pd.DataFrame([row.to_row() for row in theory_rows(frame, config, n)])
@@ -121,6 +127,7 @@ def theory_rows(frame: pd.DataFrame, config, n: int) -> list[TheoryRow]:
     epochs that every seed ran."""
     sizes = config.model.sizes
     n_weights = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
+    frame = stage_cost_rows(frame, config)
     rows = []
     for (eta, init, lam), part in frame[frame["lambda"] > 0].groupby(
         ["eta", "init", "lambda"], sort=False

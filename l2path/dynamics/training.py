@@ -24,7 +24,7 @@ from ..model.costs import get_cost
 from ..model.init import init_stack
 from ..model.network import DTYPES, StackedMLP
 from ..train.sgd import SGDSettings, train_sgd
-from .plan import Model, model_epochs, stacks
+from .plan import Model, cost_name, model_epochs, stacks
 from .records import epoch_records, weight_records
 
 
@@ -64,9 +64,10 @@ def train_stack(
     epochs: dict[Model, int],
     emit: Callable[[Model, dict], None],
 ) -> dict[Model, StackedMLP]:
-    """Train one stack (models sharing a seed) with Nielsen's SGD, each for its own number of
-    epochs, and ``emit`` every model's row of every epoch (epoch 0: the initial weights)."""
-    cost = get_cost(config.model.cost)
+    """Train one stack (models sharing a seed and a cost) with Nielsen's SGD, each for its own
+    number of epochs, and ``emit`` every model's row of every epoch (epoch 0: the initial
+    weights)."""
+    cost = get_cost(cost_name(models[0], config))
     dtype = DTYPES[config.model.dtype]
     seed = models[0].seed
     x, y = data.train.x.to(dtype), data.train.y.to(dtype)
@@ -117,6 +118,7 @@ def train_stack(
                     "seed": seed,
                     "eta": model.eta,
                     "lambda": model.lam,
+                    "cost": cost.name,
                     "epoch": epoch,
                     "seconds": seconds if epoch else 0.0,
                     **_rename_weight_stats(values[k]),
@@ -131,13 +133,14 @@ def train_stack(
 
 
 def jobs(config) -> list[tuple[list[Model], dict[Model, int]]]:
-    """The stacks: per seed, one per eta (they share the seed's mini-batch order but not their
-    length), the largest first (by model-epochs) so that parallel workers finish together."""
+    """The stacks: per seed, one per (eta, cost) (they share the seed's mini-batch order but
+    not their length or cost), the largest first (by model-epochs) so that parallel workers
+    finish together."""
     epochs = model_epochs(config)
     found = []
     for models in stacks(epochs).values():
-        for eta in dict.fromkeys(model.eta for model in models):
-            part = [model for model in models if model.eta == eta]
+        for eta, cost in dict.fromkeys((model.eta, model.cost) for model in models):
+            part = [model for model in models if (model.eta, model.cost) == (eta, cost)]
             found.append((part, {model: epochs[model] for model in part}))
     return sorted(found, key=lambda job: -sum(job[1].values()))
 

@@ -54,11 +54,19 @@ SHRINK = "(b) Per-epoch shrink (1 − ηλ/n)^(n/m) ≈ exp(−ηλ/m) while gra
 TAIL_OFF = "(c) Does decay tail off near RMS 1/√n_w?"
 INIT = "(d) How does this relate to the N(0, 1/n_in) initialisation?"
 LEVEL_OFF = "(e) At what scale does each layer level off, and does it depend on λ?"
+BALANCE = "Why the balance misses a levelled layer's r at η = 0.5"
 MECHANISM = "Why one layer shrinks while another grows"
 
 
-def dynamics_answers(theory: list[TheoryRow], config) -> list[tuple[str, str]]:
-    """``config``: the ``dynamics`` params section that produced ``theory``."""
+def dynamics_answers(
+    theory: list[TheoryRow],
+    config,
+    costs: pd.DataFrame | None = None,
+    budget: pd.DataFrame | None = None,
+) -> list[tuple[str, str]]:
+    """``config``: the ``dynamics`` params section that produced ``theory``; ``costs``: the
+    causal test's table (``dynamics.cost_test.cost_table``), ``budget`` the balance's gap
+    split (``dynamics.budget.budget_table``), each None or empty if not run."""
     lam = next(value for value in config.lambdas if value > 0)
     rows = question_rows(theory, config)
     large = [r for r in rows if r.init == LARGE]
@@ -73,7 +81,9 @@ def dynamics_answers(theory: list[TheoryRow], config) -> list[tuple[str, str]]:
         answers.append((INIT, _init_answer(large, default, lam, q)))
     if config.sweep is not None:
         answers.append((LEVEL_OFF, _level_off_answer(theory, config)))
-    answers.append((MECHANISM, _mechanism(rows, q)))
+    if budget is not None and not budget.empty:
+        answers.append((BALANCE, _balance_answer(budget)))
+    answers.append((MECHANISM, _cost_test(costs, config) + _mechanism(rows, q)))
     return answers
 
 
@@ -265,12 +275,67 @@ def _level_off_answer(theory: list[TheoryRow], config) -> str:
     )
     lambdas = ", ".join(f"{lam:g}" for lam in sorted({r.lam for r in rows}))
     by_layer = [list(part) for _, part in groupby(rows, key=lambda r: (r.init, r.layer))]
+    seeds = len(config.sweep.seeds or config.seeds)
     evidence = (
-        f". Sweep at η = {eta:g}, {config.sweep.epochs} epochs; a layer has levelled off "
+        f". Sweep at η = {eta:g}, {config.sweep.epochs} epochs, {seeds} seed"
+        f"{'s (seed means; the figure shades their range)' if seeds > 1 else ''}; a layer has "
+        "levelled off "
         f"when the trend of its last {config.trend_epochs} epochs' shrink is within "
         f"{config.level_off_rate:.0%} of the decay rate of zero (* below: not levelled). "
         f"RMS at the end for λ = {lambdas}: "
         + "; ".join(_level_sentence(part) for part in by_layer)
+        + "."
+    )
+    return plain + evidence
+
+
+WIDE_GAP = 0.2  # the gaps listed one by one: |r - b| at least this
+PARTS = {  # the gap's parts (dynamics.budget.closes), in words
+    "epoch_end": "reading r at the epoch's end instead of along it",
+    "fitted_batches": "the full batch instead of the fresh batch each step uses",
+    "fluctuation": "the step's fluctuation along W",
+    "drift": "the layer not quite levelled",
+    "batch_noise": "the mini-batch term at the end instead of along the epoch",
+}
+
+
+def _balance_answer(budget: pd.DataFrame) -> str:
+    """Which of the gap's parts (``dynamics.budget``) is largest, row by row, and how well
+    the balance holds on the trajectory itself (fresh - its balance = fluctuation + drift)."""
+    parts = budget[list(PARTS)]
+    largest = parts.abs().idxmax(axis=1)
+    counts = largest.value_counts()
+    main = str(counts.index[0])
+    on_trajectory = (budget["fresh"] - budget["fresh_balance"]).abs()
+    worst = budget.loc[budget["gap"].abs().idxmax()]
+    eta, seeds = float(budget["eta"].iloc[0]), int(budget["seeds"].min())
+    epoch = int(budget["epoch"].max())
+    plain = (
+        f"Mostly {PARTS[main]}: it is the largest part of the gap in {int(counts.iloc[0])} of "
+        f"{len(budget)} (init, λ, layer) rows. On the trajectory itself the balance holds: "
+        f"stepped through one more epoch, the fresh batches' mean share along W is within "
+        f"{on_trajectory.max():.2g} of the balance's r at the mini-batch term met along the "
+        f"way (median {on_trajectory.median():.2g}). "
+    )
+    evidence = (
+        f"Each model of the sweep at η = {eta:g} ({seeds} seed{'s' if seeds > 1 else ''}, seed "
+        f"means) took one more epoch (epoch {epoch}) step by step from its final weights; the "
+        "gap r − b at the final weights splits exactly into "
+        + ", ".join(f"{key.replace('_', ' ')} ({words})" for key, words in PARTS.items())
+        + f"; the identity's largest error is {budget['identity_error'].max():.1e} in ln‖W‖. "
+        f"The largest gap, {worst['init']} layer {int(worst['layer'])} at λ = "
+        f"{worst['lambda']:g}: r {worst['snapshot']:+.2f} against b "
+        f"{worst['snapshot_balance']:+.2f}, gap {worst['gap']:+.2f} = "
+        + " + ".join(f"{worst[key]:+.2f}" for key in PARTS)
+        + f"; along the epoch the full-batch r has mean {worst['along']:+.2f} and sd "
+        f"{worst['along_sd']:.2f} over its points, so one reading at an epoch's end is a noisy "
+        f"sample of it. Every row with |gap| ≥ {WIDE_GAP:g}, its gap and largest part: "
+        + "; ".join(
+            f"{row['init']} layer {int(row['layer'])} λ = {row['lambda']:g}: {row['gap']:+.2f} "
+            f"({largest[index].replace('_', ' ')} {row[largest[index]]:+.2f})"
+            for index, row in budget.iterrows()
+            if abs(row["gap"]) >= WIDE_GAP
+        )
         + "."
     )
     return plain + evidence
@@ -299,7 +364,76 @@ def _level_sentence(part: list[TheoryRow]) -> str:
     return (
         f"{first.init} layer {int(first.layer)}: {values} ({scale.min():.3g}–"
         f"{scale.max():.3g}× 1/√n_w, {rms.min() / first.inv_sqrt_n_in:.3g}–"
-        f"{rms.max() / first.inv_sqrt_n_in:.3g}× 1/√n_in{balance})"
+        f"{rms.max() / first.inv_sqrt_n_in:.3g}× 1/√n_in{balance}{_unlevelled(part)})"
+    )
+
+
+def _unlevelled(part: list[TheoryRow]) -> str:
+    """When each lambda not levelled in its run would level off, from its measured rate."""
+    late = [r for r in part if not r.equilibrium_levelled]
+    if not late:
+        return ""
+    return "; " + "; ".join(
+        f"λ = {r.lam:g} not levelled in {int(r.epochs)} epochs (rate {r.equilibrium_rate:+.2f}"
+        + (
+            f", at its measured decline levelled by epoch {r.equilibrium_level_epoch:.0f})"
+            if not math.isnan(r.equilibrium_level_epoch)
+            else ", not declining: no level-off epoch can be read from it)"
+        )
+        for r in late
+    )
+
+
+def _cost_test(costs: pd.DataFrame | None, config) -> str:
+    """The causal test: the layers that grow under the stage's cost, and what the same runs
+    do under the other cost (``cost_test``); empty without it."""
+    if costs is None or costs.empty:
+        return ""
+    own = costs[costs["cost"] == config.model.cost]
+    other = costs[costs["cost"] != config.model.cost]
+    grown = own[own["grows_every_seed"].astype(bool)]
+    if grown.empty:
+        return ""
+
+    def change(row) -> str:
+        return (
+            f"×{row.l2_change:.3g} (seeds {row.l2_change_min:.3g}–{row.l2_change_max:.3g}, "
+            f"median r {row.radial_ratio_median:+.2g})"
+        )
+
+    pairs = []
+    for row in grown.itertuples():
+        twin = other[(other["init"] == row.init) & (other["layer"] == row.layer)]
+        if not twin.empty:
+            pairs.append((row, twin.iloc[0]))
+    if not pairs:
+        return ""
+    still = [twin for _, twin in pairs if bool(twin.grows_every_seed)]
+    other_cost = str(pairs[0][1].cost).replace("_", "-")
+    own_cost = config.model.cost.replace("_", "-")
+    verdict = (
+        f"Tested causally, the cost is what grows it: trained with the {other_cost} cost "
+        "(same inits, seeds, mini-batch order, η, λ) the layer no longer grows. "
+        if not still
+        else f"Tested causally, the cost alone does not explain it: with the {other_cost} cost "
+        "(same inits, seeds, mini-batch order, η, λ) the layer still grows. "
+    )
+    q, n_seeds = int(pairs[0][0].question_epoch), int(pairs[0][0].seeds)
+    return (
+        verdict
+        + f"Over {q} epochs, {n_seeds} seeds, ‖W‖ changed by "
+        + "; ".join(
+            f"{row.init} layer {int(row.layer)}: {change(row)} under {own_cost}, "
+            f"{change(twin)} under {other_cost}"
+            for row, twin in pairs
+        )
+        + f"; validation accuracy at epoch {q}: "
+        + "; ".join(
+            f"{row.init} {row.validation_accuracy:.2%} vs {twin.validation_accuracy:.2%}"
+            for row, twin in pairs
+            if int(row.layer) == int(pairs[0][0].layer)
+        )
+        + ". The same-weights counterfactual below is the supporting number. "
     )
 
 

@@ -320,7 +320,8 @@ def tail_off_figure(
 
 def equilibrium_figure(level: pd.DataFrame, inits: list[str], layers: list[str]) -> Figure:
     """Per layer, the RMS at the end of the sweep against lambda (log-log) for each
-    initialiser, with the reference 1/sqrt(n_w)."""
+    initialiser (seed mean, the seeds' range as a band where the table has it), with the
+    reference 1/sqrt(n_w)."""
     figure = new_figure(figsize=(5.5 * len(layers), 3.8))
     axes = figure.subplots(1, len(layers), squeeze=False)[0]
     for ax, layer in zip(axes, layers):
@@ -334,6 +335,15 @@ def equilibrium_figure(level: pd.DataFrame, inits: list[str], layers: list[str])
                     color=INIT_COLOURS.get(init, "grey"),
                     label=f"{init} init",
                 )
+                if f"{column}_min" in level:
+                    ax.fill_between(
+                        level["lambda"],
+                        level[f"{column}_min"],
+                        level[f"{column}_max"],
+                        color=INIT_COLOURS.get(init, "grey"),
+                        alpha=0.25,
+                        linewidth=0,
+                    )
         ax.plot(level["lambda"], level["inv_sqrt_n_weights"], color="black", ls=":", label="1/√n_w")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -65,6 +65,7 @@ THEORY_COLUMNS = [
     "tail_off_rms",
     "equilibrium_rms",
     "equilibrium_levelled",
+    "equilibrium_level_epoch",
     "equilibrium_radial_ratio",
     "equilibrium_balance_radial_ratio",
     "var_question",
@@ -326,7 +327,9 @@ def build_report(inputs: ReportInputs) -> Report:
         inputs.monotonicity, inputs.study, inputs.hessian, inputs.saddle_steps, inputs.interpolation
     )
     q2 = (
-        dynamics_answers(inputs.theory, inputs.dynamics_config) if inputs.theory is not None else []
+        dynamics_answers(inputs.theory, inputs.dynamics_config, inputs.costs, inputs.budget)
+        if inputs.theory is not None
+        else []
     )
 
     def figs(*names: str) -> str:

@@ -18,6 +18,8 @@ per stage), so the report reads attributes, never nested string keys.
 | ``interpolation`` | results/interpolation.csv | ``landscape_records.InterpolationRow`` |
 | ``dynamics_plots`` | plots/dynamics/<name>.csv | tables (columns ``dynamics.tables.curves``) |
 | ``theory`` | results/dynamics_theory.csv | ``dynamics.summary.TheoryRow`` |
+| ``costs`` | results/dynamics_costs.csv | table (``dynamics.cost_test.COLUMNS``) |
+| ``budget`` | results/dynamics_budget.csv | table (``dynamics.budget.budget_table``) |
 
 The study's tables, which the figures draw, and the verdicts' table, which the page shows as
 it is, stay DataFrames. ``None`` is a stage not run (or a file it did not write).
@@ -58,3 +60,5 @@ class ReportInputs:
     false_alarm: float | None = None  # lambda_study.false_alarm: the tests' (and bars') alpha
     chain_points: list[ChainPoint] | None = None
     chain_steps: list[ChainStep] | None = None
+    costs: pd.DataFrame | None = None  # the causal test: one row per (cost, init, layer)
+    budget: pd.DataFrame | None = None  # the balance's gap split: one row per (init, lambda, layer)
