@@ -108,6 +108,16 @@ def dvc_dep_tags(root: Path, stage: str) -> dict[str, str]:
         return {"dvc.deps_error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
+DEPLOYMENT_RUN_ENV = "L2PATH_DEPLOYMENT_RUN_ID"  # set by flows/deployment.py for its dvc run
+
+
+def _deployment_run_tag() -> dict[str, str]:
+    """The Prefect flow run of the deployment that started this stage (a run from the UI,
+    a schedule or ``prefect deployment run``), so the UI's run finds its MLflow runs."""
+    run_id = os.environ.get(DEPLOYMENT_RUN_ENV)
+    return {"prefect.deployment_flow_run_id": run_id} if run_id else {}
+
+
 def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str) -> dict[str, str]:
     """MLflow tags describing where a stage run came from (values are strings).
 
@@ -123,6 +133,7 @@ def lineage_tags(root: Path, stage: str, flow_run_id: str | None, execution: str
         "git.dirty": str(git_dirty(root)).lower(),
         "dvc.stage": os.environ.get("DVC_STAGE", ""),
         "prefect.flow_run_id": str(flow_run_id or ""),
+        **_deployment_run_tag(),
         # the UI's Source and User columns
         "mlflow.source.name": f"flows/{pipeline_stage}.py",
         "mlflow.source.type": "PROJECT" if os.environ.get("DVC_STAGE") else "LOCAL",

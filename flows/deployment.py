@@ -5,14 +5,18 @@ and each stage still runs as its own flow with the same MLflow lineage."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
 
 import yaml
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from l2path.config import load_params, parse_params
+from edge import tracking
+from edge.lineage import DEPLOYMENT_RUN_ENV
 from edge.project import project_root
 
 
@@ -51,7 +55,14 @@ def run_through_dvc(overrides: dict[str, Any], targets: list[str]) -> dict:
         *targets,
     ]
     logger.info("running %s in %s", " ".join(command[2:]), project_root())
-    done = subprocess.run(command, cwd=project_root(), capture_output=True, text=True)
+    this_run = str(flow_run.id)
+    done = subprocess.run(
+        command,
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        env={**os.environ, DEPLOYMENT_RUN_ENV: this_run},
+    )
     for line in (done.stdout + done.stderr).splitlines()[-40:]:
         logger.info(line)
     if done.returncode != 0:
@@ -59,7 +70,28 @@ def run_through_dvc(overrides: dict[str, Any], targets: list[str]) -> dict:
     status = subprocess.run(
         [sys.executable, "-m", "dvc", "status"], cwd=project_root(), capture_output=True, text=True
     )
-    return {"command": " ".join(command[2:]), "dvc_status": status.stdout.strip()}
+    logger.info(
+        "MLflow: every stage run of this flow run carries the tag "
+        "prefect.deployment_flow_run_id = '%s' (runs view: %s)",
+        this_run,
+        _runs_filter_link(this_run),
+    )
+    return {
+        "command": " ".join(command[2:]),
+        "dvc_status": status.stdout.strip(),
+        "flow_run_id": this_run,
+    }
+
+
+def _runs_filter_link(run_id: str) -> str:
+    """The MLflow UI's runs view filtered to this flow run's stage runs (the UI named by
+    ``report.mlflow_ui``), or the filter alone when no UI is configured."""
+    query = f"tags.`prefect.deployment_flow_run_id` = '{run_id}'"
+    params = load_params(project_root() / "params.yaml")
+    if params.report.mlflow_ui is None:
+        return query
+    experiment = tracking.experiment_id(tracking.client(), params.study.name)
+    return tracking.search_url(params.report.mlflow_ui, experiment, query)
 
 
 @flow(

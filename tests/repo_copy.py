@@ -77,6 +77,11 @@ def tool_env(mirror: Path, home: Path) -> dict[str, str]:
         # a fresh PREFECT_HOME migrates its database first: slow on 2 busy cores
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
     )
-    for key in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "L2PATH_EXECUTION_ID"):
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "PREFECT_API_URL",
+        "L2PATH_EXECUTION_ID",
+        "L2PATH_DEPLOYMENT_RUN_ID",
+    ):
         env.pop(key, None)
     return env

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -71,6 +74,33 @@ def prefect(args, root, env, timeout=300) -> str:
     return out.stdout
 
 
+UI_OVERRIDES = {"lambda_study.grid.factor": 4.0, "dynamics.epochs": 1}
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def api_call(url: str, body: dict | None = None) -> dict:
+    """GET (or POST ``body`` as JSON) on the Prefect server's REST API."""
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def wait_for_flow_run(api: str, run_id: str, timeout_s: float) -> str:
+    """Poll the flow run until its state is final; its state type."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = api_call(f"{api}/flow_runs/{run_id}")["state"]["type"]
+        if state in FINAL:
+            return state
+        time.sleep(5)
+    return "TIMED OUT"
+
+
 @pytest.mark.integration
 def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     root = copy_repo(tmp_path / "repo", SMALL)
@@ -107,28 +137,24 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
             env,
             tmp_path / "worker.log",
         )
-        out = prefect(
-            [
-                "deployment",
-                "run",
-                "study-deployment/study",
-                "--param",
-                'overrides={"dynamics.epochs": 1}',
-                "--watch",
-                "--watch-timeout",
-                "1200",
-            ],
-            root,
-            env,
-            timeout=1300,
+        # The UI's "Run > Custom run" with a changed parameter: the same REST call it makes
+        api = f"http://127.0.0.1:{port}/api"
+        deployment = api_call(f"{api}/deployments/name/study-deployment/study")
+        started = api_call(
+            f"{api}/deployments/{deployment['id']}/create_flow_run",
+            {"parameters": {"overrides": UI_OVERRIDES}},
         )
-        assert "Completed" in out, out + (tmp_path / "worker.log").read_text()[-4000:]
+        state = wait_for_flow_run(api, started["id"], timeout_s=1200)
+        assert state == "COMPLETED", state + (tmp_path / "worker.log").read_text()[-4000:]
     finally:
         for process in (worker, server):
             if process is not None:
                 stop(process)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    assert params["dynamics"]["epochs"] == 1  # the run's params, applied as a DVC experiment
+    # the run's params, applied as a DVC experiment
+    assert params["dynamics"]["epochs"] == 1 and params["lambda_study"]["grid"]["factor"] == 4.0
+    lambdas = sorted(set(pd.read_csv(root / "results/study.csv")["lambda"]))
+    assert lambdas == [1.0, 4.0]  # the grid 1, 4 of factor 4 (2 would give 1, 2, 4)
     status = subprocess.run(
         [sys.executable, "-m", "dvc", "status"], cwd=root, env=env, capture_output=True, text=True
     )
@@ -168,6 +194,11 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
         r.data.tags["dvc.stage"] == name and len(r.data.tags["prefect.flow_run_id"]) == 36
         for name, r in stages.items()
     )
+    # linked: every stage run names the UI's flow run, and the study run has its parameter
+    assert {r.data.tags["prefect.deployment_flow_run_id"] for r in stages.values()} == {
+        started["id"]
+    }
+    assert stages["study"].data.params["lambda_study.grid.factor"] == "4.0"
     assert (
         len({r.data.tags["l2path.execution_id"] for r in runs}) == 1
     )  # one dvc process ran them all

@@ -155,7 +155,14 @@ def test_dirty_flag_follows_code_not_outputs(tmp_path):
     assert tags["git.commit"] == lineage.git_commit(tmp_path) and tags["l2path.stage"] == "train"
     assert tags["mlflow.source.name"] == "flows/train.py" and tags["mlflow.user"]
     assert "dvc.exp_name" not in tags  # not inside `dvc exp run`
+    assert "prefect.deployment_flow_run_id" not in tags  # not started by a deployment
     assert lineage.git_commit(tmp_path.parent / "nowhere") is None
+
+
+def test_a_stage_started_by_a_deployment_names_its_flow_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(lineage.DEPLOYMENT_RUN_ENV, "0b1c-flow-run")
+    tags = lineage.lineage_tags(tmp_path, "study.point", "abc", "exec-1")
+    assert tags["prefect.deployment_flow_run_id"] == "0b1c-flow-run"
 
 
 def test_a_moved_store_finds_its_artifacts_and_models(tmp_path, monkeypatch):

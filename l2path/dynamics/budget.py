@@ -113,7 +113,9 @@ def step_through_epoch(
     index = torch.as_tensor(order)
     for step, start in enumerate(starts):
         if step in sample_at:
-            for layer, share in enumerate(full_batch_share(net, data, cost, eta, lam)):
+            for layer, share in enumerate(
+                full_batch_share(net.to(torch.float32), data, cost, eta, lam)
+            ):
                 full_along[layer].append(share)
         batch = index[start : start + batch_size]
         scale = torch.full((net.n_models, 1, 1), 1.0 / len(batch), dtype=torch.float64)
@@ -126,7 +128,9 @@ def step_through_epoch(
             w.mul_(s).sub_(eta_t * g)
             net.biases[layer].sub_(eta_t.view(-1, 1) * delta.sum(1))
     if len(starts) in sample_at:  # the epoch's end, after its last step
-        for layer, share in enumerate(full_batch_share(net, data, cost, eta, lam)):
+        for layer, share in enumerate(
+            full_batch_share(net.to(torch.float32), data, cost, eta, lam)
+        ):
             full_along[layer].append(share)
     terms = StepTerms(
         **{key: [np.stack(values) for values in per_layer] for key, per_layer in rows.items()},
@@ -138,13 +142,15 @@ def step_through_epoch(
 def full_batch_share(
     net: StackedMLP, data: Dataset, cost: Cost, eta: list[float], lam: list[float]
 ) -> list[np.ndarray]:
-    """Per layer, (K,): r = eta <g, W> / ((eta lambda / n) ||W||^2) with the full-batch g."""
+    """Per layer, (K,): r = eta <g, W> / ((eta lambda / n) ||W||^2) with the full-batch g
+    (summed in float64 over chunks of products in the net's dtype: the steps run in float64,
+    these passes at the training's float32, twice as fast)."""
     gradients, _ = gradient_moments(net, data, cost, 1)
     n = len(data.train)
     decay = np.asarray(eta) * np.asarray(lam) / n
     return [
-        (np.asarray(eta) * (g.flatten(1) * w.flatten(1)).sum(1).numpy())
-        / (decay * w.flatten(1).square().sum(1).numpy())
+        (np.asarray(eta) * (g.flatten(1) * w.flatten(1).double()).sum(1).numpy())
+        / (decay * w.flatten(1).double().square().sum(1).numpy())
         for g, w in zip(gradients, net.weights)
     ]
 
@@ -153,16 +159,18 @@ def snapshot(
     net: StackedMLP, data: Dataset, cost: Cost, eta: list[float], lam: list[float], m: int
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per layer, (K,): the stage's reading at these weights, the full-batch share r and
-    the balance b of noise = eta^2 E||g_B||^2 / ||W||^2 (batches of m drawn here)."""
-    net = net.to(torch.float64)
+    the balance b of noise = eta^2 E||g_B||^2 / ||W||^2 (batches of m drawn here), from
+    float32 products summed in float64 as the stage's own records."""
+    net = net.to(torch.float32)
     gradients, batch_squares = gradient_moments(net, data, cost, m)
     n = len(data.train)
     eta_a, lam_a = np.asarray(eta), np.asarray(lam)
     d = eta_a * lam_a / n
     shares, balances = [], []
     for g, batch_square, w in zip(gradients, batch_squares, net.weights):
-        squares = w.flatten(1).square().sum(1).numpy()
-        shares.append(eta_a * (g.flatten(1) * w.flatten(1)).sum(1).numpy() / (d * squares))
+        flat = w.flatten(1).double()
+        squares = flat.square().sum(1).numpy()
+        shares.append(eta_a * (g.flatten(1) * flat).sum(1).numpy() / (d * squares))
         balances.append(balance(eta_a**2 * batch_square.numpy() / squares, 1 - d, d))
     return shares, balances
 

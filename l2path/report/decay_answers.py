@@ -305,17 +305,24 @@ def _balance_answer(budget: pd.DataFrame) -> str:
     parts = budget[list(PARTS)]
     largest = parts.abs().idxmax(axis=1)
     counts = largest.value_counts()
-    main = str(counts.index[0])
     on_trajectory = (budget["fresh"] - budget["fresh_balance"]).abs()
     worst = budget.loc[budget["gap"].abs().idxmax()]
     eta, seeds = float(budget["eta"].iloc[0]), int(budget["seeds"].min())
     epoch = int(budget["epoch"].max())
     plain = (
-        f"Mostly {PARTS[main]}: it is the largest part of the gap in {int(counts.iloc[0])} of "
-        f"{len(budget)} (init, λ, layer) rows. On the trajectory itself the balance holds: "
-        f"stepped through one more epoch, the fresh batches' mean share along W is within "
-        f"{on_trajectory.max():.2g} of the balance's r at the mini-batch term met along the "
-        f"way (median {on_trajectory.median():.2g}). "
+        "The balance holds; the reading of r misses it. Stepped through one more epoch, the "
+        "fresh batches' mean share along W is within "
+        f"{on_trajectory.max():.2g} of the balance's r (at the mini-batch term met along the "
+        f"way) in all {len(budget)} (init, λ, layer) rows, median {on_trajectory.median():.2g}; "
+        "the step's fluctuation, which the balance leaves out, is at most "
+        f"{budget['fluctuation'].abs().max():.1g}. The stage reads r once per epoch, the full "
+        "batch at an epoch's end, and along an epoch that reading swings with sd "
+        f"{budget['along_sd'].min():.2g}–{budget['along_sd'].max():.2g}: "
+        + ", ".join(
+            f"{PARTS[str(key)]} is the largest part of the gap in {int(count)}"
+            for key, count in counts.items()
+        )
+        + f" of the {len(budget)} rows. "
     )
     evidence = (
         f"Each model of the sweep at η = {eta:g} ({seeds} seed{'s' if seeds > 1 else ''}, seed "
@@ -408,17 +415,27 @@ def _cost_test(costs: pd.DataFrame | None, config) -> str:
             pairs.append((row, twin.iloc[0]))
     if not pairs:
         return ""
-    still = [twin for _, twin in pairs if bool(twin.grows_every_seed)]
     other_cost = str(pairs[0][1].cost).replace("_", "-")
     own_cost = config.model.cost.replace("_", "-")
-    verdict = (
-        f"Tested causally, the cost is what grows it: trained with the {other_cost} cost "
-        "(same inits, seeds, mini-batch order, η, λ) the layer no longer grows. "
-        if not still
-        else f"Tested causally, the cost alone does not explain it: with the {other_cost} cost "
-        "(same inits, seeds, mini-batch order, η, λ) the layer still grows. "
-    )
+    same = "same inits, seeds, mini-batch order, η, λ"
+    if not any(bool(twin.grows_every_seed) for _, twin in pairs):
+        verdict = (
+            f"Tested causally, the cost is what grows it: trained with the {other_cost} cost "
+            f"({same}) no layer that grows here grows. "
+        )
+    else:
+        verdict = (
+            f"Tested causally, the cost explains the growth only in part: trained with the "
+            f"{other_cost} cost ({same}) "
+            + "; ".join(
+                f"{row.init} layer {int(row.layer)} keeps {_kept(row, twin):.0%} of its growth "
+                "in ln‖W‖"
+                for row, twin in pairs
+            )
+            + ". "
+        )
     q, n_seeds = int(pairs[0][0].question_epoch), int(pairs[0][0].seeds)
+    accuracy = {row.init: (row, twin) for row, twin in pairs}
     return (
         verdict
         + f"Over {q} epochs, {n_seeds} seeds, ‖W‖ changed by "
@@ -429,12 +446,17 @@ def _cost_test(costs: pd.DataFrame | None, config) -> str:
         )
         + f"; validation accuracy at epoch {q}: "
         + "; ".join(
-            f"{row.init} {row.validation_accuracy:.2%} vs {twin.validation_accuracy:.2%}"
-            for row, twin in pairs
-            if int(row.layer) == int(pairs[0][0].layer)
+            f"{init} {row.validation_accuracy:.2%} vs {twin.validation_accuracy:.2%}"
+            for init, (row, twin) in accuracy.items()
         )
         + ". The same-weights counterfactual below is the supporting number. "
     )
+
+
+def _kept(row, twin) -> float:
+    """The share of a layer's growth in ln||W|| that remains under the other cost (<= 0:
+    it shrinks there)."""
+    return math.log(twin.l2_change) / math.log(row.l2_change)
 
 
 def _mechanism(rows: list[TheoryRow], q: int) -> str:
