@@ -51,3 +51,49 @@ def test_off_a_terminal_the_bar_is_whole_lines_between_log_records(capsys, monke
     assert lines[2] == "a record"
     assert lines[-2] == "a record" and lines[-1].startswith("epochs: 4/4 epochs (100 %) in ")
     assert all("\r" not in line for line in lines)
+
+
+def test_on_a_terminal_log_records_are_written_above_the_bar():
+    """A real pseudo-terminal: the bar redraws in place, and each record written while it
+    runs starts its own line (tqdm clears the bar's line first): the text after a line's
+    last carriage return is the record alone, never the bar followed by it."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    script = (
+        "import logging, time\n"
+        "from edge.progress import progress\n"
+        "logging.basicConfig(format='RECORD %(message)s')\n"
+        "log = logging.getLogger('x')\n"
+        "with progress('steps', 5, 'steps', 'test') as bar:\n"
+        "    for i in range(5):\n"
+        "        bar.advance(); time.sleep(0.05); log.warning('number %d', i)\n"
+    )
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=secondary, stdout=secondary, stderr=secondary
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert process.wait(timeout=60) == 0
+    text = b"".join(chunks).decode()
+    records = [line for line in text.split("\n") if "RECORD number" in line]
+    assert len(records) == 5
+    for line in records:
+        visible = line.rstrip("\r").split("\r")[-1]
+        assert visible.startswith("RECORD number"), repr(line)
+    assert "%|" in text  # the bar was drawn
