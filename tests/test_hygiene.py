@@ -24,7 +24,8 @@ SECRET_PATTERNS = {
 # A command line that starts a server (at a line's start, or after `&&` or `nohup`).
 SERVER_COMMAND = re.compile(
     r"(?m)(?:^|&&|nohup)\s*"
-    r"(?:mlflow (?:server|ui)|prefect server start|dask (?:scheduler|worker))\b[^\n]*"
+    r"(?:mlflow (?:server|ui)|prefect server start|dask (?:scheduler|worker)"
+    r"|python -m edge\.tracking_server)\b[^\n]*"
 )
 
 

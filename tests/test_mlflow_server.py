@@ -32,6 +32,8 @@ def mlflow_server(tmp_path_factory):
         sys.executable,
         "-m",
         "edge.tracking_server",
+        "--host",
+        "127.0.0.1",
         "--port",
         str(port),
         "--data",
