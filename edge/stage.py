@@ -25,6 +25,7 @@ import json
 import logging
 import tempfile
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -188,14 +189,27 @@ def output_tags(outputs: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def _announce(params: Params, stage: str, run_id: str, experiment: str) -> None:
-    """The run's URL (or id, with no UI configured) as the stage's first log line."""
-    ui = params.report.mlflow_ui
-    where = (
-        tracking.run_url(ui, experiment, run_id)
-        if ui
-        else f"run {run_id} in {tracking.tracking_uri()}"
+def run_location(ui: str | None, experiment: str, run_id: str) -> str:
+    """Where a user opens the run: on a tracking server, its page there (the server serves
+    the UI); on the local store, its path and the exact ``mlflow ui`` command, then the
+    page that command serves (``report.mlflow_ui``). A bare URL to a UI nobody started would
+    only give a connection error."""
+    uri = tracking.tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return tracking.run_url(uri, experiment, run_id)
+    where = f"run {run_id} in {uri.removeprefix('sqlite:///')}"
+    if ui is None:
+        return where
+    host, _, port = urllib.parse.urlsplit(ui).netloc.rpartition(":")
+    return (
+        f"{where}; to browse it: mlflow ui --backend-store-uri {uri} --host {host or '127.0.0.1'}"
+        f" --port {port or 5000}, then {tracking.run_url(ui, experiment, run_id)}"
     )
+
+
+def _announce(params: Params, stage: str, run_id: str, experiment: str) -> None:
+    """Where to open the stage's run (``run_location``), as the stage's first log line."""
+    where = run_location(params.report.mlflow_ui, experiment, run_id)
     try:
         logger = get_run_logger()
     except MissingContextError:  # called outside a Prefect flow (tests, a notebook)

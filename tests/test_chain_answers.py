@@ -98,9 +98,24 @@ def test_the_answer_names_each_count_and_each_drop():
     assert "first 128 training images" in text
     assert "fell as λ rose at 1 of the 3 steps of 2 chains" in text
     assert "1 steps stay on one branch of minima" in text and "1.00040 to 1.00040" in text
-    assert "1 jump at a located fold" in text and "1 lie on a saddle branch" in text
+    assert "1 jump at a located fold (t_τ changes sign in every one;" in text
+    assert "residual under 0.02 at 0, worse at 0, and has too few approach points at 1)" in text
+    assert "1 lie on a saddle branch" in text
     assert "3 of 5 points are proved minima and 2 proved saddles" in text
     assert "ascending seed 0, λ 2 to 4: change -0.01, fold jump at λ* = 3.1 ± 2e-05" in text
+
+
+def test_the_answer_counts_the_folds_whose_approach_fits():
+    folds = [
+        step(UP, 2.0, 4.0, 0.01, Kind.FOLD_JUMP, fold_lambda=3.1, fold_fit_residual=r)
+        for r in (0.001, 0.019, 0.5, None)
+    ]
+    text = chain_answer(summary(Plan, ChainResults(POINTS, folds)), folds)
+    assert (
+        "4 jump at a located fold (t_τ changes sign in every one; the approach's μ² = "
+        "k|λ* − λ| fits with a relative residual under 0.02 at 2, worse at 1, and has too few "
+        "approach points at 1)"
+    ) in text
 
 
 def test_the_table_has_a_row_per_chain():

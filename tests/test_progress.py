@@ -38,6 +38,8 @@ def test_off_a_terminal_the_bar_is_whole_lines_between_log_records(capsys, monke
     logger = logging.getLogger("test-progress")
     handler = logging.StreamHandler(sys.stderr)
     logger.addHandler(handler)
+    monkeypatch.setattr(logger, "propagate", False)  # only this handler: other tests' root
+    # handlers may hold streams that pytest has closed since
     try:
         with progress("epochs", 4, "epochs", "test") as bar:
             for _ in range(4):

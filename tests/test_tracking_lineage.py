@@ -227,3 +227,24 @@ def test_the_run_that_wrote_a_file_is_found_by_its_md5(store):
     )
     assert tracking.run_that_wrote("exp", "hessian", "results/study.csv", "bbb") is None
     assert tracking.run_that_wrote("no-such-study", "study", "results/study.csv", "bbb") is None
+
+
+def test_a_stage_names_a_place_where_its_run_opens(monkeypatch, tmp_path):
+    """On the local store: its path, the exact `mlflow ui` command and the page it serves
+    (a bare URL to a UI nobody started would not open); on a tracking server: its page
+    there."""
+    from edge.stage import run_location
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert run_location("http://127.0.0.1:5001", "3", "abc") == (
+        f"run abc in {tmp_path / 'mlruns' / 'mlflow.db'}; to browse it: mlflow ui "
+        f"--backend-store-uri {store} --host 127.0.0.1 --port 5001, then "
+        "http://127.0.0.1:5001/#/experiments/3/runs/abc"
+    )
+    assert run_location(None, "3", "abc") == f"run abc in {tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example.org:5000")
+    assert run_location("http://127.0.0.1:5001", "3", "abc") == (
+        "http://mlflow.example.org:5000/#/experiments/3/runs/abc"
+    )

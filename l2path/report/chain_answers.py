@@ -23,6 +23,24 @@ def _lemma_check(summary: ChainSummary) -> str:
     )
 
 
+GOOD_FIT = 0.02  # a fold's mu^2 = k |lambda* - lambda| fit "holds" below this residual
+
+
+def _fold_fits(steps: list[ChainStep]) -> str:
+    """How many located folds show the approach's mu^2 = k |lambda* - lambda| (column
+    ``fold_fit_residual``): each fold has its t_tau sign change, not each a fit."""
+    folds = [s for s in steps if s.verdict is StepVerdictKind.FOLD_JUMP]
+    if not folds:
+        return ""
+    fitted = [s.fold_fit_residual for s in folds if s.fold_fit_residual is not None]
+    good = sum(r < GOOD_FIT for r in fitted)
+    return (
+        f" (t_τ changes sign in every one; the approach's μ² = k|λ* − λ| fits with a relative "
+        f"residual under {GOOD_FIT:g} at {good}, worse at {len(fitted) - good}, and has too "
+        f"few approach points at {len(folds) - len(fitted)})"
+    )
+
+
 def _drop(step: ChainStep) -> str:
     where = (
         f"{step.direction.value} seed {step.seed}, λ {step.lambda_low:g} to {step.lambda_high:g}"
@@ -42,7 +60,8 @@ def chain_answer(summary: ChainSummary, steps: list[ChainStep] | None) -> str:
         f"inertia of the dense Hessian): the in-sample MSE fell as λ rose at "
         f"{summary.drops} of the {summary.steps} steps of {_plural(summary.chains, 'chain')}. "
         f"{summary.one_branch_of_minima} steps stay on one branch of minima"
-        f"{_lemma_check(summary)}, {summary.fold_jumps} jump at a located fold, "
+        f"{_lemma_check(summary)}, {summary.fold_jumps} jump at a located fold"
+        f"{_fold_fits(steps or [])}, "
         f"{summary.saddle_branches} lie on a saddle branch, {summary.branch_switches} switch "
         f"branch, {summary.branches_lost} lost the branch and {summary.not_followed} were not "
         f"followed; {summary.proved_minima} of {summary.points} points are proved minima and "
