@@ -273,13 +273,26 @@ def experiment_of(run_id: str) -> str:
     return client().get_run(run_id).info.experiment_id
 
 
+# MLflow 3.17's UI picks its GenAI or model-training view from this URL parameter, else from
+# the browser's storage (key mlflow.workflowType), else GenAI: the experiment's kind tag does
+# not choose it. Every link of ours names the training view.
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
 def run_url(ui: str, experiment_id: str, run_id: str) -> str:
-    """The run's page in the MLflow UI served at ``ui`` (e.g. http://127.0.0.1:5000)."""
-    return f"{experiment_url(ui, experiment_id)}/runs/{run_id}"
+    """The run's page in the MLflow UI served at ``ui`` (e.g. http://127.0.0.1:5000), in
+    the model-training view."""
+    return f"{experiment_url(ui, experiment_id)}/runs/{run_id}?{TRAINING_VIEW}"
 
 
 def experiment_url(ui: str, experiment_id: str) -> str:
+    """The experiment's root (add a page and ``TRAINING_VIEW``; ``runs_url`` is its runs)."""
     return f"{ui.rstrip('/')}/#/experiments/{experiment_id}"
+
+
+def runs_url(ui: str, experiment_id: str) -> str:
+    """The experiment's runs table in the model-training view."""
+    return f"{experiment_url(ui, experiment_id)}/runs?{TRAINING_VIEW}"
 
 
 def wrote_filter(stage: str, path: str, md5: str) -> str:
@@ -291,9 +304,7 @@ def wrote_filter(stage: str, path: str, md5: str) -> str:
 def search_url(ui: str, experiment_id: str, filter_string: str) -> str:
     """The experiment's runs in the MLflow UI, filtered (the UI reads ``searchFilter`` from the
     URL)."""
-    return (
-        f"{experiment_url(ui, experiment_id)}/runs?searchFilter={urllib.parse.quote(filter_string)}"
-    )
+    return f"{runs_url(ui, experiment_id)}&searchFilter={urllib.parse.quote(filter_string)}"
 
 
 def describe_children(run_id: str, experiment_id: str) -> int:

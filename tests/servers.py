@@ -43,15 +43,20 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
-    """Poll ``url`` until it answers; fail the test with the server's log if the server
-    exits or does not answer within ``timeout_s`` (the server is then killed)."""
+    """Poll ``url`` until it answers (``wait_until``)."""
+    wait_until(lambda: urllib.request.urlopen(url, timeout=2).read(), url, process, log, timeout_s)
+
+
+def wait_until(probe, where: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    """Call ``probe`` until it raises no OSError; fail the test with the server's log if the
+    server exits or ``probe`` still fails after ``timeout_s`` (the server is then killed)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2).read()
+            probe()
             return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 stop(process)
-                pytest.fail(f"server at {url} did not start:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"server at {where} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)

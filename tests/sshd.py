@@ -13,13 +13,12 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from servers import free_port, start, stop
+from servers import free_port, start, wait_until
 
 SSHD = "/usr/sbin/sshd"
 
@@ -76,16 +75,13 @@ def start_sshd(root: Path) -> SSHServer:
     process = start(
         [SSHD, "-D", "-e", "-f", str(root / "sshd_config")], root, None, root / "sshd.log"
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                pytest.fail(f"sshd did not start:\n{(root / 'sshd.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+    wait_until(
+        lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(),
+        f"127.0.0.1:{port}",
+        process,
+        root / "sshd.log",
+        timeout_s=30,
+    )
     return SSHServer(
         port,
         getpass.getuser(),

@@ -241,10 +241,10 @@ def test_a_stage_names_a_place_where_its_run_opens(monkeypatch, tmp_path):
     assert run_location("http://127.0.0.1:5001", "3", "abc") == (
         f"run abc in {tmp_path / 'mlruns' / 'mlflow.db'}; to browse it: mlflow ui "
         f"--backend-store-uri {store} --host 127.0.0.1 --port 5001, then "
-        "http://127.0.0.1:5001/#/experiments/3/runs/abc"
+        "http://127.0.0.1:5001/#/experiments/3/runs/abc?workflowType=machine_learning"
     )
     assert run_location(None, "3", "abc") == f"run abc in {tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example.org:5000")
     assert run_location("http://127.0.0.1:5001", "3", "abc") == (
-        "http://mlflow.example.org:5000/#/experiments/3/runs/abc"
+        "http://mlflow.example.org:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
     )
