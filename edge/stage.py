@@ -93,7 +93,7 @@ class StageRun:
 
     def child_tags(self, kind: str) -> dict[str, str]:
         """Lineage tags of a child run (``study.point``, ``hessian.point``, ``dynamics.model``)."""
-        return {**self.tags, "l2path.stage": f"{self.stage}.{kind}"}
+        return {**self.tags, "l2path.stage": f"{self.stage}.{kind}", "l2path.level": "child"}
 
 
 def require_inputs(files: StageFiles, params: Params) -> None:
@@ -242,6 +242,7 @@ def open_stage(
     upstream = _upstream(stage, files, params)
     tags = {
         **lineage.lineage_tags(project_root(), stage, prefect_run, execution),
+        "l2path.level": "stage",  # the stage-runs filter (tracking.STAGE_RUNS_FILTER)
         **{f"l2path.upstream.{name}": record.run_id for name, record in upstream.items()},
     }
     name = run_name or stage

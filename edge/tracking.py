@@ -301,6 +301,17 @@ def wrote_filter(stage: str, path: str, md5: str) -> str:
     return f"tags.`l2path.stage` = '{stage}' and tags.`dvc.out.{path}` = '{md5}'"
 
 
+# The stage runs only (their point, control and model runs are "child"): MLflow's search
+# takes no IN on tags, hence a tag of its own.
+STAGE_RUNS_FILTER = "tags.`l2path.level` = 'stage'"
+
+
+def stage_runs_url(ui: str, experiment_id: str) -> str:
+    """The runs table listing only the stage runs, newest first, in the training view: the
+    point and model runs (hundreds) would otherwise push them behind "Load more"."""
+    return search_url(ui, experiment_id, STAGE_RUNS_FILTER)
+
+
 def search_url(ui: str, experiment_id: str, filter_string: str) -> str:
     """The experiment's runs in the MLflow UI, filtered (the UI reads ``searchFilter`` from the
     URL)."""

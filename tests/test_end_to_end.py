@@ -17,6 +17,7 @@ import yaml
 from mlflow import MlflowClient
 from selenium.webdriver.support.ui import WebDriverWait
 
+from edge import tracking
 from l2path.model.checkpoint import load_model
 
 from conftest import REPO
@@ -453,6 +454,19 @@ def test_mlflow_ui_lists_checkpoints_as_models_and_a_stage_run_its_children(
         wait_until_healthy(f"{ui}/health", server, log, timeout_s=120)
         body = lambda b: b.find_element("tag name", "body").text  # noqa: E731
         browser.set_window_size(1400, 4000)  # the tables draw only the rows in view
+        # A clean profile for this origin: the stage-runs link opens the training view's runs
+        # table (not the GenAI overview) and lists a run of every one of the seven stages.
+        browser.get(tracking.stage_runs_url(ui, experiment.experiment_id))
+        names = {stage: stage_runs(client, stage)[0].info.run_name for stage in STAGES}
+        WebDriverWait(browser, 90).until(
+            lambda b: "Run Name" in body(b) and all(name in body(b) for name in names.values())
+        )
+        text = body(browser)
+        assert "Model training" in text and not {"Sessions", "Judges", "Detect Issues"} & set(
+            text.splitlines()
+        ), text[:2000]
+        SCREENSHOTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(SCREENSHOTS / "mlflow_stage_runs.png"))
         browser.get(f"{ui}/#/experiments/{experiment.experiment_id}/models")
         WebDriverWait(browser, 90).until(
             lambda b: all(
