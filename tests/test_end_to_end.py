@@ -541,11 +541,22 @@ def test_report_loads_in_headless_chromium_without_errors(repro, browser):
     verdicts = pd.read_csv(root / "results/verdicts.csv")
     if len(verdicts):  # the evidence beside the answer: one table row per verdict
         rows = browser.find_elements("css selector", "#verdicts tbody tr")
-        assert len(rows) == len(verdicts) and rows[0].text.split()[-1] in (
+        first = rows[0].find_elements("tag name", "td")[0].text
+        assert len(rows) == len(verdicts) and first.split()[-1] in (
             "optimisation",
             "noise",
             "unexplained",
         )
+        # the table that carries the answer fits a 1,300 px page, verdict first
+        browser.set_window_size(1300, 1000)
+        table = browser.find_element("id", "verdict-table")
+        assert browser.execute_script(
+            "return arguments[0].scrollWidth <= arguments[0].clientWidth", table
+        )
+        heading = table.find_elements("tag name", "th")
+        assert heading[0].text == "verdict" and heading[0].rect["x"] + heading[0].rect[
+            "width"
+        ] <= browser.execute_script("return document.documentElement.clientWidth")
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1200, min(height + 100, 12000))
     SCREENSHOTS.mkdir(exist_ok=True)

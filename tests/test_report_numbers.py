@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from l2path.chain.records import ChainSummary
@@ -165,3 +166,29 @@ def test_a_missing_number_fails_when_the_numbers_are_built():
         dataclasses.replace(complete().chain, proved_minimas=3)
     with pytest.raises(AttributeError):
         complete().study.certified  # noqa: B018 (the old name is gone)
+
+
+def test_a_display_table_names_its_columns_in_words_to_three_digits():
+    from l2path.report.display_tables import VERDICT_TABLE, display
+
+    table = pd.DataFrame(
+        [
+            {
+                "verdict": "continued optimisation",
+                "schedule": "ascending",
+                "seed": 0,
+                "lambda_from": 0.00390625,
+                "lambda_to": 0.0078125,
+                "change": -0.005768544852940746,
+                "control_change": -0.0057945,
+                "control_gap": 2.6036880e-05,
+                "control_gap_sd_paired": 3.9336e-07,
+                "z": 6.250198233733788,
+                "noise_sd": 0.1,
+            }
+        ]
+    )
+    page = display(table, VERDICT_TABLE, "t")
+    assert page.index("<th>verdict</th>") < page.index("<th>MSE change</th>")
+    assert "<td>-0.00577</td>" in page and "<td>6.25</td>" in page and "<td>0.00391</td>" in page
+    assert "noise_sd" not in page and "control_gap" not in page  # code names stay in the CSV

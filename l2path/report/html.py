@@ -26,6 +26,7 @@ from .first_screen import first_screen
 from .power_sentence import power_sentence
 from .answers import LEMMA, continuation_answers, opening_answer
 from .chain_answers import chain_answer, chain_table
+from .display_tables import VERDICT_TABLE, display, folded
 from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
 from .inputs import ReportInputs
 from .numbers import (
@@ -207,7 +208,7 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
 
 def _table_html(table: pd.DataFrame) -> str:
     return table.to_html(
-        index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="table"
+        index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="table"
     )
 
 
@@ -299,6 +300,9 @@ CSS = (
     "dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; "
     "font-size: .9em; }\n"
     "dt { font-weight: 600; } dd { margin: 0; word-break: break-all; }\n"
+    "details.wide { margin: .5em 0 1em 0; } details.wide summary { cursor: pointer; "
+    "color: #4a78b5; font-size: .9em; }\n"
+    "table.table th { text-align: left; font-weight: 600; }\n"
 )
 
 
@@ -367,7 +371,12 @@ def build_report(inputs: ReportInputs) -> Report:
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += [
             "<h3>The SGD steps on which the in-sample MSE fell as λ rose, and their controls</h3>",
-            f'<div id="verdicts">{_table_html(inputs.verdict_steps[VERDICT_COLUMNS])}</div>',
+            f'<div id="verdicts">{display(inputs.verdict_steps, VERDICT_TABLE, "verdict-table")}'
+            "</div>",
+            folded(
+                "Every column of the verdicts (results/verdicts.csv)",
+                _table_html(inputs.verdict_steps[VERDICT_COLUMNS]),
+            ),
         ]
     opening.append(figs("decomposition.png"))
     power = power_sentence(inputs.decomposition, inputs.false_alarm)
@@ -383,7 +392,12 @@ def build_report(inputs: ReportInputs) -> Report:
     ]
     if inputs.hessian:
         points = _rows_table(inputs.hessian)
-        body.append(_table_html(points[[c for c in HESSIAN_COLUMNS if c in points]]))
+        body.append(
+            folded(
+                "Every analysed point (results/hessian.csv)",
+                _table_html(points[[c for c in HESSIAN_COLUMNS if c in points]]),
+            )
+        )
     if inputs.escapes is not None:
         body.append("<h3>Escape tests at saddles</h3>")
         body.append(
@@ -398,7 +412,10 @@ def build_report(inputs: ReportInputs) -> Report:
             _answers_html(q2),
             figs("dynamics.png"),
             "<h3>Theory against measurement</h3>",
-            _table_html(theory[[c for c in THEORY_COLUMNS if c in theory]]),
+            folded(
+                "Every layer's numbers (results/dynamics_theory.csv)",
+                _table_html(theory[[c for c in THEORY_COLUMNS if c in theory]]),
+            ),
         ]
     provenance = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
