@@ -192,3 +192,13 @@ def test_a_display_table_names_its_columns_in_words_to_three_digits():
     assert page.index("<th>verdict</th>") < page.index("<th>MSE change</th>")
     assert "<td>-0.00577</td>" in page and "<td>6.25</td>" in page and "<td>0.00391</td>" in page
     assert "noise_sd" not in page and "control_gap" not in page  # code names stay in the CSV
+
+
+def test_the_shown_tables_name_only_columns_their_stages_write():
+    """A display column whose source the stage's table lacks would vanish silently."""
+    from l2path.report.chain_answers import CHAIN_COLUMNS
+    from l2path.report.display_tables import CHAIN_TABLE, VERDICT_TABLE
+    from l2path.report.html import VERDICT_COLUMNS
+
+    assert {column.source for column in CHAIN_TABLE} == set(CHAIN_COLUMNS)
+    assert {column.source for column in VERDICT_TABLE} <= set(VERDICT_COLUMNS)

@@ -70,3 +70,32 @@ VERDICT_TABLE = [
     Column("control_gap_sd_paired", "its paired sd"),
     Column("z", "change / noise sd"),
 ]
+
+
+def _steps(verdict: str) -> Column:
+    return Column(verdict, f"steps: {verdict}", str)
+
+
+CHAIN_TABLE = [
+    Column("direction", "chain"),
+    Column("seed", "seed", str),
+    Column("drops", "drops of the MSE", str),
+    Column("points", "points", str),
+    Column("lambda_from", "λ from"),
+    Column("lambda_to", "λ to"),
+    Column("proved_minima", "proved minima", str),
+    Column("proved_saddles", "proved saddles", str),
+    Column("mse_first", "MSE at the first point"),
+    Column("mse_last", "MSE at the last point"),
+    *(
+        _steps(verdict)
+        for verdict in (
+            "one branch of minima",
+            "fold jump",
+            "saddle branch",
+            "branch switch",
+            "branch lost",
+            "not followed",
+        )
+    ),
+]

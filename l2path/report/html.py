@@ -26,7 +26,7 @@ from .first_screen import first_screen
 from .power_sentence import power_sentence
 from .answers import LEMMA, continuation_answers, opening_answer
 from .chain_answers import chain_answer, chain_table
-from .display_tables import VERDICT_TABLE, display, folded
+from .display_tables import CHAIN_TABLE, VERDICT_TABLE, display, folded
 from .decay_answers import dynamics_answers, equilibrium_slopes, question_rows
 from .inputs import ReportInputs
 from .numbers import (
@@ -366,7 +366,7 @@ def build_report(inputs: ReportInputs) -> Report:
         chains = chain_table(inputs.chain_points, inputs.chain_steps)
         opening += [
             "<h3>The converged chains (results/chain_points.csv, results/chain_steps.csv)</h3>",
-            f'<div id="chains">{_table_html(chains)}</div>',
+            f'<div id="chains">{display(chains, CHAIN_TABLE, "chain-table")}</div>',
         ]
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += [
