@@ -170,9 +170,10 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     }
     assert set(runs) == set(STAGES)
     models = [r for r in all_runs if r.data.tags["l2path.stage"] == "dynamics.model"]
-    assert (
-        len(models) == 2 * 2 + 2 * 2
-    )  # both initialisers at eta = 0.1, lambda = 5 and 0, and the sweep's two
+    # both initialisers at eta = 0.1, lambda = 5 and 0, the sweep's two, and the quadratic
+    # cost's twins of the question's lambda = 5 (the causal test)
+    assert len(models) == 2 * 2 + 2 * 2 + 2
+    assert {r.data.params["cost"] for r in models} == {"cross_entropy", "quadratic"}
     assert {r.data.tags["mlflow.parentRunId"] for r in models} == {runs["dynamics"].info.run_id}
     by_name = {r.data.tags["l2path.model"]: r.info.run_id for r in models}
     assert [
