@@ -97,3 +97,13 @@ def browser(tmp_path_factory):
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_shared_servers():
+    """Stops the session's shared Prefect server (``servers.SHARED_PREFECT``) if a test
+    started it."""
+    yield
+    from servers import SHARED_PREFECT
+
+    SHARED_PREFECT.stop()

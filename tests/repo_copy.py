@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO
+from servers import SHARED_PREFECT
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -63,9 +64,11 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
     return dest
 
 
-def tool_env(mirror: Path, home: Path) -> dict[str, str]:
+def tool_env(mirror: Path, home: Path, shared_prefect: bool = True) -> dict[str, str]:
     """Environment for running the project's commands: this venv first on PATH, the mirror
-    selected, Prefect state isolated, telemetry off, no inherited tracking server."""
+    selected, Prefect state isolated, telemetry off, no inherited tracking server. Flows
+    report to the session's one Prefect server (``servers.SHARED_PREFECT``), or, with
+    ``shared_prefect=False``, each starts its own temporary server."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MNIST_MIRROR"] = str(mirror)
@@ -84,4 +87,6 @@ def tool_env(mirror: Path, home: Path) -> dict[str, str]:
         "L2PATH_DEPLOYMENT_RUN_ID",
     ):
         env.pop(key, None)
+    if shared_prefect:
+        env["PREFECT_API_URL"] = SHARED_PREFECT.api_url()
     return env

@@ -4,9 +4,12 @@ group."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -60,3 +63,60 @@ def wait_until(probe, where: str, process: subprocess.Popen, log: Path, timeout_
                 stop(process)
                 pytest.fail(f"server at {where} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
+
+
+class SharedPrefectServer:
+    """One `prefect server start` on loopback for every project command a test runs, started
+    on first use and stopped at the end of the session (``conftest.stop_shared_servers``).
+
+    Without ``PREFECT_API_URL`` every flow process starts a temporary server of its own
+    (11-14 s on a busy 2-core machine, docs/testing.md); a test about that behaviour asks
+    ``tool_env`` for no shared server."""
+
+    def __init__(self):
+        self.process: subprocess.Popen | None = None
+        self.home: Path | None = None
+        self.url: str | None = None
+
+    def api_url(self) -> str:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        return self.url
+
+    def _start(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="l2path-prefect-"))
+        port = free_port()
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        env.pop("PREFECT_API_URL", None)
+        log = self.home / "server.log"
+        self.process = start(
+            [
+                str(Path(sys.executable).parent / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            self.home,
+            env,
+            log,
+        )
+        self.url = f"http://127.0.0.1:{port}/api"
+        wait_until_healthy(f"{self.url}/health", self.process, log, timeout_s=180)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+
+
+SHARED_PREFECT = SharedPrefectServer()

@@ -52,7 +52,7 @@ def test_deploy_refuses_a_bad_schedule_before_deploying():
         text=True,
         timeout=120,
         env={
-            **tool_env(Path("."), Path("/nonexistent")),
+            **tool_env(Path("."), Path("/nonexistent"), shared_prefect=False),
             "PREFECT_API_URL": "http://127.0.0.1:9/api",
         },
     )
@@ -106,7 +106,7 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     root = copy_repo(tmp_path / "repo", SMALL)
     (tmp_path / "home" / "prefect").mkdir(parents=True)
     port = free_port()
-    env = {**tool_env(mirror, tmp_path / "home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    env = {**tool_env(mirror, tmp_path / "home", shared_prefect=False), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     server = start(
         [
             str(Path(sys.executable).parent / "prefect"),

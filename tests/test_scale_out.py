@@ -78,7 +78,7 @@ def run_sharded_study(tmp_path, name, executor):
     )
     write_synthetic_split(root / "data/prepared/mnist.npz", n_train=400, n_eval=100)
     (tmp_path / f"{name}-home" / "prefect").mkdir(parents=True)
-    env = tool_env(root, tmp_path / f"{name}-home")
+    env = tool_env(root, tmp_path / f"{name}-home", shared_prefect=False)
     out = subprocess.run(
         [sys.executable, "-c", DRIVER],
         cwd=root,

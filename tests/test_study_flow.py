@@ -30,8 +30,13 @@ SMALL_STUDY = {
     "lambda_study.sgd.max_epochs": 3,
     "lambda_study.sgd.min_epochs": 2,
     "lambda_study.sgd.patience": 1,
+    # The flow's polish path (polished checkpoints logged, resumed) at a loose tolerance: a few
+    # L-BFGS iterations per point. Converging to 1e-4 took 85 % of this study's 4 minutes
+    # (Newton-CG; docs/testing.md); the polish itself is tested in test_study.py and
+    # test_corrector.py.
     "lambda_study.polish.schedules": ["ascending"],
     "lambda_study.polish.max_iter": 20,
+    "lambda_study.polish.grad_tol": 0.05,
 }
 VARYING = ["train_seconds", "polish_seconds", "execution", "mlflow_run_id", "parent_mlflow_run_id"]
 
