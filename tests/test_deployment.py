@@ -106,7 +106,10 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
     root = copy_repo(tmp_path / "repo", SMALL)
     (tmp_path / "home" / "prefect").mkdir(parents=True)
     port = free_port()
-    env = {**tool_env(mirror, tmp_path / "home", shared_prefect=False), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    env = {
+        **tool_env(mirror, tmp_path / "home", shared_prefect=False),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
     server = start(
         [
             str(Path(sys.executable).parent / "prefect"),
