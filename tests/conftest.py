@@ -99,6 +99,18 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.fixture
+def prefect_api():
+    """In-process flows report to the session's shared Prefect server (started on first use:
+    one server per test run instead of one harness per module)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from servers import SHARED_PREFECT
+
+    with temporary_settings(updates={PREFECT_API_URL: SHARED_PREFECT.api_url()}):
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stop_shared_servers():
     """Stops the session's shared Prefect server (``servers.SHARED_PREFECT``) if a test

@@ -10,19 +10,12 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
 
 from l2path.config import ParamsError
 
 from conftest import REPO
 from repo_copy import copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture
@@ -66,7 +59,7 @@ def test_a_stage_says_it_started_before_its_heavy_imports(bad_params):
     assert lines[1].startswith("error: invalid params") and "train.lambda" in out.stderr
 
 
-def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params):
+def test_flow_refuses_bad_params_before_opening_a_run(prefect_api, bad_params):
     from flows.prepare import prepare
 
     with pytest.raises(ParamsError, match="train.lambda"):
@@ -77,7 +70,7 @@ def test_flow_refuses_bad_params_before_opening_a_run(prefect_server, bad_params
 
 @pytest.mark.integration
 def test_pipeline_flow_runs_every_stage_with_one_execution_id(
-    prefect_server, mirror, tmp_path, monkeypatch
+    prefect_api, mirror, tmp_path, monkeypatch
 ):
     from flows.pipeline import pipeline
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 import yaml
 from mlflow import MlflowClient
-from prefect.testing.utilities import prefect_test_harness
 
 from l2path.chain.records import ChainDirection, StepVerdictKind
 from l2path.chain.stage import run_seed
@@ -134,7 +133,7 @@ def write_prepared(path, n_train=60, n_eval=20, seed=0) -> None:
     np.savez(path, **arrays)
 
 
-def test_the_sweep_flow_writes_its_table_and_a_run_per_case(tmp_path, monkeypatch):
+def test_the_sweep_flow_writes_its_table_and_a_run_per_case(tmp_path, monkeypatch, prefect_api):
     from flows.sweep import sweep
 
     monkeypatch.chdir(tmp_path)
@@ -143,8 +142,7 @@ def test_the_sweep_flow_writes_its_table_and_a_run_per_case(tmp_path, monkeypatc
     write_prepared(tmp_path / raw["paths"]["prepared"])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     profile = write_profile(tmp_path / "tiny.yaml")
-    with prefect_test_harness(server_startup_timeout=120):
-        table = sweep(profile_file=profile, params_file="params.yaml")
+    table = sweep(profile_file=profile, params_file="params.yaml")
     rows = read_rows(table, SweepRow)
     assert table == "results/sweep_tiny.csv"
     assert [(r.seed, r.hidden, r.n_sub) for r in rows] == [(0, 3, 8), (0, 4, 8)]
