@@ -33,6 +33,7 @@ from l2path.chain.span import reduced_subset, span_basis
 from l2path.chain.subset import SubsetProblem, polish_from
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model
+from machine import describe  # benchmarks/machine.py: the machine, in one line
 
 
 def main() -> None:
@@ -49,6 +50,7 @@ def main() -> None:
     )
     parser.add_argument("--no-verdicts", action="store_true", help="polish and describe only")
     args = parser.parse_args()
+    print(describe(), flush=True)
     torch.set_num_threads(args.threads)
     params = load_params("params.yaml")
     study, model = params.lambda_study, params.lambda_study.model

@@ -39,6 +39,7 @@ from l2path.model.costs import get_cost
 from l2path.data.dataset import load_dataset
 from l2path.objective import Objective
 from l2path.curvature.spectrum import extreme_eigenpairs, lanczos_extreme
+from machine import describe  # benchmarks/machine.py: the machine, in one line
 
 TOL = 1e-6
 
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--lanczos-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print(describe(), flush=True)
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float64)  # PyHessian draws its vectors in the default dtype
     data = load_dataset(args.data, torch.float64, n_train=args.n_train)

@@ -32,6 +32,7 @@ from l2path.chain.verdicts import judge_step
 from l2path.config import load_params
 from l2path.data.dataset import load_dataset
 from l2path.model.checkpoint import load_model
+from machine import describe  # benchmarks/machine.py: the machine, in one line
 
 
 def main() -> None:
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--halvings", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    print(describe(), flush=True)
     torch.set_num_threads(args.threads)
     params = load_params("params.yaml")
     study, model = params.lambda_study, params.lambda_study.model

@@ -35,6 +35,7 @@ from l2path.train.sgd import SGDSettings, train_sgd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import nielsen_reference  # noqa: E402  (the independent per-example oracle)
+from machine import describe, sgemm_gflops  # noqa: E402  (benchmarks/machine.py, beside this)
 
 SIZES, ETA, LAM, M = [784, 30, 10], 0.1, 5.0, 10
 
@@ -45,16 +46,6 @@ def flop_per_model_epoch(n: int, sizes: list[int] = SIZES) -> float:
     products = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
     back = sum(i * o for i, o in zip(sizes[1:-1], sizes[2:]))
     return 2.0 * n * (2 * products + back)
-
-
-def sgemm_gflops(size: int = 2048, seconds: float = 1.0) -> float:
-    a, b = torch.rand(size, size), torch.rand(size, size)
-    a @ b
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        runs += 1
-    return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
 def per_example_numpy(x: np.ndarray, y: np.ndarray) -> float:
@@ -148,6 +139,7 @@ def main() -> None:
     ]
     rows += [("our engine, stacked", k, engine(x, y, k) / k, n) for k in args.stack]
     baseline = rows[0][2]
+    print(describe(gflops))
     print(
         f"torch {torch.__version__}, 1 thread; model-epoch = {n} images, "
         f"{flop_per_model_epoch(n) / 1e9:.2f} GFLOP; sgemm {gflops:.1f} GFLOP/s "

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from machine import describe  # benchmarks/machine.py: the machine, in one line
 
 REPO = Path(__file__).resolve().parents[1]
 VARYING = ["train_seconds", "polish_seconds", "execution", "mlflow_run_id", "parent_mlflow_run_id"]
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=4, help="largest lambda is 2^top")
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
+    print(describe(), flush=True)
     if not (REPO / "data/prepared/mnist.npz").exists():
         raise SystemExit("run `dvc repro prepare` first")
     reduced = {
