@@ -1,0 +1,132 @@
+"""Classes proved both ways (l2path/curvature/witness.py) and the trivial point's threshold
+(l2path/curvature/trivial.py), against closed forms and numpy's eigvalsh in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg
+import torch
+
+from l2path.curvature.classes import PointClass
+from l2path.curvature.inertia import certify_positive_definite, dense_hessian, inertia
+from l2path.curvature.trivial import effective_weight_block, trivial_threshold
+from l2path.curvature.witness import classify, margin
+from l2path.model.costs import get_cost
+from l2path.objective import Objective
+
+
+def assembled(matrix: np.ndarray):
+    return dense_hessian(scipy.sparse.linalg.aslinearoperator(matrix), block=16)
+
+
+def rotated(eigenvalues, seed: int) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(eigenvalues),) * 2))
+    return (q * np.asarray(eigenvalues)) @ q.T
+
+
+def class_of(matrix: np.ndarray):
+    hessian = assembled(matrix)
+    return classify(hessian, certify_positive_definite(hessian))
+
+
+def test_an_exactly_flat_direction_is_degenerate_however_the_rounding_falls():
+    """One exact zero among positive eigenvalues, rotated 20 ways: rounding gives the zero
+    either sign (the old rule, LDL^T pivots with no margin, called some of them saddles), the
+    witness rule calls every one degenerate with one flat eigenvalue."""
+    spectrum = np.concatenate([[0.0], np.geomspace(1e-3, 0.4, 39)])
+    signs, old_saddles = set(), 0
+    for seed in range(20):
+        matrix = rotated(spectrum, seed)
+        signs.add(np.sign(np.linalg.eigvalsh(assembled(matrix).matrix)[0]))
+        old_saddles += inertia(assembled(matrix).matrix).negative > 0
+        verdict = class_of(matrix)
+        assert verdict.curvature_class is PointClass.DEGENERATE, seed
+        assert (verdict.below, verdict.flat) == (0, 1)
+        assert abs(verdict.witness_value) <= verdict.delta
+    assert signs == {-1.0, 1.0} and old_saddles > 0  # the rounding does fall both ways
+
+
+def test_a_clear_saddle_is_a_saddle_with_its_witness():
+    spectrum = np.concatenate([[-2e-5, -1e-4], np.geomspace(1e-3, 0.4, 38)])
+    verdict = class_of(rotated(spectrum, 3))
+    assert verdict.curvature_class is PointClass.SADDLE and verdict.below == 2
+    assert verdict.witness_value == pytest.approx(-1e-4, rel=1e-9)
+    assert verdict.witness_value + verdict.witness_error < -verdict.delta
+    matrix = assembled(rotated(spectrum, 3)).matrix
+    v = verdict.witness
+    assert np.linalg.norm(v) == pytest.approx(1.0) and v @ matrix @ v < -verdict.delta
+
+
+def test_a_negative_eigenvalue_inside_the_margin_is_not_a_saddle():
+    matrix = rotated(np.concatenate([[0.0], np.geomspace(1e-3, 0.4, 39)]), 1)
+    delta = margin(assembled(matrix))
+    verdict = class_of(matrix - 0.5 * delta * np.eye(40))  # bottom at -delta/2
+    assert verdict.curvature_class is PointClass.DEGENERATE and verdict.flat == 1
+
+
+def test_a_positive_definite_matrix_is_a_minimum_with_its_lower_bound():
+    spectrum = np.geomspace(1e-6, 0.4, 40)
+    verdict = class_of(rotated(spectrum, 2))
+    assert verdict.curvature_class is PointClass.MINIMUM
+    assert 0 < verdict.lower_bound <= 1e-6 and (verdict.below, verdict.flat) == (0, 0)
+
+
+# --- the trivial point w = 0 -----------------------------------------------------------------
+
+
+SIZES = [6, 3, 2]
+
+
+def trivial_problem(lam: float, cost: str):
+    """A tiny network at w = 0 with random hidden biases and the output biases optimal
+    (sigmoid(b_out) = the labels' mean: mean dC/db_out = 0 for both costs)."""
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.random((40, SIZES[0])))
+    y = torch.as_tensor(rng.random((40, SIZES[-1])))
+    objective = Objective(SIZES, x, y, get_cost(cost), lam)
+    mean = y.mean(0)
+    theta = torch.cat(
+        [
+            torch.zeros(objective.n_weights, dtype=torch.float64),
+            torch.as_tensor(rng.standard_normal(SIZES[1])),
+            torch.log(mean / (1 - mean)),
+        ]
+    )
+    return objective, theta
+
+
+def autograd_hessian(objective, theta) -> np.ndarray:
+    return torch.autograd.functional.hessian(objective.value, theta).numpy()
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_the_trivial_threshold_against_its_formula_and_eigvalsh(cost):
+    objective, theta = trivial_problem(0.0, cost)
+    assert float(objective.gradient(theta).norm()) < 1e-12  # critical at every lambda
+    n, mask, outputs = objective.n, objective.weight_mask().numpy(), SIZES[-1]
+    h0 = autograd_hessian(objective, theta)
+    hidden_biases = slice(objective.n_weights, objective.n_weights + SIZES[1])
+    assert np.abs(h0[hidden_biases]).max() < 1e-14  # flat rows (zero up to b_2 rounding)
+    block = effective_weight_block(h0, mask, 0.0, outputs)
+    inputs = SIZES[0] * SIZES[1]
+    np.testing.assert_allclose(block[:inputs, :inputs], 0, atol=1e-15)  # W_1-W_1
+    np.testing.assert_allclose(block[inputs:, inputs:], 0, atol=1e-15)  # W_2-W_2 after Schur
+    cross = h0[:inputs, inputs : objective.n_weights]  # C, the W_1-W_2 block
+    sigma = np.linalg.svd(cross, compute_uv=False)[0]
+    n_study = 5 * n  # a study five times the subset: lambda/n kept
+    lam_c = trivial_threshold(h0, mask, 0.0, outputs, n_study)
+    assert lam_c == pytest.approx(n_study * sigma, rel=1e-10)  # lambda_c / n = sigma_max(C)
+    for factor, expected in ((1.01, PointClass.DEGENERATE), (0.99, PointClass.SADDLE)):
+        lam_sub = factor * lam_c / n_study * n  # the subset's lambda at the same lambda/n
+        h = autograd_hessian(objective.at(lam_sub), theta)
+        assert trivial_threshold(h, mask, lam_sub / n, outputs, n_study) == pytest.approx(
+            lam_c, rel=1e-9
+        )
+        spectrum = np.linalg.eigvalsh(h)
+        verdict = classify(assembled(h), certify_positive_definite(assembled(h)))
+        assert verdict.curvature_class is expected
+        if expected is PointClass.DEGENERATE:  # flat exactly along the hidden biases
+            assert spectrum[0] > -1e-12 and verdict.flat == SIZES[1] and verdict.below == 0
+        else:
+            assert spectrum[0] < -1e-4 * abs(spectrum[-1]) and verdict.below >= 1
