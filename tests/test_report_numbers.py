@@ -29,6 +29,7 @@ CHAIN = ChainSummary(
     converged_points=79,
     proved_minima=60,
     proved_saddles=17,
+    degenerate_points=2,
     steps=76,
     drops=3,
     one_branch_of_minima=50,
@@ -99,7 +100,7 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
         "equilibrium_eta0.5_large_layer2_slope",
         "equilibrium_eta1_large_layer1_slope",
     ]
-    assert len(numbers) == 2 + 6 + 9 + 3 + 1 + 18 + 12 + 4
+    assert len(numbers) == 2 + 6 + 9 + 3 + 1 + 19 + 12 + 4
 
 
 def test_the_headline_of_complete_numbers_has_every_sections_numbers():
@@ -119,6 +120,7 @@ def test_the_headline_of_complete_numbers_has_every_sections_numbers():
             "points": 80,
             "proved_minima": 60,
             "proved_saddles": 17,
+            "degenerate_points": 2,
             "drops": 3,
             "one_branch_of_minima": 50,
             "fold_jumps": 2,

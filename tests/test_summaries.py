@@ -119,6 +119,7 @@ def test_a_summary_whose_optional_numbers_are_none_reads_back():
             "converged_points",
             "proved_minima",
             "proved_saddles",
+            "degenerate_points",
             "steps",
             "drops",
             "one_branch_of_minima",

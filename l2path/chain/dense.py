@@ -3,9 +3,11 @@ the inertia proof, and the certificate's numbers by direct solves instead of Kry
 
 With H assembled (``chain.hessian``) and symmetrised:
 
-- **class** (``curvature.inertia.certify_positive_definite``): Cholesky of H - eps I with a
-  stated rounding bound proves lambda_min(H) > 0 (*minimum*, proof ``inertia``); when it breaks
-  down, LDL^T counts the negative eigenvalues (*saddle* when there are any, else *degenerate*);
+- **class** (``curvature.witness.classify``), each with its witness: Cholesky of H - eps I with
+  a stated rounding bound proves lambda_min(H) > 0 (*minimum*); a unit vector whose Rayleigh
+  quotient is below -delta (delta: the rounding bound plus the products' error) proves a
+  *saddle*; otherwise the point is *degenerate*, with its eigenvalues in [-delta, delta]
+  counted (LDL^T of H -+ delta I);
 - **Newton step** s = -H^{-1} g and **branch tangent** H t = -w/n: solves with H's Cholesky
   factor (when H is positive definite) or its LU factors (otherwise), residuals explicit;
 - **bottom pair** (mu, v): Lanczos on H^{-1} (shift-invert at 0, ``eigsh``), so the eigenvalue
@@ -28,6 +30,7 @@ import torch
 from ..curvature.certificate import NEWTON_RESIDUAL
 from ..curvature.classes import PointClass
 from ..curvature.inertia import DefinitenessCertificate, DenseHessian, certify_positive_definite
+from ..curvature.witness import ClassWitness, classify
 from ..objective import Objective
 from .hessian import dense_hessian_at
 
@@ -38,7 +41,8 @@ class DenseCurvature:
 
     curvature_class: PointClass
     proof: DefinitenessCertificate
-    negative: int  # eigenvalues < 0 counted by LDL^T (0 when Cholesky proved H > 0)
+    witness: ClassWitness  # the class's witness (``curvature.witness``)
+    negative: int  # eigenvalues < -delta counted by LDL^T (0 when Cholesky proved H > 0)
     grad_norm: float
     step_norm: float
     newton_residual: float
@@ -121,23 +125,21 @@ def dense_curvature(
     w = (theta * objective.weight_mask()).cpu().numpy()
     n = len(objective.x)
     tangent = solver.solve(-w / n)
-    mu, vector = bottom_pair(h, solver, proof.factorised)
+    witness = classify(hessian, proof)
+    if witness.witness is None:
+        mu, vector = bottom_pair(h, solver, proof.factorised)
+    else:  # the witness is the bottom eigenvector already
+        mu, vector = witness.witness_value, witness.witness
     bottom_residual = float(np.linalg.norm(h @ vector - mu * vector))
     moved = objective.operator(theta + torch.as_tensor(step, device=theta.device))
     delta = bottom_residual + abs(float(vector @ moved.matvec(vector)) - mu)
     mse_change = float(mse.gradient(theta).cpu().numpy() @ step)
     newton_residual = _residual(h, step, -gradient)
-    negative = 0 if proof.inertia is None else proof.inertia.negative
-    if positive:
-        curvature_class = PointClass.MINIMUM
-    elif negative > 0:
-        curvature_class = PointClass.SADDLE
-    else:
-        curvature_class = PointClass.DEGENERATE
     return DenseCurvature(
-        curvature_class=curvature_class,
+        curvature_class=witness.curvature_class,
         proof=proof,
-        negative=negative,
+        witness=witness,
+        negative=witness.below,
         grad_norm=float(np.linalg.norm(gradient)),
         step_norm=float(np.linalg.norm(step)),
         newton_residual=newton_residual,

@@ -58,8 +58,13 @@ class ChainPoint(Row):
     delta: float
     curvature_class: PointClass = column("class")
     class_proof: ClassProof
-    inertia_lower_bound: float | None = None  # lambda_min(H) >= this, proved
-    inertia_negative: int | None = None  # eigenvalues < 0, counted (when Cholesky broke down)
+    inertia_lower_bound: float | None = None  # minimum's witness: lambda_min(H) >= this, proved
+    inertia_negative: int | None = (
+        None  # eigenvalues < -class_margin, counted (LDL^T of H + delta I)
+    )
+    class_margin: float | None = None  # delta: rounding bound + products' error (curvature.witness)
+    saddle_witness: float | None = None  # saddle's witness: v^T H v < -delta (NaN when a minimum)
+    flat_eigenvalues: int | None = None  # degenerate: eigenvalues in [-delta, delta]
     predicted_dL_dlambda: float  # the lemma's (lambda_sub / n^2) w^T H^-1 w
     data_loss: float
     mse: float
@@ -70,9 +75,20 @@ class ChainPoint(Row):
 
     @property
     def proved_minimum(self) -> bool:
+        return self._proved(PointClass.MINIMUM)
+
+    @property
+    def proved_saddle(self) -> bool:
+        return self._proved(PointClass.SADDLE)
+
+    @property
+    def degenerate(self) -> bool:
+        return self._proved(PointClass.DEGENERATE)
+
+    def _proved(self, kind: PointClass) -> bool:
         return (
             self.converged
-            and self.curvature_class is PointClass.MINIMUM
+            and self.curvature_class is kind
             and (self.class_proof is ClassProof.INERTIA)
         )
 
@@ -124,7 +140,8 @@ class ChainSummary(Row):
     points: int
     converged_points: int
     proved_minima: int  # class minimum, proved by the dense Hessian's Cholesky
-    proved_saddles: int  # negative eigenvalues counted by LDL^T
+    proved_saddles: int  # class saddle: a witness vector with v^T H v < -delta
+    degenerate_points: int  # neither: eigenvalues in [-delta, delta], none proved below
     steps: int
     drops: int  # steps whose in-sample MSE fell as lambda rose
     one_branch_of_minima: int

@@ -65,7 +65,8 @@ def chain_answer(summary: ChainSummary, steps: list[ChainStep] | None) -> str:
         f"{summary.saddle_branches} lie on a saddle branch, {summary.branch_switches} switch "
         f"branch, {summary.branches_lost} lost the branch and {summary.not_followed} were not "
         f"followed; {summary.proved_minima} of {summary.points} points are proved minima and "
-        f"{summary.proved_saddles} proved saddles."
+        f"{summary.proved_saddles} proved saddles (a negative eigenvalue below the rounding "
+        f"margin, with its witness vector); {summary.degenerate_points} are degenerate."
     )
     drops = [step for step in steps or [] if step.drop]
     if drops:
@@ -81,6 +82,7 @@ CHAIN_COLUMNS = [
     "lambda_to",
     "proved_minima",
     "proved_saddles",
+    "degenerate",
     "mse_first",
     "mse_last",
     "drops",
@@ -102,7 +104,8 @@ def chain_table(points: list[ChainPoint], steps: list[ChainStep]) -> pd.DataFram
             "lambda_from": mine[0].lam,
             "lambda_to": mine[-1].lam,
             "proved_minima": sum(p.proved_minimum for p in mine),
-            "proved_saddles": sum(bool(p.inertia_negative) for p in mine),
+            "proved_saddles": sum(p.proved_saddle for p in mine),
+            "degenerate": sum(p.degenerate for p in mine),
             "mse_first": mine[0].mse,
             "mse_last": mine[-1].mse,
             "drops": sum(s.drop for s in judged),

@@ -85,6 +85,7 @@ CHAIN_TABLE = [
     Column("lambda_to", "λ to"),
     Column("proved_minima", "proved minima", str),
     Column("proved_saddles", "proved saddles", str),
+    Column("degenerate", "degenerate (flat, none below the margin)", str),
     Column("mse_first", "MSE at the first point"),
     Column("mse_last", "MSE at the last point"),
     *(

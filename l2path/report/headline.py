@@ -53,6 +53,7 @@ def _chain(numbers: KeyNumbers) -> dict:
         "points": chain.points,
         "proved_minima": chain.proved_minima,
         "proved_saddles": chain.proved_saddles,
+        "degenerate_points": chain.degenerate_points,
         "drops": chain.drops,
         "one_branch_of_minima": chain.one_branch_of_minima,
         "fold_jumps": chain.fold_jumps,
