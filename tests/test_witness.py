@@ -9,6 +9,7 @@ import scipy.sparse.linalg
 import torch
 
 from l2path.curvature.classes import PointClass
+from l2path.curvature.flat import dead_units, flat_directions
 from l2path.curvature.inertia import certify_positive_definite, dense_hessian, inertia
 from l2path.curvature.trivial import effective_weight_block, trivial_threshold
 from l2path.curvature.witness import classify, margin
@@ -130,3 +131,22 @@ def test_the_trivial_threshold_against_its_formula_and_eigvalsh(cost):
             assert spectrum[0] > -1e-12 and verdict.flat == SIZES[1] and verdict.below == 0
         else:
             assert spectrum[0] < -1e-4 * abs(spectrum[-1]) and verdict.below >= 1
+
+
+def test_the_flat_directions_of_the_trivial_point_are_its_hidden_biases():
+    objective, theta = trivial_problem(0.0, "quadratic")
+    h0 = autograd_hessian(objective, theta)
+    lam_c = trivial_threshold(h0, objective.weight_mask().numpy(), 0.0, SIZES[-1], objective.n)
+    h = autograd_hessian(objective.at(1.01 * lam_c), theta)
+    verdict = classify(assembled(h), certify_positive_definite(assembled(h)))
+    flat = flat_directions(h, verdict.delta, theta.numpy(), SIZES)
+    assert flat.count == verdict.flat == SIZES[1]
+    assert flat.dead_units == (0, 1, 2)  # every unit is dead at w = 0
+    assert sorted(flat.blocks) == [f"b1[{j}] (dead)" for j in range(SIZES[1])]
+    assert flat.describe() == "3 flat: " + ", ".join(f"b1[{j}] (dead)" for j in range(3))
+
+
+def test_a_live_unit_is_not_dead():
+    theta = np.zeros(SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2] + SIZES[1] + SIZES[2])
+    theta[SIZES[0] * 1 + 2] = 0.5  # W_1[1, 2]: unit 1 sees an input
+    assert dead_units(theta, SIZES) == (0, 2)

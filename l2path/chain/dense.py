@@ -30,6 +30,7 @@ import torch
 from ..curvature.certificate import NEWTON_RESIDUAL
 from ..curvature.classes import PointClass
 from ..curvature.inertia import DefinitenessCertificate, DenseHessian, certify_positive_definite
+from ..curvature.flat import flat_directions
 from ..curvature.witness import ClassWitness, classify
 from ..objective import Objective
 from .hessian import dense_hessian_at
@@ -42,6 +43,7 @@ class DenseCurvature:
     curvature_class: PointClass
     proof: DefinitenessCertificate
     witness: ClassWitness  # the class's witness (``curvature.witness``)
+    flat: str  # degenerate: where the flat directions live (``curvature.flat``); else ""
     negative: int  # eigenvalues < -delta counted by LDL^T (0 when Cholesky proved H > 0)
     grad_norm: float
     step_norm: float
@@ -139,6 +141,7 @@ def dense_curvature(
         curvature_class=witness.curvature_class,
         proof=proof,
         witness=witness,
+        flat=_flat(h, witness, theta, objective),
         negative=witness.below,
         grad_norm=float(np.linalg.norm(gradient)),
         step_norm=float(np.linalg.norm(step)),
@@ -152,6 +155,12 @@ def dense_curvature(
         data_loss_slope=float(-(objective.lam / n) * (w @ tangent)),
         products=hessian.products + moved.products,
     )
+
+
+def _flat(h: np.ndarray, witness: ClassWitness, theta: torch.Tensor, objective: Objective) -> str:
+    if witness.curvature_class is not PointClass.DEGENERATE:
+        return ""
+    return flat_directions(h, witness.delta, theta.cpu().numpy(), objective.sizes).describe()
 
 
 def bottom_pair(matrix: np.ndarray, solver: Solver, positive: bool) -> tuple[float, np.ndarray]:

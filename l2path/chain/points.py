@@ -129,6 +129,7 @@ def describe(
         class_margin=c.witness.delta,
         saddle_witness=c.witness.witness_value,
         flat_eigenvalues=c.witness.flat,
+        flat_directions=c.flat,
         predicted_dL_dlambda=c.data_loss_slope,
         data_loss=float(problem.data_loss(link.theta)),
         mse=float(subset.mse.value(link.theta)),

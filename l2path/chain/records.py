@@ -65,6 +65,7 @@ class ChainPoint(Row):
     class_margin: float | None = None  # delta: rounding bound + products' error (curvature.witness)
     saddle_witness: float | None = None  # saddle's witness: v^T H v < -delta (NaN when a minimum)
     flat_eigenvalues: int | None = None  # degenerate: eigenvalues in [-delta, delta]
+    flat_directions: str = ""  # degenerate: where they live, e.g. "1 flat: b1[4] (dead)"
     predicted_dL_dlambda: float  # the lemma's (lambda_sub / n^2) w^T H^-1 w
     data_loss: float
     mse: float
