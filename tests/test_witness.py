@@ -1,5 +1,5 @@
-"""Classes proved both ways (l2path/curvature/witness.py) and the trivial point's threshold
-(l2path/curvature/trivial.py), against closed forms and numpy's eigvalsh in float64."""
+"""Classes proved both ways (l2path/chain/witness.py) and the trivial point's threshold
+(l2path/chain/trivial.py), against closed forms and numpy's eigvalsh in float64."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import scipy.sparse.linalg
 import torch
 
 from l2path.curvature.classes import PointClass
-from l2path.curvature.flat import dead_units, flat_directions
+from l2path.chain.flat import dead_units, flat_directions
 from l2path.curvature.inertia import certify_positive_definite, dense_hessian, inertia
-from l2path.curvature.trivial import effective_weight_block, trivial_threshold
-from l2path.curvature.witness import classify, margin
+from l2path.chain.trivial import effective_weight_block, trivial_threshold
+from l2path.chain.witness import classify, margin
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
 

@@ -3,7 +3,7 @@ the inertia proof, and the certificate's numbers by direct solves instead of Kry
 
 With H assembled (``chain.hessian``) and symmetrised:
 
-- **class** (``curvature.witness.classify``), each with its witness: Cholesky of H - eps I with
+- **class** (``chain.witness.classify``), each with its witness: Cholesky of H - eps I with
   a stated rounding bound proves lambda_min(H) > 0 (*minimum*); a unit vector whose Rayleigh
   quotient is below -delta (delta: the rounding bound plus the products' error) proves a
   *saddle*; otherwise the point is *degenerate*, with its eigenvalues in [-delta, delta]
@@ -30,8 +30,8 @@ import torch
 from ..curvature.certificate import NEWTON_RESIDUAL
 from ..curvature.classes import PointClass
 from ..curvature.inertia import DefinitenessCertificate, DenseHessian, certify_positive_definite
-from ..curvature.flat import flat_directions
-from ..curvature.witness import ClassWitness, classify
+from .flat import flat_directions
+from .witness import ClassWitness, classify
 from ..objective import Objective
 from .hessian import dense_hessian_at
 
@@ -42,8 +42,8 @@ class DenseCurvature:
 
     curvature_class: PointClass
     proof: DefinitenessCertificate
-    witness: ClassWitness  # the class's witness (``curvature.witness``)
-    flat: str  # degenerate: where the flat directions live (``curvature.flat``); else ""
+    witness: ClassWitness  # the class's witness (``chain.witness``)
+    flat: str  # degenerate: where the flat directions live (``chain.flat``); else ""
     negative: int  # eigenvalues < -delta counted by LDL^T (0 when Cholesky proved H > 0)
     grad_norm: float
     step_norm: float

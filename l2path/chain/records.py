@@ -62,7 +62,7 @@ class ChainPoint(Row):
     inertia_negative: int | None = (
         None  # eigenvalues < -class_margin, counted (LDL^T of H + delta I)
     )
-    class_margin: float | None = None  # delta: rounding bound + products' error (curvature.witness)
+    class_margin: float | None = None  # delta: rounding bound + products' error (chain.witness)
     saddle_witness: float | None = None  # saddle's witness: v^T H v < -delta (NaN when a minimum)
     flat_eigenvalues: int | None = None  # degenerate: eigenvalues in [-delta, delta]
     flat_directions: str = ""  # degenerate: where they live, e.g. "1 flat: b1[4] (dead)"

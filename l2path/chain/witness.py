@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-from .classes import PointClass
-from .inertia import DefinitenessCertificate, DenseHessian, gamma, inertia
+from ..curvature.classes import PointClass
+from ..curvature.inertia import DefinitenessCertificate, DenseHessian, gamma, inertia
 
 
 @dataclass(frozen=True)
