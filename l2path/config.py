@@ -59,6 +59,8 @@ class Paths(Section):
     chain_points: str
     chain_steps: str
     chain_metrics: str
+    chains: str
+    chain_weights: str
     dynamics_dir: str
     dynamics_epochs: str
     dynamics_plots_dir: str
@@ -256,6 +258,11 @@ class Chain(Section):
     cg_iterations: int = Field(ge=1)
     workers: int = Field(ge=1)
     follow: ChainFollow
+    cold_seeds: list[int]  # fresh initialisations settled at every lambda (none: [])
+    max_escapes: int = Field(ge=0)  # saddles left per point along their witness
+
+    _unique_seeds = field_validator("cold_seeds")(_unique)
+    _seeds = field_validator("cold_seeds")(_non_negative_seeds)
 
     @model_validator(mode="after")
     def _arc_steps_ordered(self) -> "Chain":

@@ -27,11 +27,9 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .chain.points import ChainSettings
 from .chain.records import ChainDirection, StepVerdictKind
-from .chain.span import reduced_subset, span_basis
-from .chain.stage import ChainPlan, ChainResults, run_seed, summary, verdict_settings
-from .chain.subset import SubsetProblem, polish_from
+from .chain.stage import ChainPlan, chain_plan, run_seed, summary
+from .chain.subset import SubsetProblem
 from .config import Params
 from .data.dataset import Dataset
 from .model.init import init_stack
@@ -107,6 +105,8 @@ class SweepRow(Row):
     converged_points: int
     proved_minima: int
     proved_saddles: int
+    degenerate_points: int  # neither class proved: eigenvalues in [-delta, delta] (chain.witness)
+    escapes: int  # proved saddles left along their witness (chain.settle)
     steps: int
     drops: int  # steps whose in-sample MSE fell as lambda rose
     drops_at_fold: int  # of those, the ones judged a fold jump (located)
@@ -123,29 +123,22 @@ class SweepRow(Row):
 
 
 def case_plan(params: Params, case: SweepCase, data: Dataset) -> ChainPlan:
-    """The stage's plan (``chain.stage.plan``) for the case's network and subset, on the CPU,
-    with the case's fresh initialisation as the ascending start."""
+    """The stage's plan (``chain.stage.chain_plan``) for the case's network and subset, on the
+    CPU, with the case's fresh initialisation as the ascending start: the ascending chain only."""
     study, model = params.lambda_study, params.lambda_study.model
     sizes = [model.sizes[0], case.hidden, model.sizes[-1]]
     full = SubsetProblem(
         sizes, data.train.x, data.train.y, model.cost, len(data.train.x), case.n_sub
     )
-    basis = span_basis(full)
     fresh = init_stack(sizes, [study.init], [case.seed], torch.float64)
-    grid = study.grid
-    count = round(math.log(grid.lambda_max / grid.lambda_start, grid.factor)) + 1
-    lams = [grid.lambda_start * grid.factor**k for k in range(count)]
-    polish = polish_from(params.chain)
-    return ChainPlan(
+    return chain_plan(
+        params,
+        full,
+        len(data.train.x),
+        {case.seed: full.mse.flat(fresh)},
         torch.device("cpu"),
-        case.n_sub,
-        basis,
-        reduced_subset(full, basis),
-        lams,
-        {(case.seed, ChainDirection.UP): {lams[0]: basis.reduce(full.mse.flat(fresh))}},
-        ChainSettings(polish, study.collapse_ratio, params.chain.fraction),
-        verdict_settings(params.chain, polish),
-        {"ascending": "all", "descending": "drops"},
+        follow={"ascending": "all", "descending": "drops"},
+        only=(ChainDirection.UP,),
     )
 
 
@@ -153,8 +146,9 @@ def run_case(params: Params, case: SweepCase, data: Dataset, log=lambda m: None)
     """The case's ascending converged chain and its counts."""
     clock = time.perf_counter()
     plan = case_plan(params, case, data)
-    points, steps = run_seed(plan, case.seed, log)
-    counts = summary(plan, ChainResults(points, steps))
+    results = run_seed(plan, case.seed, log)
+    points, steps = results.points, results.steps
+    counts = summary(plan, results)
     return SweepRow(
         seed=case.seed,
         hidden=case.hidden,
@@ -164,6 +158,8 @@ def run_case(params: Params, case: SweepCase, data: Dataset, log=lambda m: None)
         converged_points=counts.converged_points,
         proved_minima=counts.proved_minima,
         proved_saddles=counts.proved_saddles,
+        degenerate_points=counts.degenerate_points,
+        escapes=counts.escapes,
         steps=counts.steps,
         drops=counts.drops,
         drops_at_fold=sum(s.drop and s.verdict is StepVerdictKind.FOLD_JUMP for s in steps),

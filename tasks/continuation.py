@@ -1,10 +1,15 @@
 """Task of the ``continuation`` stage: the converged chains on their own objective
-(``converged_chains``), their tables and MLflow runs (a child run per seed and direction)."""
+(``converged_chains``), their tables, their weights (one .npz per chain, a DVC output) and MLflow
+runs (a child run per seed and direction, its weights a LoggedModel of that run)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -16,36 +21,68 @@ from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
 from l2path.chain import stage as chains
-from l2path.chain.records import ChainPoint
+from l2path.chain.records import ChainPoint, ChainRecord
 from l2path.rows import write_rows
 
 
 def _chain_metrics(point: ChainPoint) -> dict[str, float]:
     return {
         "mse": point.mse,
+        "objective": point.objective,
         "weight_l2": point.weight_l2,
         "bottom": point.bottom,
         "grad_norm": point.grad_norm,
         "proved_minimum": float(point.proved_minimum),
+        "proved_saddle": float(point.proved_saddle),
+        "degenerate": float(point.degenerate),
+        "escapes": float(point.escapes),
     }
 
 
-def log_chains(params: Params, stage: StageRun, seed: int, results: chains.ChainResults) -> None:
-    """One child run per seed and direction; a point's numbers at step = its index."""
-    for direction in {p.direction for p in results.points if p.seed == seed}:
-        points = [p for p in results.points if p.seed == seed and p.direction == direction]
-        logged = {
-            "seed": seed,
-            "direction": direction.value,
-            **{f"chain.{k}": v for k, v in params.chain.model_dump().items()},
-        }
-        tags = {**stage.child_tags("chain"), "l2path.seed": str(seed)}
-        name = f"converged chain {direction.value} seed{seed}"
-        with tracking.stage_run(
-            params.study.name, name, logged, tags, parent_run_id=stage.run_id
-        ) as run_id:
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.load``-able .npz whose bytes depend on the arrays alone (numpy's savez stamps the
+    time into each zip entry, which would change the DVC output's hash on every re-run)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(entry, buffer.getvalue(), zipfile.ZIP_DEFLATED)
+
+
+def write_weights(directory: str, files: dict[str, dict[str, np.ndarray]]) -> None:
+    """Every chain's .npz (``chains.chain_weights``) into ``directory``, written whole or not at
+    all (a temporary directory renamed)."""
+    with atomic.atomic_directory(directory) as staging:
+        for name, arrays in files.items():
+            save_npz(Path(staging) / name, arrays)
+
+
+def log_chain(
+    params: Params, stage: StageRun, record: ChainRecord, results: chains.ChainResults
+) -> None:
+    """One child run for one chain (or one cold start's points): a point's numbers at step =
+    its index, its weights file a LoggedModel of the run (the UI's Models tab)."""
+    points = [
+        p for p in results.points if p.seed == record.seed and p.direction is record.direction
+    ]
+    logged = {
+        "seed": record.seed,
+        "direction": record.direction.value,
+        **{f"chain.{k}": v for k, v in params.chain.model_dump().items()},
+    }
+    tags = {**stage.child_tags("chain"), "l2path.seed": str(record.seed)}
+    name = f"converged chain {record.direction.value} seed{record.seed}"
+    weights = Path(params.paths.chain_weights) / record.weights
+    with tracking.stage_run(
+        params.study.name, name, logged, tags, parent_run_id=stage.run_id
+    ) as run_id:
+        model_params = {"lambdas": len(points), "weights": weights.as_posix()}
+        with tracking.logged_model(run_id, name, weights, model_params, tags) as model_id:
             for point in points:
-                tracking.log_metrics(run_id, _chain_metrics(point), step=point.index)
+                tracking.log_metrics(
+                    run_id, _chain_metrics(point), step=point.index, model_id=model_id
+                )
 
 
 @task(name="converged-chains", cache_policy=NO_CACHE)
@@ -70,7 +107,10 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
         threadpool_limits(1 if workers > 1 else None),
         ThreadPoolExecutor(max_workers=workers) as pool,
         progress(
-            f"converged chains: {len(seeds)} seeds", len(seeds), "seeds", "chain-seeds"
+            f"converged chains: {len(seeds)} seeds and {len(plan.cold_starts)} cold starts",
+            len(seeds) + len(plan.cold_starts),
+            "jobs",
+            "chain-jobs",
         ) as bar,
     ):
 
@@ -78,12 +118,14 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
             return pool.map(lambda piece: (work(piece), bar.advance())[0], pieces)
 
         results = chains.execute(plan, seeds, log=logger.info, map_=counted)
+    write_weights(paths.chain_weights, chains.chain_weights(plan, results))
     write_rows(paths.chain_points, results.points)
     write_rows(paths.chain_steps, results.steps)
+    write_rows(paths.chains, results.chains)
     metrics = chains.summary(plan, results).to_json()
     atomic.write_json(paths.chain_metrics, metrics)
-    for seed in seeds:
-        log_chains(params, stage, seed, results)
+    for record in results.chains:
+        log_chain(params, stage, record, results)
     tracking.log_metrics(
         stage.run_id,
         {f"chain.{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))},

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from l2path.chain import points as chain
+from l2path.chain import settle
 from l2path.chain.arclength import ArclengthSettings
 from l2path.chain.dense import dense_curvature
 from l2path.chain.points import (
@@ -66,7 +67,7 @@ def test_every_point_is_critical_at_its_own_lambda_and_starts_from_the_previous(
         starts.append(theta)
         return polish(problem, theta, settings)
 
-    monkeypatch.setattr(chain, "polish", recording_polish)
+    monkeypatch.setattr(settle, "polish", recording_polish)
     lams = [LAM_MIN * 1.25**k for k in range(4)]
     links = run_chain(subset, start, lams, ChainDirection.UP, SETTINGS)
     assert [link.lam for link in links] == lams
@@ -115,7 +116,7 @@ def test_a_saddle_is_counted_by_inertia(subset, start):
     eigenvalues = np.linalg.eigvalsh(dense_hessian(problem, theta).numpy())
     negative = int((eigenvalues < 0).sum())
     assert negative > 0
-    c = dense_curvature(problem, subset.mse, theta, 1e-3, 0.01)
+    c = dense_curvature(problem, subset.mse, theta)
     assert c.curvature_class is PointClass.SADDLE and c.negative == negative
     assert c.bottom == pytest.approx(eigenvalues[0], rel=1e-8)
 
@@ -173,27 +174,3 @@ def test_a_point_that_did_not_converge_is_not_followed(subset, start):
         subset, step, points[0], links[0].theta, points[1], links[1].theta, settings
     )
     assert judged.verdict is StepVerdictKind.NOT_FOLLOWED
-
-
-def test_the_descending_chain_starts_at_the_largest_lambda_whose_sgd_point_has_not_collapsed(
-    subset,
-):
-    """Above that lambda the study's descending SGD points have ||w|| below collapse_ratio times
-    the ascending chain's first ||w||: the polish would land on w = 0 and stay there."""
-    from types import SimpleNamespace
-
-    from l2path.chain.stage import _descending_lams
-
-    mask = subset.mse.weight_mask()
-    lams = [1.0, 2.0, 4.0, 8.0]
-    norms = {1.0: 5.0, 2.0: 3.0, 4.0: 0.05, 8.0: 0.01}  # the collapse sets in above lambda = 2
-    sgd = {lam: norm * mask / mask.norm() for lam, norm in norms.items()}
-    plan = SimpleNamespace(
-        starts={(0, ChainDirection.DOWN): sgd},
-        subset=subset,
-        settings=SimpleNamespace(collapse_ratio=0.02),
-    )
-    assert _descending_lams(plan, 0, lams, first_norm=10.0) == [2.0, 1.0]
-    assert _descending_lams(plan, 0, lams, first_norm=1.0) == [4.0, 2.0, 1.0]
-    assert _descending_lams(plan, 0, lams, first_norm=0.1) == [8.0, 4.0, 2.0, 1.0]
-    assert _descending_lams(plan, 0, lams, first_norm=1e4) == []

@@ -11,7 +11,14 @@ import torch
 from l2path.curvature.classes import PointClass
 from l2path.chain.flat import dead_units, flat_directions
 from l2path.curvature.inertia import certify_positive_definite, dense_hessian, inertia
-from l2path.chain.trivial import effective_weight_block, trivial_threshold
+from l2path.chain.settle import settle
+from l2path.chain.trivial import (
+    effective_weight_block,
+    threshold_at,
+    trivial_point,
+    trivial_threshold,
+)
+from l2path.curvature.polish import Polish
 from l2path.chain.witness import classify, margin
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
@@ -150,3 +157,46 @@ def test_a_live_unit_is_not_dead():
     theta = np.zeros(SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2] + SIZES[1] + SIZES[2])
     theta[SIZES[0] * 1 + 2] = 0.5  # W_1[1, 2]: unit 1 sees an input
     assert dead_units(theta, SIZES) == (0, 2)
+
+
+def test_the_trivial_point_keeps_the_hidden_biases_and_is_critical_at_every_lambda():
+    objective, expected = trivial_problem(0.0, "quadratic")
+    somewhere = expected + torch.as_tensor(np.random.default_rng(1).standard_normal(len(expected)))
+    somewhere[objective.n_weights : objective.n_weights + SIZES[1]] = expected[
+        objective.n_weights : objective.n_weights + SIZES[1]
+    ]
+    point = trivial_point(somewhere, objective)
+    torch.testing.assert_close(point, expected, rtol=0, atol=1e-15)
+    for lam in (0.0, 0.3, 30.0):
+        assert float(objective.at(lam).gradient(point).norm()) < 1e-14
+    missing = Objective(SIZES, objective.x, 0 * objective.y, objective.cost, 0.0)
+    with pytest.raises(ValueError, match="lacks a class"):
+        trivial_point(somewhere, missing)
+
+
+def test_lambda_c_of_the_chain_equals_the_autograd_threshold():
+    objective, theta = trivial_problem(0.0, "cross_entropy")
+    h0 = autograd_hessian(objective, theta)
+    mask = objective.weight_mask().numpy()
+    expected = trivial_threshold(h0, mask, 0.0, SIZES[-1], 7 * objective.n)
+    assert threshold_at(objective.at(0.2), theta, 7 * objective.n) == pytest.approx(
+        expected, rel=1e-10
+    )
+
+
+def test_graduated_descent_leaves_the_trivial_point_below_lambda_c_and_only_there():
+    """Settled at w = 0: above lambda_c it stays (degenerate, flat along b_1, nothing to
+    escape); below it the witness is a direction of descent and the escape ends on a point with
+    weights and no proved negative curvature, J lower than at w = 0."""
+    objective, theta = trivial_problem(0.0, "quadratic")
+    lam_c = threshold_at(objective, theta, objective.n)
+    polish = Polish(tol=1e-10, newton_iterations=200)
+    above = settle(objective.at(1.1 * lam_c), objective.at(0.0), theta, polish, max_escapes=4)
+    assert above.escapes == 0 and above.curvature.curvature_class is PointClass.DEGENERATE
+    assert float(above.polished.theta[: objective.n_weights].abs().max()) < 1e-12
+    below_problem = objective.at(0.5 * lam_c)
+    below = settle(below_problem, objective.at(0.0), theta, polish, max_escapes=4)
+    assert below.escapes >= 1
+    assert below.curvature.witness.below == 0  # a minimum, or degenerate without negatives
+    assert float(below.polished.theta[: objective.n_weights].abs().max()) > 1e-3
+    assert float(below_problem.value(below.polished.theta)) < below.objective_before_escapes

@@ -49,12 +49,19 @@ class DenseCurvature:
     step_norm: float
     newton_residual: float
     mse_change: float  # grad M . s
-    certified: bool  # |mse_change| < fraction * smallest_change, residual <= NEWTON_RESIDUAL
     bottom: float  # mu
     bottom_residual: float
     delta: float
     data_loss_slope: float  # the lemma's (lambda/n^2) w^T H^-1 w
     products: int
+
+    def certifies(self, smallest_change: float, fraction: float) -> bool:
+        """The Newton-step certificate: |mse_change| < fraction * smallest_change with the
+        solve's residual <= NEWTON_RESIDUAL (``curvature.certificate``)."""
+        return (
+            abs(self.mse_change) < fraction * smallest_change
+            and self.newton_residual <= NEWTON_RESIDUAL
+        )
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,6 @@ def dense_curvature(
     objective: Objective,
     mse: Objective,
     theta: torch.Tensor,
-    smallest_change: float,
-    fraction: float,
 ) -> DenseCurvature:
     """The module's numbers at theta for J (``objective``); ``mse``: the in-sample MSE."""
     hessian = dense_hessian_at(objective, theta)
@@ -147,8 +152,6 @@ def dense_curvature(
         step_norm=float(np.linalg.norm(step)),
         newton_residual=newton_residual,
         mse_change=mse_change,
-        certified=abs(mse_change) < fraction * smallest_change
-        and newton_residual <= NEWTON_RESIDUAL,
         bottom=mu,
         bottom_residual=bottom_residual,
         delta=delta,

@@ -5,11 +5,11 @@ objective the points are judged on.
 n_sub training images with lambda_sub = lambda * n_sub / n, so lambda/n is the study's.
 
 **The chain** (per seed and direction) is the warm-started chain a user runs by hand, but
-converged: point 0 is the polish (``curvature.polish``) of J at the grid's first lambda (the
-largest, descending) started from the study's SGD point there, and point k+1 is the polish of
-J at the next lambda started from point k. Ascending, the chain ends after the first point
-whose ||w|| < collapse_ratio * ||w of point 0|| (the weights have gone to the trivial branch,
-as in the SGD study); otherwise at the grid's end.
+converged: point 0 is settled (``chain.settle``: polished, and off every proved saddle) at the
+chain's first lambda from its start, and point k+1 is settled at the next lambda from point k.
+*Cold* points are no chain: each is settled from the same fresh initialisation. Ascending and
+cold, the run ends after the first point whose ||w|| < collapse_ratio * ||w of point 0|| (the
+weights have gone to the trivial branch, as in the SGD study); otherwise at the grid's end.
 
 **Each point** (``describe``) gets, from its dense Hessian (``chain.dense``; the problem is
 span-reduced, ``chain.span``, so H is small enough to factorise), the inertia proof of its
@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from ..curvature.classes import PointClass
-from ..curvature.polish import Polish, Polished, polish
-from .dense import dense_curvature
+from ..curvature.polish import Polish, Polished
+from .dense import DenseCurvature
 from .records import ChainDirection, ChainPoint, ChainStep, ClassProof
+from .settle import settle
 from .subset import SubsetProblem
 
 
@@ -41,6 +42,7 @@ class ChainSettings:
     polish: Polish
     collapse_ratio: float  # ascending: ends after ||w|| < collapse_ratio * ||w_0||
     fraction: float = 0.01  # the certificate's share of the smallest change judged
+    max_escapes: int = 4  # saddles left per point (``chain.settle``)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Link:
     lam: float  # the study's lambda
     theta: torch.Tensor
     polished: Polished
+    curvature: DenseCurvature  # at theta
+    escapes: int
+    objective_before_escapes: float
     seconds: float
 
 
@@ -65,23 +70,36 @@ def run_chain(
     settings: ChainSettings,
     log=lambda message: None,
 ) -> list[Link]:
-    """Polish J at lams[0] from ``start``, then each next lambda from the previous point (see
-    the module); ``lams`` in the chain's order."""
+    """Settle J at lams[0] from ``start``, then each next lambda from the previous point (cold:
+    from ``start`` again; see the module); ``lams`` in the chain's order."""
     links: list[Link] = []
     theta, first_norm = start, math.nan
     for lam in lams:
         problem = subset.at(lam)
         clock = time.perf_counter()
-        result = polish(problem, theta, settings.polish)
-        links.append(Link(lam, result.theta, result, time.perf_counter() - clock))
+        origin = start if direction is ChainDirection.COLD else theta
+        s = settle(problem, subset.mse, origin, settings.polish, settings.max_escapes)
+        result = s.polished
+        links.append(
+            Link(
+                lam,
+                result.theta,
+                result,
+                s.curvature,
+                s.escapes,
+                s.objective_before_escapes,
+                time.perf_counter() - clock,
+            )
+        )
         theta = result.theta
         norm = weight_norm(problem, theta)
         first_norm = norm if math.isnan(first_norm) else first_norm
         log(
             f"{direction.value} chain, lambda {lam:g}: ||grad J|| {result.grad_norm:.2e}, "
-            f"||w|| {norm:.4g}, {result.lbfgs_iterations} + {result.newton_iterations} iterations"
+            f"||w|| {norm:.4g}, {s.curvature.curvature_class.value}, {s.escapes} escapes"
         )
-        if direction is ChainDirection.UP and norm < settings.collapse_ratio * first_norm:
+        collapses = direction is not ChainDirection.DOWN
+        if collapses and norm < settings.collapse_ratio * first_norm:
             break
     return links
 
@@ -99,7 +117,7 @@ def describe(
     """A chain point's row (see the module; the curvature from the dense H, ``chain.dense``).
     ``previous``: the chain's point before it."""
     problem = subset.at(link.lam)
-    c = dense_curvature(problem, subset.mse, link.theta, smallest_change, settings.fraction)
+    c = link.curvature
     curvature_class, proof = c.curvature_class, ClassProof.INERTIA
     if not link.polished.converged:
         curvature_class, proof = PointClass.NOT_CRITICAL, ClassProof.NONE
@@ -118,7 +136,7 @@ def describe(
         newton_step_norm=c.step_norm,
         newton_residual=c.newton_residual,
         newton_mse_change=c.mse_change,
-        certified=c.certified,
+        certified=c.certifies(smallest_change, settings.fraction),
         bottom=c.bottom,
         bottom_residual=c.bottom_residual,
         delta=c.delta,
@@ -137,6 +155,8 @@ def describe(
         weight_l2=weight_norm(problem, link.theta),
         distance_from_previous=distance,
         hvps=c.products + link.polished.products,
+        escapes=link.escapes,
+        objective_before_escapes=link.objective_before_escapes,
     )
 
 

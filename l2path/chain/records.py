@@ -4,6 +4,7 @@
 |---|---|
 | ``ChainPoint`` | ``results/chain_points.csv``: every point of every converged chain |
 | ``ChainStep`` | ``results/chain_steps.csv``: every step between two neighbouring points |
+| ``ChainRecord`` | ``results/chains.csv``: every chain: lambdas, escapes, weights, lambda_c |
 
 A step's ``change`` is always taken in the order of lambda (the point at the larger lambda minus
 the one at the smaller), whichever way the chain ran, so ``change < 0`` means the in-sample MSE
@@ -23,7 +24,8 @@ class ChainDirection(str, Enum):
     """Which way a converged chain runs along the grid."""
 
     UP = "ascending"
-    DOWN = "descending"
+    DOWN = "descending"  # graduated optimisation: from w = 0 at the top of the grid down
+    COLD = "cold"  # not a chain: the polish of a fresh initialisation at every lambda
 
 
 class ClassProof(str, Enum):
@@ -73,6 +75,8 @@ class ChainPoint(Row):
     weight_l2: float
     distance_from_previous: float  # ||theta - theta of the previous point|| (0 for the first)
     hvps: int  # Hessian-vector products of the polish and of the dense H
+    escapes: int = 0  # saddles left along their witness and re-polished (``chain.settle``)
+    objective_before_escapes: float | None = None  # J at the first polished point (a saddle)
 
     @property
     def proved_minimum(self) -> bool:
@@ -85,6 +89,12 @@ class ChainPoint(Row):
     @property
     def degenerate(self) -> bool:
         return self._proved(PointClass.DEGENERATE)
+
+    @property
+    def minimum_found(self) -> bool:
+        """A converged point with no negative curvature proved: a proved minimum, or degenerate
+        (no eigenvalue below -delta)."""
+        return self.proved_minimum or self.degenerate
 
     def _proved(self, kind: PointClass) -> bool:
         return (
@@ -132,6 +142,24 @@ class ChainStep(Row):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChainRecord(Row):
+    """One chain (or one cold start's polishes): where it ran and what it kept."""
+
+    seed: int  # the chain seed (cold: the fresh initialisation's seed)
+    direction: ChainDirection
+    points: int
+    lambda_first: float  # the chain's first lambda (descending: the largest)
+    lambda_last: float
+    escapes: int  # over its points
+    weights: str  # the .npz of its points' full [784, 30, 10] weights (``chain.weights``)
+    # descending: the trivial point w = 0 it starts from (the ascending chain's last point with
+    # its weights set to 0): lambda_c of ``chain.trivial``, and the largest lambda whose point
+    # has left w = 0 (||w|| > 0); None for the other directions
+    trivial_threshold: float | None = None
+    left_trivial_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChainSummary(Row):
     """``metrics/chain.json``: the counts of the converged chains' tables."""
 
@@ -154,3 +182,17 @@ class ChainSummary(Row):
     lemma_ratio_min: float | None
     lemma_ratio_max: float | None
     drops_on_one_branch_of_minima: int  # the lemma says 0: a nonzero count is a contradiction
+    cold_points: int = 0  # polishes of fresh initialisations (counted in ``points``)
+    escapes: int = 0  # saddles left along their witness, over every point
+    # the answers across directions (``chain.minima``), over the points with no proved
+    # negative curvature (``ChainPoint.minimum_found``); seeds pooled
+    graduated_compared: int = 0  # (seed, lambda) with an ascending and a descending minimum
+    graduated_lower: int = 0  # of those, where the descending J is lower beyond rounding
+    graduated_gain_max: float | None = None  # largest (J_up - J_down) / |J_up| there
+    best_found_lambdas: int = 0  # lambdas with any minimum found
+    best_found_drops: int = 0  # grid steps where the MSE of the lowest-J minimum found fell
+    several_minima_lambdas: int = 0  # lambdas with two or more minima distinct by J
+    distinct_minima_max: int = 0  # the most distinct minima found at one lambda
+    crevasse_mse_spread_max: float | None = None  # largest MSE range among one lambda's minima
+    fold_jumps_min: int = 0  # the fold jumps of one seed's chains: the range over seeds
+    fold_jumps_max: int = 0

@@ -1,34 +1,42 @@
 """The converged chains of the continuation stage from its params (``plan``), run (``execute``)
-and counted (``summary``).
+and counted (``summary``); the sweep builds its plans with the same ``chain_plan``.
 
 - **problem**: J on the first ``chain.n_sub`` training images (``chain.n_sub_gpu`` on CUDA), with
-  lambda/n as in the study, reduced exactly to the span of its images (``chain.span``);
-- **chains**, per seed of ``lambda_study.chain_seeds``: *ascending* from the study's ascending
-  SGD point at the grid's first lambda, up the grid until the weights collapse
-  (``lambda_study.collapse_ratio``); then *descending* over the same lambdas, from the study's
-  descending SGD point at the largest of them where that point has not collapsed, down to the
-  grid's first (``_descending_lams``). One seed's two chains run in order, seeds side by side
-  (``map_``);
+  lambda/n as in the study, reduced exactly to the span of its images (``chain.span``); the
+  lambdas are the study's grid (``study.grid.lambda_grid``);
+- **three directions**, every point settled (``chain.settle``: polished, and off every proved
+  saddle along its witness):
+  - *ascending*, per seed of ``lambda_study.chain_seeds``: from the study's ascending SGD point
+    at the grid's first lambda, up the grid until the weights collapse
+    (``lambda_study.collapse_ratio``);
+  - *descending* = graduated optimisation: from the trivial point w = 0 at the ascending
+    chain's last lambda down the same lambdas (``_descending``), its lambda_c beside it
+    (``chain.trivial``);
+  - *cold*: each of ``chain.cold_seeds``' fresh initialisations settled at every lambda of the
+    grid, up to its collapse; no chain, so no steps.
+  One seed's two chains run in order; seeds and cold starts side by side (``map_``);
 - **each point** described with its dense Hessian (``chain.points.describe``), **each step**
   judged by pseudo-arclength (``chain.verdicts.judge_step``), or, where ``chain.follow`` says
   ``drops`` for the chain's direction, each step whose MSE fell (the others: "not followed");
-  the certificate's scale is the smallest |change| of the seed's steps.
+  the certificate's scale is the smallest |change| of the chain's steps.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from ..config import Chain, Params
 from ..curvature.polish import Polish
 from ..data.dataset import load_dataset
 from ..model.checkpoint import load_model
+from ..model.init import init_stack
 from ..objective import Objective
 from ..schedules import SCHEDULES
-from ..study.records import PointRecord
+from ..study.grid import lambda_grid
 from ..study.results import read_results
 from .arclength import ArclengthSettings
 from .points import (
@@ -37,11 +45,19 @@ from .points import (
     describe,
     run_chain,
     smallest_change,
-    weight_norm,
 )
-from .records import ChainDirection, ChainPoint, ChainStep, ChainSummary, StepVerdictKind
+from .minima import best_found_drops, graduated, minima_by_lambda
+from .records import (
+    ChainDirection,
+    ChainPoint,
+    ChainRecord,
+    ChainStep,
+    ChainSummary,
+    StepVerdictKind,
+)
 from .span import SpanBasis, reduced_subset, span_basis
 from .subset import SubsetProblem, pick_device, polish_from
+from .trivial import threshold_at, trivial_point
 from .verdicts import VerdictSettings, judge_step
 
 
@@ -50,40 +66,91 @@ UNFOLLOWED = "no drop, and chain.follow follows only the drops of this direction
 
 @dataclass(frozen=True)
 class ChainPlan:
+    """One plan for the stage and the sweep (``chain_plan``): the problem, the lambdas, the
+    starts and the settings every chain of the seeds and every cold start runs with."""
+
     device: torch.device
     n_sub: int
+    n_study: int  # the study's training images: lambda_c in the study's lambda
     basis: SpanBasis
     subset: SubsetProblem  # the span-reduced problem
-    grid: list[float]  # the study's lambdas, ascending
-    # the study's SGD points by (seed, direction), reduced; a direction the study did not run
-    # is absent
-    starts: dict[tuple[int, ChainDirection], dict[float, torch.Tensor]]
+    grid: list[float]  # the study's lambdas, ascending (``study.grid.lambda_grid``)
+    starts: dict[int, torch.Tensor]  # the ascending chain's start by seed, reduced
+    cold_starts: dict[int, torch.Tensor]  # fresh initialisations by seed, reduced
     settings: ChainSettings
     verdicts: VerdictSettings
     follow: dict[str, str]  # direction -> "all" | "drops": the steps judged by arclength
+    directions: tuple[ChainDirection, ...]  # those run (``directions``)
 
 
-def _warm_schedule(direction: int, run: list[str]) -> str | None:
-    """The study's warm schedule (among those it ``run``) that goes in ``direction``."""
-    names = [n for n in run if SCHEDULES[n].warm and SCHEDULES[n].direction == direction]
-    return names[0] if names else None
+def directions(schedules: list[str]) -> tuple[ChainDirection, ...]:
+    """The chain directions of the study's schedules (the registry's ``direction``: +1
+    ascending, -1 descending, 0 cold), in the registry's order."""
+    by_sign = {1: ChainDirection.UP, -1: ChainDirection.DOWN, 0: ChainDirection.COLD}
+    return tuple(by_sign[SCHEDULES[name].direction] for name in SCHEDULES if name in schedules)
 
 
-def _sgd_points(
-    study: list[PointRecord], schedule: str, seed: int, basis: SpanBasis, layout: Objective
-) -> dict[float, torch.Tensor]:
-    """A schedule's SGD points of one seed by lambda, as reduced theta (``layout``: the full
-    problem's, for the order of theta)."""
+def chain_plan(
+    params: Params,
+    full: SubsetProblem,
+    n_study: int,
+    starts: dict[int, torch.Tensor],
+    device: torch.device,
+    follow: dict[str, str] | None = None,
+    only: tuple[ChainDirection, ...] | None = None,
+) -> ChainPlan:
+    """The plan of the chains on ``full`` (the subset problem before the span reduction) from
+    the ``chain`` and ``lambda_study`` params; ``starts``: the ascending starts by seed in
+    ``full``'s layout; cold starts: ``chain.cold_seeds`` drawn with ``lambda_study.init``; the
+    directions: the study's schedules' (``only``: these instead)."""
+    config, study = params.chain, params.lambda_study
+    run = only if only is not None else directions(study.schedules)
+    basis = span_basis(full)
+    grid = lambda_grid(study.grid.lambda_start, study.grid.factor, study.grid.lambda_max)
+    cold = {
+        seed: basis.reduce(
+            full.mse.flat(init_stack(full.sizes, [study.init], [seed], torch.float64))
+        )
+        for seed in (config.cold_seeds if ChainDirection.COLD in run else [])
+    }
+    polish = polish_from(config)
+    return ChainPlan(
+        device,
+        len(full.x),
+        n_study,
+        basis,
+        reduced_subset(full, basis),
+        grid,
+        {seed: basis.reduce(theta) for seed, theta in starts.items()},
+        {seed: theta.to(device) for seed, theta in cold.items()},
+        ChainSettings(polish, study.collapse_ratio, config.fraction, config.max_escapes),
+        verdict_settings(config, polish),
+        follow or config.follow.model_dump(),
+        run,
+    )
+
+
+def _ascending_starts(params: Params, layout: Objective) -> dict[int, torch.Tensor]:
+    """The study's ascending SGD point at the grid's first lambda, by chain seed (full layout);
+    a seed the study has no such point of is left out."""
+    study = params.lambda_study
+    warm = [n for n in study.schedules if SCHEDULES[n].warm and SCHEDULES[n].direction == 1]
+    first = study.grid.lambda_start
     return {
-        p.lam: basis.reduce(layout.flat(load_model(p.final_checkpoint, torch.float64)[0]))
-        for p in study
-        if p.schedule == schedule and p.seed == seed and not p.diverged
+        p.seed: layout.flat(load_model(p.final_checkpoint, torch.float64)[0]).to(layout.x.device)
+        for p in read_results(params.paths.study_results)
+        if warm
+        and p.schedule == warm[0]
+        and p.seed in study.chain_seeds
+        and not p.diverged
+        and math.isclose(p.lam, first)
     }
 
 
 def plan(params: Params) -> ChainPlan:
-    """The chains' plan from the params and the study's table (see the module)."""
-    config, model, study = params.chain, params.lambda_study.model, params.lambda_study
+    """The stage's plan: the chain problem on the study's data, the study's ascending SGD points
+    as the ascending starts (see the module)."""
+    config, model = params.chain, params.lambda_study.model
     device = pick_device(params.runtime.device)
     data = load_dataset(params.paths.prepared, torch.float64, n_train=model.n_train)
     n_sub = config.n_sub_gpu if device.type == "cuda" and config.n_sub_gpu else config.n_sub
@@ -95,36 +162,7 @@ def plan(params: Params) -> ChainPlan:
         len(data.train.x),
         n_sub,
     )
-    basis = span_basis(full)
-    records = read_results(params.paths.study_results)
-    directions = {
-        direction: _warm_schedule(sign, study.schedules)
-        for direction, sign in ((ChainDirection.UP, 1), (ChainDirection.DOWN, -1))
-    }
-    starts = {
-        (seed, direction): _sgd_points(records, schedule, seed, basis, full.mse)
-        for seed in study.chain_seeds
-        for direction, schedule in directions.items()
-        if schedule is not None
-    }
-    grid = [
-        study.grid.lambda_start * study.grid.factor**k
-        for k in range(
-            round(math.log(study.grid.lambda_max / study.grid.lambda_start, study.grid.factor)) + 1
-        )
-    ]
-    polish = polish_from(config)
-    return ChainPlan(
-        device,
-        n_sub,
-        basis,
-        reduced_subset(full, basis),
-        grid,
-        starts,
-        ChainSettings(polish, study.collapse_ratio, config.fraction),
-        verdict_settings(config, polish),
-        config.follow.model_dump(),
-    )
+    return chain_plan(params, full, len(data.train.x), _ascending_starts(params, full.mse), device)
 
 
 def verdict_settings(config: Chain, polish: Polish) -> VerdictSettings:
@@ -146,35 +184,30 @@ def verdict_settings(config: Chain, polish: Polish) -> VerdictSettings:
     )
 
 
-def _start(plan: ChainPlan, seed: int, direction: ChainDirection, lam: float) -> torch.Tensor:
-    points = plan.starts[(seed, direction)]
-    match = [theta for point_lam, theta in points.items() if math.isclose(point_lam, lam)]
-    if not match:
-        raise ValueError(
-            f"the study has no {direction.value} SGD point of seed {seed} at lambda {lam:g}: "
-            "run `dvc repro study` with that schedule and seed"
-        )
-    return match[0]
-
-
 def _one_chain(
-    plan: ChainPlan, seed: int, direction: ChainDirection, lams: list[float], log
-) -> tuple[list[ChainPoint], list[ChainStep], list[float]]:
-    links = run_chain(
-        plan.subset, _start(plan, seed, direction, lams[0]), lams, direction, plan.settings, log
-    )
+    plan: ChainPlan,
+    seed: int,
+    direction: ChainDirection,
+    lams: list[float],
+    start: torch.Tensor,
+    log,
+) -> tuple[list[ChainPoint], list[ChainStep], list[torch.Tensor]]:
+    """One chain (or one cold start's points) from ``start``: its rows, its steps (none for
+    cold points, which are no chain) and its points' reduced theta."""
+    links = run_chain(plan.subset, start, lams, direction, plan.settings, log)
     thetas = [link.theta for link in links]
-    rough = chain_steps_of_mse(plan, links)
-    scale = smallest_change(rough)
+    scale = smallest_change(chain_steps_of_mse(plan, links))
     points = []
     for k, link in enumerate(links):
-        previous = thetas[k - 1] if k else None
+        previous = thetas[k - 1] if k and direction is not ChainDirection.COLD else None
         point = describe(plan.subset, seed, direction, k, link, previous, scale, plan.settings)
         points.append(point)
         log(
             f"{direction.value} seed {seed}, lambda {point.lam:g}: {point.curvature_class} "
-            f"({point.class_proof.value}), MSE {point.mse:.6g}"
+            f"({point.escapes} escapes), MSE {point.mse:.6g}"
         )
+    if direction is ChainDirection.COLD:
+        return points, [], thetas
     steps = []
     for k, step in enumerate(chain_steps(points, thetas)):
         later = k + 1
@@ -190,7 +223,7 @@ def _one_chain(
             f"{direction.value} seed {seed}, lambda {step.lambda_low:g} to "
             f"{step.lambda_high:g}: change {step.change:.3g}, {steps[-1].verdict.value}"
         )
-    return points, steps, [link.lam for link in links]
+    return points, steps, thetas
 
 
 def chain_steps_of_mse(plan: ChainPlan, links) -> list[float]:
@@ -199,57 +232,121 @@ def chain_steps_of_mse(plan: ChainPlan, links) -> list[float]:
     return [b - a for a, b in zip(mse, mse[1:])]
 
 
-def _descending_lams(
-    plan: ChainPlan, seed: int, lams: list[float], first_norm: float
-) -> list[float]:
-    """The descending chain's lambdas: the ascending chain's, from the largest whose descending
-    SGD point has not collapsed (||w|| >= collapse_ratio * ``first_norm``, the ascending
-    chain's first point's) down to the grid's first. From a collapsed point the polish lands
-    on the trivial critical point w = 0 (a saddle) and, being exact, never leaves it; SGD
-    leaves it by its noise, and the question is about the branches it reaches."""
-    sgd = plan.starts[(seed, ChainDirection.DOWN)]
-    layout = plan.subset.mse
-    alive = [
-        lam
-        for lam in lams
-        for point_lam, theta in sgd.items()
-        if math.isclose(point_lam, lam)
-        and weight_norm(layout, theta) >= plan.settings.collapse_ratio * first_norm
-    ]
-    top = max(alive, default=None)
-    return [lam for lam in reversed(lams) if top is not None and lam <= top]
-
-
-def run_seed(plan: ChainPlan, seed: int, log) -> tuple[list[ChainPoint], list[ChainStep]]:
-    """One seed's ascending chain, then its descending one over the same lambdas; a chain
-    whose warm schedule the study did not run is left out (the descending one needs both)."""
-    if (seed, ChainDirection.UP) not in plan.starts:
-        log(f"seed {seed}: the study ran no ascending chain, so no converged chain starts")
-        return [], []
-    up_points, up_steps, lams = _one_chain(plan, seed, ChainDirection.UP, plan.grid, log)
-    if (seed, ChainDirection.DOWN) not in plan.starts:
-        log(f"seed {seed}: the study ran no descending chain, so none is converged")
-        return up_points, up_steps
-    down_lams = _descending_lams(plan, seed, lams, up_points[0].weight_l2)
-    if len(down_lams) < 2:
-        log(f"seed {seed}: every descending SGD point has collapsed, so none is converged")
-        return up_points, up_steps
-    down_points, down_steps, _ = _one_chain(plan, seed, ChainDirection.DOWN, down_lams, log)
-    return up_points + down_points, up_steps + down_steps
-
-
 @dataclass
 class ChainResults:
-    points: list[ChainPoint]
-    steps: list[ChainStep]
+    points: list[ChainPoint] = field(default_factory=list)
+    steps: list[ChainStep] = field(default_factory=list)
+    chains: list[ChainRecord] = field(default_factory=list)
+    thetas: dict[tuple[int, ChainDirection], list[torch.Tensor]] = field(default_factory=dict)
+
+    def add(
+        self,
+        points: list[ChainPoint],
+        steps: list[ChainStep],
+        thetas: list[torch.Tensor],
+        **trivial: float | None,
+    ) -> None:
+        """One chain's rows, its record and its points' reduced theta."""
+        first = points[0]
+        self.points += points
+        self.steps += steps
+        self.thetas[(first.seed, first.direction)] = thetas
+        self.chains.append(
+            ChainRecord(
+                seed=first.seed,
+                direction=first.direction,
+                points=len(points),
+                lambda_first=first.lam,
+                lambda_last=points[-1].lam,
+                escapes=sum(p.escapes for p in points),
+                weights=weights_file(first.seed, first.direction),
+                **trivial,
+            )
+        )
+
+    def extend(self, other: "ChainResults") -> None:
+        self.points += other.points
+        self.steps += other.steps
+        self.chains += other.chains
+        self.thetas.update(other.thetas)
+
+
+def weights_file(seed: int, direction: ChainDirection) -> str:
+    """A chain's weights file, relative to ``paths.chain_weights``."""
+    return f"{direction.value}_seed{seed}.npz"
+
+
+def _descending(plan: ChainPlan, seed: int, up: list[ChainPoint], last: torch.Tensor, log):
+    """Graduated optimisation: from the trivial point at the ascending chain's last lambda (its
+    last point with w = 0, ``chain.trivial.trivial_point``) down the ascending chain's lambdas,
+    escaping every proved saddle, so the chain follows the branch of minima that leaves w = 0
+    near lambda_c. Above that last lambda the ascending chain had collapsed, so the trivial
+    point is where a chain from the grid's top would arrive."""
+    lams = [p.lam for p in reversed(up)]
+    top = plan.subset.at(lams[0])
+    start = trivial_point(last, top)
+    threshold = threshold_at(top, start, plan.n_study)
+    log(f"seed {seed}: the trivial point's lambda_c = {threshold:.6g}")
+    points, steps, thetas = _one_chain(plan, seed, ChainDirection.DOWN, lams, start, log)
+    alive = plan.settings.collapse_ratio * up[0].weight_l2
+    left = max((p.lam for p in points if p.weight_l2 >= alive), default=None)
+    return points, steps, thetas, threshold, left
+
+
+def run_seed(plan: ChainPlan, seed: int, log) -> ChainResults:
+    """One seed's ascending chain, then its descending (graduated) one over the same lambdas;
+    a seed without an ascending start has none."""
+    results = ChainResults()
+    if ChainDirection.UP not in plan.directions or seed not in plan.starts:
+        log(f"seed {seed}: the study ran no ascending chain, so no converged chain starts")
+        return results
+    up_points, up_steps, up_thetas = _one_chain(
+        plan, seed, ChainDirection.UP, plan.grid, plan.starts[seed], log
+    )
+    results.add(up_points, up_steps, up_thetas)
+    if ChainDirection.DOWN not in plan.directions or len(up_points) < 2:
+        return results
+    down_points, down_steps, down_thetas, threshold, left = _descending(
+        plan, seed, up_points, up_thetas[-1], log
+    )
+    results.add(
+        down_points, down_steps, down_thetas, trivial_threshold=threshold, left_trivial_at=left
+    )
+    return results
+
+
+def run_cold(plan: ChainPlan, seed: int, log) -> ChainResults:
+    """One fresh initialisation settled at every lambda of the grid, up to its collapse."""
+    results = ChainResults()
+    points, _, thetas = _one_chain(
+        plan, seed, ChainDirection.COLD, plan.grid, plan.cold_starts[seed], log
+    )
+    results.add(points, [], thetas)
+    return results
 
 
 def execute(plan: ChainPlan, seeds: list[int], log=lambda m: None, map_=map) -> ChainResults:
-    """Every seed's chains (``map_`` spreads the seeds over workers), tables in seed order."""
-    results = list(map_(lambda seed: run_seed(plan, seed, log), seeds))
-    return ChainResults(
-        [p for points, _ in results for p in points], [s for _, steps in results for s in steps]
-    )
+    """Every seed's chains and every cold start (``map_`` spreads them over workers), tables in
+    seed order, cold points last."""
+    jobs = [(run_seed, seed) for seed in seeds] + [(run_cold, seed) for seed in plan.cold_starts]
+    results = ChainResults()
+    for part in map_(lambda job: job[0](plan, job[1], log), jobs):
+        results.extend(part)
+    return results
+
+
+def chain_weights(plan: ChainPlan, results: ChainResults) -> dict[str, dict[str, np.ndarray]]:
+    """Per chain's weights file: ``lambda`` (K,), ``theta`` (K, p) in the full network's layout
+    (``objective.Objective.flat``; W_1 expanded from the span, ``chain.span``), ``sizes``."""
+    files = {}
+    for (seed, direction), thetas in results.thetas.items():
+        lams = [p.lam for p in results.points if p.seed == seed and p.direction is direction]
+        files[weights_file(seed, direction)] = {
+            "lambda": np.asarray(lams, dtype=np.float64),
+            "theta": torch.stack([plan.basis.expand(t).cpu() for t in thetas]).numpy(),
+            "sizes": np.asarray(plan.basis.sizes),
+        }
+    return files
 
 
 def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
@@ -257,10 +354,19 @@ def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
     verdicts = [s.verdict for s in steps]
     ratios = [s.lemma_ratio for s in steps if s.lemma_ratio is not None]
     ratios = [r for r in ratios if math.isfinite(r)]
+    folds = [
+        sum(s.verdict is StepVerdictKind.FOLD_JUMP for s in steps if s.seed == seed)
+        for seed in sorted({s.seed for s in steps})
+    ]
+    best = minima_by_lambda(points)
+    compared = graduated(points)
+    spreads = [row.mse_spread for row in best if row.minima > 1]
     return ChainSummary(
         n_sub=plan.n_sub,
         parameters=plan.subset.mse.size,
-        chains=len({(p.seed, p.direction) for p in points}),
+        chains=len(
+            {(p.seed, p.direction) for p in points if p.direction is not ChainDirection.COLD}
+        ),
         points=len(points),
         converged_points=sum(p.converged for p in points),
         proved_minima=sum(p.proved_minimum for p in points),
@@ -279,4 +385,16 @@ def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
         drops_on_one_branch_of_minima=sum(
             s.drop and s.verdict is StepVerdictKind.ONE_BRANCH for s in steps
         ),
+        cold_points=sum(p.direction is ChainDirection.COLD for p in points),
+        escapes=sum(p.escapes for p in points),
+        graduated_compared=len(compared),
+        graduated_lower=sum(c.lower for c in compared),
+        graduated_gain_max=max((c.gain for c in compared), default=None),
+        best_found_lambdas=len(best),
+        best_found_drops=best_found_drops(best),
+        several_minima_lambdas=sum(row.minima > 1 for row in best),
+        distinct_minima_max=max((row.minima for row in best), default=0),
+        crevasse_mse_spread_max=max(spreads, default=None),
+        fold_jumps_min=min(folds, default=0),
+        fold_jumps_max=max(folds, default=0),
     )

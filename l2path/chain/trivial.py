@@ -30,6 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import torch
+
+from ..objective import Objective
+from .hessian import dense_hessian_at
 
 
 def effective_weight_block(
@@ -55,3 +59,29 @@ def trivial_threshold(
     block = effective_weight_block(hessian, weight_mask, lam_over_n, outputs)
     bottom = float(scipy.linalg.eigh(block, eigvals_only=True, subset_by_index=[0, 0])[0])
     return -n_study * bottom
+
+
+def trivial_point(theta: torch.Tensor, objective: Objective) -> torch.Tensor:
+    """The trivial critical point near theta: every weight 0, the hidden biases b_1 kept (they are
+    flat there), the output biases optimal, sigmoid(b_2) = the mean label y-bar (the stationarity
+    of both costs at w = 0: (sigmoid(b_2) - y-bar) sigmoid'(b_2) = 0 and sigmoid(b_2) - y-bar = 0),
+    so b_2 = logit(y-bar). ``objective``: the problem whose labels and layout theta has."""
+    mean = objective.y.mean(dim=0).to(theta)
+    if bool(((mean <= 0) | (mean >= 1)).any()):
+        raise ValueError(
+            "the trivial point needs every output's mean label strictly between 0 and 1 "
+            f"(got {mean.tolist()}): the subset lacks a class"
+        )
+    point = theta.clone()
+    point[: objective.n_weights] = 0.0
+    point[-len(mean) :] = torch.log(mean / (1 - mean))
+    return point
+
+
+def threshold_at(objective: Objective, point: torch.Tensor, n_study: int) -> float:
+    """lambda_c (the study's lambda) of the trivial point ``point`` of ``objective`` (J_lambda on
+    the subset, whose lambda/n is the study's) from its dense Hessian."""
+    hessian = dense_hessian_at(objective, point).matrix
+    n_sub = len(objective.x)
+    mask = objective.weight_mask().cpu().numpy().astype(bool)
+    return trivial_threshold(hessian, mask, objective.lam / n_sub, objective.sizes[-1], n_study)
