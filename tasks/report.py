@@ -21,7 +21,7 @@ from edge.project import project_root
 from edge.stage import StageRun
 from l2path import atomic
 from l2path.config import Params
-from l2path.chain.records import ChainPoint, ChainStep, ChainSummary
+from l2path.chain.records import ChainPoint, ChainRecord, ChainStep, ChainSummary
 from l2path.data.split import file_md5
 from l2path.dynamics.summary import TheoryRow
 from l2path.dynamics.tables import PLOT_NAMES
@@ -165,6 +165,7 @@ def gather_inputs(params: Params, stage: StageRun) -> ReportInputs:
         chain=read_summary(paths.chain_metrics, ChainSummary),
         chain_points=read_records(paths.chain_points, ChainPoint),
         chain_steps=read_records(paths.chain_steps, ChainStep),
+        chains=read_records(paths.chains, ChainRecord),
         decomposition=read_table(paths.decomposition),
         false_alarm=params.lambda_study.false_alarm,
     )

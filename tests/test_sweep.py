@@ -25,6 +25,8 @@ from l2path.sweep import (
     run_case,
 )
 
+from l2path.study.grid import lambda_grid
+
 from conftest import REPO, synthetic_dataset
 from repo_copy import set_dotted
 
@@ -92,7 +94,7 @@ def test_a_case_is_the_stage_chain_on_its_network_from_the_fresh_initialisation(
     # the start is the study's initialiser at the case's seed, its first layer projected on
     # the span of the 8 images (P = X^+ X), the rest unchanged
     fresh = init_stack([784, 3, 10], [params.lambda_study.init], [1], torch.float64)
-    start = plan.basis.expand(plan.starts[(1, ChainDirection.UP)][0.5]).numpy()
+    start = plan.basis.expand(plan.starts[1]).numpy()
     images = data.train.x[:8].numpy()
     projection = np.linalg.pinv(images) @ images
     first = fresh.weights[0][0].numpy()
@@ -102,7 +104,9 @@ def test_a_case_is_the_stage_chain_on_its_network_from_the_fresh_initialisation(
     np.testing.assert_allclose(start[: 3 * 784], (first @ projection).ravel(), atol=1e-10)
     np.testing.assert_allclose(start[3 * 784 :], rest, atol=1e-12)
 
-    points, steps = run_seed(plan, 1, lambda message: None)
+    assert plan.directions == (ChainDirection.UP,) and not plan.cold_starts
+    results = run_seed(plan, 1, lambda message: None)
+    points, steps = results.points, results.steps
     row = run_case(params, case, data)
     mse = [p.mse for p in points]
     assert [p.lam for p in points] == [0.5, 1.0, 2.0, 4.0][: len(points)]
@@ -121,6 +125,20 @@ def test_a_case_is_the_stage_chain_on_its_network_from_the_fresh_initialisation(
     )
     assert verdicts == row.steps and row.drops_on_one_branch_of_minima == 0
     assert row.last_lambda == points[-1].lam and row.seconds > 0
+    assert row.degenerate_points == sum(p.degenerate for p in points)
+
+
+@pytest.mark.parametrize("factor", [2.0, 3.0, 4.0])
+def test_the_sweep_and_the_stage_run_on_the_study_grid(factor):
+    """One lambda grid (``study.grid.lambda_grid``): with factor 3 from 2^-8 the last power
+    below 2^15 is 3^15 / 2^8 = 56,050 > lambda_max when the count is rounded, not floored."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    set_dotted(raw, "lambda_study.grid.factor", factor)
+    params = Params.model_validate(raw)
+    grid = params.lambda_study.grid
+    plan = case_plan(params, SweepCase(seed=0, hidden=3, n_sub=8), synthetic_dataset(n_train=60))
+    assert plan.grid == lambda_grid(grid.lambda_start, grid.factor, grid.lambda_max)
+    assert max(plan.grid) <= grid.lambda_max < max(plan.grid) * factor
 
 
 def write_prepared(path, n_train=60, n_eval=20, seed=0) -> None:

@@ -83,6 +83,7 @@ CHAIN_COLUMNS = [
     "proved_minima",
     "proved_saddles",
     "degenerate",
+    "escapes",
     "mse_first",
     "mse_last",
     "drops",
@@ -91,8 +92,8 @@ CHAIN_COLUMNS = [
 
 
 def chain_table(points: list[ChainPoint], steps: list[ChainStep]) -> pd.DataFrame:
-    """One row per converged chain: its points, lambda range, proved classes, MSE at its two
-    ends, drops and verdict counts (columns ``CHAIN_COLUMNS``)."""
+    """One row per converged chain (and per cold start): its points, lambda range, proved
+    classes, escapes, MSE at its two ends, drops and verdict counts (``CHAIN_COLUMNS``)."""
     rows = []
     for seed, direction in dict.fromkeys((p.seed, p.direction) for p in points):
         mine = [p for p in points if (p.seed, p.direction) == (seed, direction)]
@@ -106,6 +107,7 @@ def chain_table(points: list[ChainPoint], steps: list[ChainStep]) -> pd.DataFram
             "proved_minima": sum(p.proved_minimum for p in mine),
             "proved_saddles": sum(p.proved_saddle for p in mine),
             "degenerate": sum(p.degenerate for p in mine),
+            "escapes": sum(p.escapes for p in mine),
             "mse_first": mine[0].mse,
             "mse_last": mine[-1].mse,
             "drops": sum(s.drop for s in judged),

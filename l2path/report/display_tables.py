@@ -86,6 +86,7 @@ CHAIN_TABLE = [
     Column("proved_minima", "proved minima", str),
     Column("proved_saddles", "proved saddles", str),
     Column("degenerate", "degenerate (flat, none below the margin)", str),
+    Column("escapes", "saddles escaped", str),
     Column("mse_first", "MSE at the first point"),
     Column("mse_last", "MSE at the last point"),
     *(

@@ -11,9 +11,15 @@ each with its numbers, each read from a named table (the evidence follows them o
    the converged chains (``drops``, ``steps``), and how many stay on one branch of minima
    (``one_branch_of_minima``) or jump at a located fold (``fold_jumps``), and, where nonzero,
    the saddle branches, branch switches, lost branches and steps not followed;
-3. **saddles** (results/chain_points.csv, ``chain.records.ChainPoint``): how many converged
-   points are proved saddles and proved minima, by which proof (``class_proof``), and how many
-   of the saddles are the trivial critical point w = 0 (``weight_l2``).
+3. **minima** (metrics/chain.json and results/chains.csv, ``ChainSummary``, ``ChainRecord``):
+   graduated optimisation (``graduated_lower`` of ``graduated_compared``,
+   ``graduated_gain_max``), the best minimum found at each lambda (``best_found_drops`` of its
+   ``best_found_lambdas`` - 1 steps), the crevasses (``several_minima_lambdas``,
+   ``distinct_minima_max``, ``crevasse_mse_spread_max``), and the trivial point's lambda_c
+   (``trivial_threshold``) beside where the ascending chains end (``lambda_last``) and the
+   descending ones leave w = 0 (``left_trivial_at``);
+4. **classes** (``ChainSummary``): proved minima, proved saddles (each with its witness) and
+   degenerate points, and the escapes that left saddles.
 
 A sentence whose table is missing is left out; none counts over nothing.
 """
@@ -22,13 +28,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..chain.records import ChainPoint, ChainSummary, ClassProof
-from ..curvature.classes import PointClass
+from ..chain.records import ChainDirection, ChainRecord, ChainSummary
 from ..monotonicity import MonotonicitySummary
 from ..verdicts import VerdictSummary
-
-# ||w|| below this is the trivial critical point w = 0 (the collapsed chains' end: 1e-10 there)
-TRIVIAL_NORM = 1e-6
 
 
 def _range(values: pd.Series, digits: str = "+.2g") -> str:
@@ -81,30 +83,68 @@ def converged_sentence(chain: ChainSummary) -> str:
         (chain.not_followed, "are not followed (no drop: chain.follow)"),
     ]
     rest = "".join(f", {count} {words}" for count, words in others if count)
+    per_seed = (
+        f"{chain.fold_jumps_min}"
+        if chain.fold_jumps_min == chain.fold_jumps_max
+        else f"{chain.fold_jumps_min} to {chain.fold_jumps_max}"
+    )
     return (
         f"Converged: on critical points of one objective (J_λ on {chain.n_sub} images) the MSE "
         f"fell at {chain.drops} of {chain.steps} steps; {chain.one_branch_of_minima} stay on one "
-        f"branch of minima, {chain.fold_jumps} jump at a located fold{rest}."
+        f"branch of minima, {chain.fold_jumps} jump at a located fold ({per_seed} per seed: "
+        f"these counts move with the SGD start's rounding, the drops do not){rest}."
     )
 
 
-def saddle_sentence(points: list[ChainPoint]) -> str | None:
-    """Proved saddles and minima among the converged points, and by which proof."""
-    converged = [p for p in points if p.converged]
-    if not converged:
+def _values(values: list[float]) -> str:
+    """Distinct values, e.g. "2048" or "1024, 2048"."""
+    return ", ".join(f"{v:.4g}" for v in sorted(set(values))) or "none"
+
+
+def minima_sentence(chain: ChainSummary, chains: list[ChainRecord] | None) -> str | None:
+    """Graduated optimisation, the best found and the crevasses, and where w = 0 is left."""
+    if not chain.best_found_lambdas:
         return None
-    saddles = [
-        p
-        for p in converged
-        if p.curvature_class is PointClass.SADDLE and p.class_proof is ClassProof.INERTIA
-    ]
-    minima = sum(p.proved_minimum for p in converged)
-    lanczos = sum(p.class_proof is ClassProof.LANCZOS for p in converged)
-    trivial = sum(p.weight_l2 < TRIVIAL_NORM for p in saddles)
+    gain = chain.graduated_gain_max
+    graduated = (
+        f"graduated optimisation (descending from w = 0) reached a lower J than the ascending "
+        f"chain at {chain.graduated_lower} of {chain.graduated_compared} (seed, λ)"
+        + (f", by up to {100 * gain:.3g} %" if gain is not None and gain > 0 else "")
+    )
+    best = (
+        f"the in-sample MSE of the lowest-J minimum found at each λ fell at "
+        f"{chain.best_found_drops} of its {chain.best_found_lambdas - 1} steps"
+    )
+    spread = chain.crevasse_mse_spread_max
+    crevasses = (
+        f"{chain.several_minima_lambdas} of {chain.best_found_lambdas} λ have two or more minima "
+        f"distinct by J (up to {chain.distinct_minima_max}"
+        + (f", in-sample MSE differing by up to {spread:.3g}" if spread is not None else "")
+        + ")"
+    )
+    text = (
+        f"Minima ({chain.cold_points} cold-start points beside the chains): {graduated}; {best}; "
+    )
+    text += f"crevasses: {crevasses}."
+    down = [c for c in chains or [] if c.trivial_threshold is not None]
+    if down:
+        up = [c.lambda_last for c in chains or [] if c.direction is ChainDirection.UP]
+        left = [c.left_trivial_at for c in down if c.left_trivial_at is not None]
+        text += (
+            f" The trivial point w = 0 is a minimum above λ_c = "
+            f"{_values([c.trivial_threshold for c in down])}; the ascending chains end at λ = "
+            f"{_values(up)}, the descending ones leave w = 0 at λ = {_values(left)}."
+        )
+    return text
+
+
+def classes_sentence(chain: ChainSummary) -> str:
+    """Proved minima, proved saddles and degenerate points, and the escapes."""
     return (
-        f"Saddles: {len(saddles)} of {len(converged)} converged points are proved saddles "
-        f"({trivial} at w = 0), {minima} proved minima, all by the inertia of the dense Hessian "
-        f"(LDLᵀ, Cholesky), {'none' if not lanczos else lanczos} by Lanczos alone."
+        f"Classes: of {chain.points} converged-chain and cold points, {chain.proved_minima} are "
+        f"proved minima (Cholesky), {chain.proved_saddles} proved saddles (a witness vector "
+        f"below the rounding margin) and {chain.degenerate_points} degenerate (flat within the "
+        f"margin, none below it); {chain.escapes} escapes along a saddle's witness led to them."
     )
 
 
@@ -113,7 +153,7 @@ def first_screen(
     monotonicity: MonotonicitySummary,
     decomposition: pd.DataFrame | None,
     chain: ChainSummary | None,
-    chain_points: list[ChainPoint] | None,
+    chains: list[ChainRecord] | None,
 ) -> list[str]:
     """The first screen's sentences, in order (see the module)."""
     ascending = monotonicity.schedules.get("ascending")
@@ -122,6 +162,7 @@ def first_screen(
         if verdicts is not None and ascending is not None
         else None,
         converged_sentence(chain) if chain is not None else None,
-        saddle_sentence(chain_points) if chain_points else None,
+        minima_sentence(chain, chains) if chain is not None else None,
+        classes_sentence(chain) if chain is not None and chain.points else None,
     ]
     return [s for s in sentences if s]

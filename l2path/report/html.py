@@ -22,6 +22,7 @@ from ..curvature.classes import PointClass
 from ..dynamics.tables import curves
 from . import figures
 from .decomposition_figure import decomposition_figure
+from .minima_figure import minima_figure
 from .first_screen import first_screen
 from .power_sentence import power_sentence
 from .answers import LEMMA, continuation_answers, opening_answer
@@ -149,6 +150,15 @@ def _figure_set(inputs: ReportInputs) -> dict[str, tuple[str, bytes]]:
             "m(child) − m(control) and the optimisation deficit m(control) − m(parent); bars "
             "±z_α·sd, paired for the λ effect (results/decomposition.csv).",
             figures.png(decomposition_figure(inputs.decomposition, inputs.false_alarm)),
+        )
+    if inputs.chain_points and inputs.chain_steps is not None:
+        made["minima.png"] = (
+            "Every minimum found per chain seed, J_λ (top) and in-sample MSE (bottom) against λ: "
+            "the ascending chain, the descending chain from w = 0 (graduated optimisation) and "
+            "the cold starts (grey); dotted: located folds, dashed: the trivial point's λ_c, "
+            "shaded: where the graduated minimum's J is lower (results/chain_points.csv, "
+            "results/chain_steps.csv, results/chains.csv).",
+            figures.png(minima_figure(inputs.chain_points, inputs.chain_steps, inputs.chains)),
         )
     if inputs.hessian is not None and len(inputs.hessian):
         made["curvature.png"] = (
@@ -344,7 +354,7 @@ def build_report(inputs: ReportInputs) -> Report:
         inputs.monotonicity,
         inputs.decomposition,
         inputs.chain,
-        inputs.chain_points,
+        inputs.chains,
     )
     opening = []
     if screen:
@@ -367,6 +377,7 @@ def build_report(inputs: ReportInputs) -> Report:
         opening += [
             "<h3>The converged chains (results/chain_points.csv, results/chain_steps.csv)</h3>",
             f'<div id="chains">{display(chains, CHAIN_TABLE, "chain-table")}</div>',
+            figs("minima.png"),
         ]
     if inputs.verdict_steps is not None and len(inputs.verdict_steps):
         opening += [

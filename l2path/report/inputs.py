@@ -12,6 +12,7 @@ per stage), so the report reads attributes, never nested string keys.
 | ``chain`` | metrics/chain.json | ``chain.records.ChainSummary`` |
 | ``chain_points`` | results/chain_points.csv | ``chain.records.ChainPoint`` |
 | ``chain_steps`` | results/chain_steps.csv | ``chain.records.ChainStep`` |
+| ``chains`` | results/chains.csv | ``chain.records.ChainRecord`` |
 | ``hessian`` | results/hessian.csv | ``landscape_records.CurvaturePoint`` |
 | ``saddle_steps`` | results/saddle_steps.csv | ``landscape_records.SaddleStep`` |
 | ``escapes`` | results/escapes.csv | ``landscape_records.EscapeRow`` |
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..chain.records import ChainPoint, ChainStep, ChainSummary
+from ..chain.records import ChainPoint, ChainRecord, ChainStep, ChainSummary
 from ..dynamics.summary import TheoryRow
 from ..landscape_records import CurvaturePoint, EscapeRow, InterpolationRow, SaddleStep
 from ..monotonicity import MonotonicitySummary
@@ -60,5 +61,6 @@ class ReportInputs:
     false_alarm: float | None = None  # lambda_study.false_alarm: the tests' (and bars') alpha
     chain_points: list[ChainPoint] | None = None
     chain_steps: list[ChainStep] | None = None
+    chains: list[ChainRecord] | None = None  # each chain's lambdas, escapes, lambda_c
     costs: pd.DataFrame | None = None  # the causal test: one row per (cost, init, layer)
     budget: pd.DataFrame | None = None  # the balance's gap split: one row per (init, lambda, layer)
