@@ -131,3 +131,36 @@ def test_a_drop_on_one_branch_of_minima_is_counted_as_a_contradiction():
     contradiction = replace(STEPS[0], change=-0.01, drop=True)
     counts = summary(Plan, ChainResults(POINTS, [contradiction, *STEPS[1:]]))
     assert counts.drops_on_one_branch_of_minima == 1
+
+
+def test_the_diagram_draws_each_seed_with_its_folds_lambda_c_and_hysteresis_window():
+    from l2path.chain.records import ChainRecord
+    from l2path.report.figures import png
+    from l2path.report.minima_figure import minima_figure
+
+    points = [
+        point(UP, 0, 1.0, 0.10),
+        point(UP, 1, 2.0, 0.12),
+        point(UP, 2, 4.0, 0.13),
+        point(DOWN, 0, 4.0, 0.13),
+        point(DOWN, 1, 2.0, 0.115),  # graduated lower here only: the window is [2, 2]
+        point(DOWN, 2, 1.0, 0.10),
+        replace(point(ChainDirection.COLD, 0, 2.0, 0.14), seed=3),
+    ]
+    steps = [step(UP, 2.0, 4.0, 0.01, Kind.FOLD_JUMP, fold_lambda=3.1, fold_lambda_error=1e-5)]
+    records = [
+        ChainRecord(
+            seed=0, direction=DOWN, points=3, lambda_first=4.0, lambda_last=1.0, escapes=0,
+            weights="descending_seed0.npz", trivial_threshold=3.5, left_trivial_at=2.0,
+        )
+    ]  # fmt: skip
+    figure = minima_figure(points, steps, records)
+    top, _ = figure.axes
+    assert [ax.get_ylabel() for ax in figure.axes] == ["J_λ", "in-sample MSE"]
+    dashed = [line for line in top.lines if line.get_linestyle() in (":", "--")]
+    vertical = sorted({line.get_xdata()[0] for line in dashed if len(line.get_xdata())})
+    assert vertical == [3.1, 3.5]  # the fold (dotted) and lambda_c (dashed)
+    spans = [patch.get_x() for patch in top.patches]
+    assert 2.0 in spans  # the shaded window starts at lambda = 2
+    assert top.get_title() == "seed 0: λ_c = 3.5 (dashed)"
+    assert png(figure)[:4] == b"\x89PNG"
