@@ -78,7 +78,8 @@ def log_chain(
         params.study.name, name, logged, tags, parent_run_id=stage.run_id
     ) as run_id:
         model_params = {"lambdas": len(points), "weights": weights.as_posix()}
-        with tracking.logged_model(run_id, name, weights, model_params, tags) as model_id:
+        model = f"chain-{record.direction.value}-seed{record.seed}"
+        with tracking.logged_model(run_id, model, weights, model_params, tags) as model_id:
             for point in points:
                 tracking.log_metrics(
                     run_id, _chain_metrics(point), step=point.index, model_id=model_id

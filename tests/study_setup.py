@@ -20,7 +20,8 @@ from repo_copy import set_dotted
 
 # params.yaml overrides that shrink the study stage for pipeline tests on real MNIST:
 # 3 lambdas, one chain seed, two cold seeds, 2000 training images, 2 epochs per point;
-# curvature of the 3 ascending points on 500 images; the converged chains on 32; the
+# curvature of the 3 ascending points on 500 images; the converged chains on 32 (one cold
+# start); the
 # weight-decay dynamics on 1000 images for 2 epochs, one seed.
 PIPELINE_STUDY = {
     "lambda_study.model.n_train": 2000,
@@ -40,6 +41,7 @@ PIPELINE_STUDY = {
     "chain.cg_iterations": 200,
     "chain.workers": 1,
     "chain.n_sub": 32,
+    "chain.cold_seeds": [0],
     "dynamics.model.n_train": 1000,
     "dynamics.epochs": 2,
     "dynamics.seeds": [0],

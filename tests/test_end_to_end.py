@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -103,6 +104,10 @@ def test_dvc_outputs_and_status(repro):
         "metrics/hessian.json",
         "results/chain_points.csv",
         "results/chain_steps.csv",
+        "results/chains.csv",
+        "models/chain/ascending_seed0.npz",
+        "models/chain/descending_seed0.npz",
+        "models/chain/cold_seed0.npz",
         "metrics/chain.json",
         "results/dynamics.csv",
         "results/dynamics_theory.csv",
@@ -201,12 +206,15 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert len(curvature) == 3 and {r.data.tags["mlflow.parentRunId"] for r in curvature} == {
         runs["hessian"].info.run_id
     }
-    # the converged chains: 3 lambdas up (no collapse on 1..4) and 3 down, each point's class
-    # proved by inertia, a verdict per step, and no drop on a branch of minima (the lemma)
+    # the converged chains: 3 lambdas up (no collapse on 1..4) and 3 down, one cold start at
+    # each, each point's class proved with its witness, a verdict per step, and no drop on a
+    # branch of minima (the lemma)
     chain = json.loads((root / "metrics/chain.json").read_text())
     assert chain["n_sub"] == 32 and chain["parameters"] == 30 * 32 + 340
-    assert chain["chains"] == 2 and chain["points"] == 6 and chain["steps"] == 4
-    assert chain["proved_minima"] + chain["proved_saddles"] <= chain["converged_points"]
+    assert chain["chains"] == 2 and chain["points"] == 6 + 3 and chain["steps"] == 4
+    assert chain["cold_points"] == 3 and chain["best_found_lambdas"] == 3
+    classes = chain["proved_minima"] + chain["proved_saddles"] + chain["degenerate_points"]
+    assert classes == chain["converged_points"]
     verdicts = ("one_branch_of_minima", "fold_jumps", "saddle_branches", "branch_switches")
     assert sum(chain[v] for v in verdicts) + chain["branches_lost"] + chain["not_followed"] == 4
     assert chain["drops_on_one_branch_of_minima"] == 0
@@ -216,7 +224,15 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
     assert (down[~down["drop"]]["verdict"] == "not followed").all()
     assert not (steps[steps["direction"] == "ascending"]["verdict"] == "not followed").any()
     chain_runs = [r for r in all_runs if r.data.tags["l2path.stage"] == "continuation.chain"]
-    assert {r.data.params["direction"] for r in chain_runs} == {"ascending", "descending"}
+    assert {r.data.params["direction"] for r in chain_runs} == {"ascending", "descending", "cold"}
+    # every chain's weights: a LoggedModel of its run, the same file as the DVC output
+    for run_ in chain_runs:
+        (model,) = client.search_logged_models(
+            experiment_ids=[run_.info.experiment_id],
+            filter_string=f"source_run_id = '{run_.info.run_id}'",
+        )
+        weights = np.load(root / model.params["weights"])
+        assert weights["theta"].shape == (int(model.params["lambdas"]), 784 * 30 + 30 * 10 + 40)
     trained_by = {r.data.tags["l2path.point"]: r.info.run_id for r in points}
     for run_ in curvature:
         assert (

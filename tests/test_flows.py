@@ -119,7 +119,7 @@ def test_pipeline_flow_runs_every_stage_with_one_execution_id(
     assert {
         "train-epochs",
         "hessian-points",
-        "chain-seeds",
+        "chain-jobs",
         "dynamics-epochs",
     } <= set(artifacts)
     assert any(key.startswith("study-shard-") for key in artifacts)

@@ -77,6 +77,7 @@ AFTER_STUDY = {
     "chain.cg_iterations": 200,
     "chain.workers": 1,
     "chain.n_sub": 32,
+    "chain.cold_seeds": [0],
 }
 LATE_STAGES = {
     "hessian": (
@@ -85,7 +86,7 @@ LATE_STAGES = {
     ),
     "continuation": (
         "ascending chain, lambda",
-        ["results/chain_points.csv", "results/chain_steps.csv"],
+        ["results/chain_points.csv", "results/chain_steps.csv", "results/chains.csv"],
     ),
     "report": ("Beginning flow run", []),
 }
