@@ -11,6 +11,7 @@ import scipy.sparse.linalg
 
 from l2path.chain.arclength import (
     ArclengthSettings,
+    BorderedPreconditioner,
     fold_fit,
     follow_arclength,
     solve_bordered,
@@ -55,7 +56,9 @@ def test_the_bordered_solve_equals_the_dense_one():
     h = h + h.T
     b, c, d = rng.standard_normal(6), rng.standard_normal(6), 0.3
     rhs = rng.standard_normal(7)
-    z, residual = solve_bordered(scipy.sparse.linalg.aslinearoperator(h), b, c, d, rhs, 1e-13, 20)
+    z, residual, _ = solve_bordered(
+        scipy.sparse.linalg.aslinearoperator(h), b, c, d, rhs, 1e-13, 20
+    )
     dense = np.block([[h, b[:, None]], [c[None, :], np.array([[d]])]])
     np.testing.assert_allclose(z, np.linalg.solve(dense, rhs), rtol=1e-10, atol=1e-12)
     assert residual < 1e-12
@@ -204,3 +207,32 @@ def test_a_small_networks_branch_of_minima_matches_dense_references():
         seed = np.append(np.zeros(len(p.theta)), 1.0)
         t = tangent_at(family, p.theta, p.tau, seed, settings)
         np.testing.assert_allclose(t[:-1] / t[-1], expected, rtol=1e-6, atol=1e-9)
+
+
+def test_the_preconditioned_bordered_solve_is_the_same_solution_in_fewer_iterations():
+    """M = A_0^{-1} from the bordered matrix at a nearby point: the solve at another point,
+    with another border, equals numpy's dense solve; A_0^{-1} A clusters at 1 (H's drift plus a
+    rank-2 border change), so GMRES needs a few iterations, where without M it needs about the
+    dimension."""
+    p = 200
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    h0 = (q * np.geomspace(1e-6, 1.0, p)) @ q.T  # ill-conditioned, as near a fold
+    h = h0 + 1e-7 * np.diag(rng.standard_normal(p))  # the branch moved a little
+    b, c = rng.standard_normal(p), rng.standard_normal(p)
+    rhs = rng.standard_normal(p + 1)
+    keeper = BorderedPreconditioner(lambda theta, tau: h0, refresh_after=30)
+    m = keeper.operator(None, 0.0, rng.standard_normal(p), rng.standard_normal(p), 0.7)
+    op = scipy.sparse.linalg.aslinearoperator(h)
+    z, residual, iterations = solve_bordered(op, b, c, 0.2, rhs, 1e-9, 20, m)
+    dense = np.block([[h, b[:, None]], [c[None, :], np.array([[0.2]])]])
+    np.testing.assert_allclose(z, np.linalg.solve(dense, rhs), rtol=1e-7)
+    assert residual < 1e-9 and iterations <= 25
+    _, _, plain = solve_bordered(op, b, c, 0.2, rhs, 1e-9, 20)
+    assert plain > 4 * iterations
+    keeper.solved(iterations)  # few iterations: the factors are kept
+    keeper.operator(None, 0.0, b, c, 0.2)
+    assert keeper.factorisations == 1
+    keeper.solved(31)  # too many: renewed at the next solve
+    keeper.operator(None, 0.0, b, c, 0.2)
+    assert keeper.factorisations == 2

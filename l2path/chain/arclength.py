@@ -14,7 +14,12 @@ Allgower and Georg, *Introduction to Numerical Continuation Methods*, ch. 2 and 
 
   solved by GMRES on products (``BorderedOperator``). The bordered matrix stays nonsingular at
   a simple fold, where H alone is singular: natural-parameter continuation (fixed tau) cannot
-  pass a turning point, this can;
+  pass a turning point, this can. A family that can assemble its dense H (``NetworkFamily``)
+  preconditions GMRES with the LU factors of the bordered matrix A_0 at an earlier point of
+  the branch (``BorderedPreconditioner``): A - A_0 is H - H_0 plus a rank-2 change of the
+  border, so GMRES needs the iterations H's drift costs plus two; the factors are renewed
+  at the current point once a solve needs more than ``refresh_after`` iterations. The
+  solution's tolerance is the same with or without it;
 - **tangent** at the new point: the bordered system with right-hand side (0, 1) and the old
   tangent in the last row, normalised; its orientation follows the old one (t_new . t_old > 0);
 - **step control**: ds grows by ``grow`` after an easy correction (<= ``easy_iterations``
@@ -38,10 +43,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse.linalg
 import torch
 
 from ..objective import Objective
+from .hessian import dense_hessian_at
 
 
 class Family(Protocol):
@@ -54,12 +61,18 @@ class Family(Protocol):
 
 class NetworkFamily:
     """A network's J_lambda (``objective.Objective``, any lambda) as a ``Family`` in tau = ln
-    lambda: F = grad J_{e^tau}, H its ``CountingOperator``, F_tau = lambda m * theta / n."""
+    lambda: F = grad J_{e^tau}, H its ``CountingOperator``, F_tau = lambda m * theta / n; its
+    bordered solves preconditioned by the dense H (``BorderedPreconditioner``) unless
+    ``precondition`` is False."""
 
-    def __init__(self, objective: Objective):
+    def __init__(self, objective: Objective, precondition: bool = True):
         self.objective = objective
         self.device = objective.x.device
         self.mask = objective.weight_mask().cpu().numpy()
+        self.preconditioner = BorderedPreconditioner(self._dense) if precondition else None
+
+    def _dense(self, theta: np.ndarray, tau: float) -> np.ndarray:
+        return dense_hessian_at(self.objective.at(math.exp(tau)), self._theta(theta)).matrix
 
     def _theta(self, theta: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(theta, dtype=torch.float64, device=self.device)
@@ -72,6 +85,37 @@ class NetworkFamily:
 
     def d_tau(self, theta: np.ndarray, tau: float) -> np.ndarray:
         return math.exp(tau) * self.mask * theta / self.objective.n
+
+
+class BorderedPreconditioner:
+    """M = A_0^{-1}, A_0 = [[H_0, b_0], [c_0^T, d_0]] at an earlier point of the branch (see the
+    module), from ``dense_hessian(theta, tau)`` ((p, p) float64); renewed after a solve that
+    needed more than ``refresh_after`` GMRES iterations. ``factorisations`` counts the LUs."""
+
+    def __init__(self, dense_hessian: Callable[[np.ndarray, float], np.ndarray], refresh_after=25):
+        self.dense_hessian, self.refresh_after = dense_hessian, refresh_after
+        self.factorisations, self._factors = 0, None
+
+    def operator(
+        self, theta: np.ndarray, tau: float, b: np.ndarray, c: np.ndarray, d: float
+    ) -> scipy.sparse.linalg.LinearOperator:
+        if self._factors is None:
+            matrix = np.block(
+                [[self.dense_hessian(theta, tau), b[:, None]], [c[None, :], np.array([[d]])]]
+            )
+            self._factors = scipy.linalg.lu_factor(matrix, check_finite=False)
+            self.factorisations += 1
+        factors = self._factors
+        return scipy.sparse.linalg.LinearOperator(
+            (len(b) + 1, len(b) + 1),
+            matvec=lambda r: scipy.linalg.lu_solve(factors, r, check_finite=False),
+            dtype=np.float64,
+        )
+
+    def solved(self, iterations: int) -> None:
+        """Renew the factors at the next solve if this one needed too many iterations."""
+        if iterations > self.refresh_after:
+            self._factors = None
 
 
 class BorderedOperator(scipy.sparse.linalg.LinearOperator):
@@ -90,15 +134,60 @@ class BorderedOperator(scipy.sparse.linalg.LinearOperator):
 
 
 def solve_bordered(
-    hessian, b: np.ndarray, c: np.ndarray, d: float, rhs: np.ndarray, rtol: float, maxiter: int
-) -> tuple[np.ndarray, float]:
-    """[[H, b], [c^T, d]] z = rhs by GMRES; returns z and the relative residual."""
+    hessian,
+    b: np.ndarray,
+    c: np.ndarray,
+    d: float,
+    rhs: np.ndarray,
+    rtol: float,
+    maxiter: int,
+    preconditioner: scipy.sparse.linalg.LinearOperator | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """[[H, b], [c^T, d]] z = rhs by GMRES (``preconditioner``: M ~ the inverse); returns z, the
+    relative residual ||A z - rhs|| / ||rhs|| and the GMRES iterations."""
     op = BorderedOperator(hessian, b, c, d)
     restart = min(len(rhs), 200)
-    z, _ = scipy.sparse.linalg.gmres(op, rhs, rtol=rtol, restart=restart, maxiter=maxiter)
+    iterations = [0]
+
+    def count(_):
+        iterations[0] += 1
+
+    z, _ = scipy.sparse.linalg.gmres(
+        op,
+        rhs,
+        rtol=rtol,
+        restart=restart,
+        maxiter=maxiter,
+        M=preconditioner,
+        callback=count,
+        callback_type="pr_norm",
+    )
     norm = float(np.linalg.norm(rhs))
     residual = float(np.linalg.norm(op.matvec(z) - rhs)) / norm if norm else 0.0
-    return z, residual
+    return z, residual, iterations[0]
+
+
+def _solve(
+    family, theta: np.ndarray, tau: float, c: np.ndarray, d: float, rhs: np.ndarray, settings
+) -> np.ndarray:
+    """The bordered system at (theta, tau) with last row (c, d), preconditioned where the family
+    offers it (``preconditioner``)."""
+    b = family.d_tau(theta, tau)
+    keeper = getattr(family, "preconditioner", None)
+    m = keeper.operator(theta, tau, b, c, d) if keeper else None
+    z, _, iterations = solve_bordered(
+        family.jacobian(theta, tau),
+        b,
+        c,
+        d,
+        rhs,
+        settings.linear_rtol,
+        settings.linear_iterations,
+        m,
+    )
+    if keeper:
+        keeper.solved(iterations)
+    return z
 
 
 @dataclass(frozen=True)
@@ -208,15 +297,7 @@ def correct(
         if iteration == settings.corrector_iterations:
             return None
         rhs = -np.append(residual, tangent @ (current - predicted))
-        delta, _ = solve_bordered(
-            family.jacobian(current[:-1], current[-1]),
-            family.d_tau(current[:-1], current[-1]),
-            tangent[:-1],
-            tangent[-1],
-            rhs,
-            settings.linear_rtol,
-            settings.linear_iterations,
-        )
+        delta = _solve(family, current[:-1], current[-1], tangent[:-1], tangent[-1], rhs, settings)
         current = current + delta
     return None
 
@@ -227,15 +308,7 @@ def tangent_at(
     """Unit tangent (t_theta, t_tau) at a point of the branch, oriented like ``previous``."""
     rhs = np.zeros(len(theta) + 1)
     rhs[-1] = 1.0
-    direction, _ = solve_bordered(
-        family.jacobian(theta, tau),
-        family.d_tau(theta, tau),
-        previous[:-1],
-        previous[-1],
-        rhs,
-        settings.linear_rtol,
-        settings.linear_iterations,
-    )
+    direction = _solve(family, theta, tau, previous[:-1], previous[-1], rhs, settings)
     return direction / np.linalg.norm(direction)
 
 
