@@ -41,6 +41,11 @@ CHAIN = ChainSummary(
     lemma_ratio_min=0.999,
     lemma_ratio_max=1.002,
     drops_on_one_branch_of_minima=0,
+    graduated_compared=40,
+    graduated_lower=5,
+    best_found_lambdas=20,
+    best_found_drops=1,
+    several_minima_lambdas=7,
 )
 
 
@@ -125,6 +130,9 @@ def test_the_headline_of_complete_numbers_has_every_sections_numbers():
             "one_branch_of_minima": 50,
             "fold_jumps": 2,
             "branches_lost": 4,
+            "graduated_lower": 5,
+            "best_found_drops": 1,
+            "several_minima_lambdas": 7,
         },
         "decay": {
             "layer1_norm_change": 0.28,

@@ -58,6 +58,9 @@ def _chain(numbers: KeyNumbers) -> dict:
         "one_branch_of_minima": chain.one_branch_of_minima,
         "fold_jumps": chain.fold_jumps,
         "branches_lost": chain.branches_lost,
+        "graduated_lower": chain.graduated_lower,
+        "best_found_drops": chain.best_found_drops,
+        "several_minima_lambdas": chain.several_minima_lambdas,
     }
 
 
