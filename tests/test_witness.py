@@ -200,3 +200,13 @@ def test_graduated_descent_leaves_the_trivial_point_below_lambda_c_and_only_ther
     assert below.curvature.witness.below == 0  # a minimum, or degenerate without negatives
     assert float(below.polished.theta[: objective.n_weights].abs().max()) > 1e-3
     assert float(below_problem.value(below.polished.theta)) < below.objective_before_escapes
+
+
+def test_every_unit_of_a_collapsed_network_is_dead():
+    """At ||w|| ~ 1e-10 (the ascending chain's collapsed end) no weight is large enough to
+    keep a unit alive: each is dead, whatever the largest weight."""
+    size = SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2] + SIZES[1] + SIZES[2]
+    theta = np.zeros(size)
+    theta[: SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2]] = 1e-10
+    theta[-(SIZES[1] + SIZES[2]) :] = 0.7  # biases do not count
+    assert dead_units(theta, SIZES) == (0, 1, 2)

@@ -7,7 +7,8 @@ it feeds the output nothing and its bias b_1[j] is an exactly flat direction (bi
 decayed). The flat subspace is described through its projector's diagonal (which does not
 depend on the basis LAPACK picks inside it): each hidden bias it carries by more than half is
 named with its unit, the remaining dimensions by the parameter block holding most of the rest;
-a unit is *dead* when both its weight vectors are below ``dead_tol`` times the largest weight.
+a unit is *dead* when both its weight vectors are below ``dead_tol`` times the largest weight,
+or times 1 where every weight is smaller (the collapsed point w ~ 1e-10: every unit dead).
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ def _blocks(sizes: list[int]) -> list[tuple[str, int, int]]:
 
 def dead_units(theta: np.ndarray, sizes: list[int], dead_tol: float = 1e-6) -> tuple[int, ...]:
     """Hidden units (of a [d, h, o] network) whose input and output weights are all below
-    ``dead_tol`` times the largest |weight|."""
+    ``dead_tol`` times the largest |weight| (at least 1)."""
     d, h, o = sizes
     w1 = theta[: d * h].reshape(h, d)
     w2 = theta[d * h : d * h + o * h].reshape(o, h)
-    scale = dead_tol * max(np.abs(theta[: d * h + o * h]).max(), 1e-300)
+    scale = dead_tol * max(np.abs(theta[: d * h + o * h]).max(), 1.0)
     return tuple(
         j
         for j in range(h)
