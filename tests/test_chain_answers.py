@@ -101,7 +101,7 @@ def test_the_answer_names_each_count_and_each_drop():
     assert "1 jump at a located fold (t_τ changes sign in every one;" in text
     assert "residual under 0.02 at 0, worse at 0, and has too few approach points at 1)" in text
     assert "1 lie on a saddle branch" in text
-    assert "3 of 5 points are proved minima and 2 proved saddles" in text
+    assert "3 of 5 points (with 0 of cold starts) are proved minima, 2 proved saddles" in text
     assert "ascending seed 0, λ 2 to 4: change -0.01, fold jump at λ* = 3.1 ± 2e-05" in text
 
 

@@ -55,18 +55,21 @@ def chain_answer(summary: ChainSummary, steps: list[ChainStep] | None) -> str:
     """One paragraph: drops among the converged steps, the steps' verdicts, the proved classes;
     and each drop with its verdict."""
     text = (
-        f"Converged (each point the polish of J_λ on the first {summary.n_sub} training images, "
-        f"λ/n as in the study, started from the chain's previous point; classes proved by the "
-        f"inertia of the dense Hessian): the in-sample MSE fell as λ rose at "
+        f"Converged (each point settled on J_λ of the first {summary.n_sub} training images, λ/n "
+        f"as in the study: polished from the chain's previous point, and left along the witness "
+        f"of every proved saddle; classes proved with their witnesses from the dense Hessian): "
+        f"the in-sample MSE fell as λ rose at "
         f"{summary.drops} of the {summary.steps} steps of {_plural(summary.chains, 'chain')}. "
         f"{summary.one_branch_of_minima} steps stay on one branch of minima"
         f"{_lemma_check(summary)}, {summary.fold_jumps} jump at a located fold"
         f"{_fold_fits(steps or [])}, "
         f"{summary.saddle_branches} lie on a saddle branch, {summary.branch_switches} switch "
         f"branch, {summary.branches_lost} lost the branch and {summary.not_followed} were not "
-        f"followed; {summary.proved_minima} of {summary.points} points are proved minima and "
-        f"{summary.proved_saddles} proved saddles (a negative eigenvalue below the rounding "
-        f"margin, with its witness vector); {summary.degenerate_points} are degenerate."
+        f"followed; {summary.proved_minima} of {summary.points} points (with "
+        f"{summary.cold_points} of cold starts) are proved minima, "
+        f"{summary.proved_saddles} proved saddles (a witness vector with vᵀHv below the rounding "
+        f"margin) and {summary.degenerate_points} degenerate (eigenvalues within the margin, "
+        f"none below it); {summary.escapes} escapes left saddles on the way."
     )
     drops = [step for step in steps or [] if step.drop]
     if drops:
