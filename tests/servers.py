@@ -65,6 +65,12 @@ def wait_until(probe, where: str, process: subprocess.Popen, log: Path, timeout_
             time.sleep(0.5)
 
 
+def prefect_server_command(port: int) -> list[str]:
+    """`prefect server start` of this venv on 127.0.0.1:``port``."""
+    prefect = str(Path(sys.executable).parent / "prefect")
+    return [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+
+
 class SharedPrefectServer:
     """One `prefect server start` on loopback for every project command a test runs, started
     on first use and stopped at the end of the session (``conftest.stop_shared_servers``).
@@ -94,15 +100,7 @@ class SharedPrefectServer:
         env.pop("PREFECT_API_URL", None)
         log = self.home / "server.log"
         self.process = start(
-            [
-                str(Path(sys.executable).parent / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            prefect_server_command(port),
             self.home,
             env,
             log,

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 
 from repo_copy import copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
-from servers import free_port, start, stop, wait_until_healthy
+from servers import free_port, prefect_server_command, start, stop, wait_until_healthy
 
 SMALL = {"train.model.n_train": 1000, "train.epochs": 2, **PIPELINE_STUDY}
 
@@ -111,15 +111,7 @@ def test_study_deployment_runs_through_a_worker(mirror, tmp_path):
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
     }
     server = start(
-        [
-            str(Path(sys.executable).parent / "prefect"),
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        prefect_server_command(port),
         root,
         {k: v for k, v in env.items() if k != "PREFECT_API_URL"},
         tmp_path / "server.log",

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
+from prefect.testing.utilities import prefect_test_harness
 
 from l2path.config import ParamsError
 
@@ -68,9 +69,17 @@ def test_flow_refuses_bad_params_before_opening_a_run(prefect_api, bad_params):
     assert not (bad_params.parent / "data").exists()
 
 
+@pytest.fixture
+def own_prefect_server():
+    """A Prefect server of this test's own: the test reads every artifact the server holds,
+    and the session's shared server holds other tests' reports too."""
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.mark.integration
 def test_pipeline_flow_runs_every_stage_with_one_execution_id(
-    prefect_api, mirror, tmp_path, monkeypatch
+    own_prefect_server, mirror, tmp_path, monkeypatch
 ):
     from flows.pipeline import pipeline
 
