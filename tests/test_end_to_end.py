@@ -247,12 +247,14 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
             point.info.end_time - point.info.start_time
         ) / 1000 == pytest.approx(seconds, abs=0.005)
     logged = client.search_logged_models([experiment.experiment_id], max_results=1000)
-    assert len(logged) == 1 + len(points) + len(controls) + len(models)  # no point diverged here
+    # no point diverged here; one model per converged chain and cold start
+    assert len(logged) == 1 + len(points) + len(controls) + len(models) + len(chain_runs)
     names = {m.name for m in logged}
     assert {
         "train-lambda5-seed0",
         "ascending-seed0-lambda02",
         "dynamics-large_seed0_eta0p1_lambda5",
+        "chain-descending-seed0",
     } <= names, names
     point_model = next(m for m in logged if m.name == "ascending-seed0-lambda02")
     assert point_model.params["lambda"] == "4.0" and point_model.params["schedule"] == "ascending"
