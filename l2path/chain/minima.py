@@ -11,25 +11,32 @@ minimum, or degenerate with no eigenvalue below -delta). All are minima of the s
 - **the best found**: at each lambda the minimum of lowest J; for global minima the in-sample
   MSE is non-decreasing in lambda, so a *drop* of the best found's MSE between neighbouring
   lambdas (beyond rounding) says a better minimum exists at one of them.
-- **crevasses**: minima at one lambda distinct by J (values more than ``SAME_J`` apart,
-  relative); permuted hidden units give the same J, so they count once. Their MSE spread
-  is the largest difference of in-sample MSE among them.
+- **crevasses**: distinct minima at one lambda: J more than ``SAME_J`` apart (relative), or
+  the same J at points more than ``SAME_THETA`` (1 + ||theta||) apart modulo the network's
+  symmetries (``chain.alignment``: permuted hidden units and dead units' biases are one
+  minimum). Their MSE spread is the largest difference of in-sample MSE among them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Callable
 
+import numpy as np
+
+from .alignment import aligned_distance
 from .records import ChainDirection, ChainPoint
 
 SAME_J = 1e-8  # relative: two minima whose J differ by less are one (J is exact to ~1e-14)
+SAME_THETA = 1e-4  # relative to 1 + ||theta||: the chains' same-point tolerance (chain.same_point_tol)
 
 
 @dataclass(frozen=True)
 class MinimaAtLambda:
     lam: float
-    minima: int  # distinct by J
+    minima: int  # distinct by J and by aligned distance
+    apart_at_same_objective: int  # of those, minima whose J equals another's (same J, apart)
     best_objective: float
     best_mse: float
     best_direction: ChainDirection
@@ -53,29 +60,44 @@ class GraduatedComparison:
         return self.gain > SAME_J
 
 
-def distinct(values: list[float]) -> list[int]:
-    """Indices of ``values`` that start a new group of equal values (relative ``SAME_J``), in
-    increasing order of value."""
-    order = sorted(range(len(values)), key=values.__getitem__)
+def same_objective(a: float, b: float) -> bool:
+    return abs(a - b) <= SAME_J * min(abs(a), abs(b))
+
+
+def distinct(values: list[float], same_point: Callable[[int, int], bool] | None = None) -> list[int]:
+    """Indices of ``values`` that are not equal (relative ``SAME_J``) to the value of an earlier
+    kept index that ``same_point`` also calls the same (default: any), in increasing value."""
     kept: list[int] = []
-    for k in order:
-        if not kept or values[k] - values[kept[-1]] > SAME_J * abs(values[kept[-1]]):
+    for k in sorted(range(len(values)), key=values.__getitem__):
+        if not any(
+            same_objective(values[k], values[i]) and (same_point is None or same_point(i, k))
+            for i in kept
+        ):
             kept.append(k)
     return kept
 
 
-def minima_by_lambda(points: list[ChainPoint]) -> list[MinimaAtLambda]:
-    """Per lambda with any minimum found, in increasing lambda (see the module)."""
+ThetaOf = Callable[[ChainPoint], np.ndarray]  # a point's theta, (p,)
+
+
+def minima_by_lambda(
+    points: list[ChainPoint], theta_of: ThetaOf | None = None, sizes: list[int] | None = None
+) -> list[MinimaAtLambda]:
+    """Per lambda with any minimum found, in increasing lambda (see the module); without
+    ``theta_of`` (and the network's ``sizes``), distinct by J alone."""
     found = sorted((p for p in points if p.minimum_found), key=lambda p: p.lam)
     rows = []
     for lam, group in groupby(found, key=lambda p: p.lam):
         at = list(group)
-        kept = [at[k] for k in distinct([p.objective for p in at])]
+        same = None if theta_of is None else _same_point(at, theta_of, sizes)
+        kept = [at[k] for k in distinct([p.objective for p in at], same)]
+        by_objective = len(distinct([p.objective for p in kept]))
         mses = [p.mse for p in kept]
         rows.append(
             MinimaAtLambda(
                 lam,
                 len(kept),
+                len(kept) - by_objective,
                 kept[0].objective,
                 kept[0].mse,
                 kept[0].direction,
@@ -83,6 +105,16 @@ def minima_by_lambda(points: list[ChainPoint]) -> list[MinimaAtLambda]:
             )
         )
     return rows
+
+
+def _same_point(at: list[ChainPoint], theta_of: ThetaOf, sizes) -> Callable[[int, int], bool]:
+    thetas = [theta_of(p) for p in at]
+
+    def same(i: int, k: int) -> bool:
+        scale = 1 + max(np.linalg.norm(thetas[i]), np.linalg.norm(thetas[k]))
+        return aligned_distance(thetas[i], thetas[k], sizes) <= SAME_THETA * scale
+
+    return same
 
 
 def best_found_drops(rows: list[MinimaAtLambda]) -> int:

@@ -191,8 +191,9 @@ class ChainSummary(Row):
     graduated_gain_max: float | None = None  # largest (J_up - J_down) / |J_up| there
     best_found_lambdas: int = 0  # lambdas with any minimum found
     best_found_drops: int = 0  # grid steps where the MSE of the lowest-J minimum found fell
-    several_minima_lambdas: int = 0  # lambdas with two or more minima distinct by J
+    several_minima_lambdas: int = 0  # lambdas with two or more distinct minima (J or distance)
     distinct_minima_max: int = 0  # the most distinct minima found at one lambda
+    minima_apart_at_same_objective: int = 0  # minima with another's J but apart (all lambdas)
     crevasse_mse_spread_max: float | None = None  # largest MSE range among one lambda's minima
     fold_jumps_min: int = 0  # the fold jumps of one seed's chains: the range over seeds
     fold_jumps_max: int = 0

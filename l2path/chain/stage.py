@@ -349,6 +349,16 @@ def chain_weights(plan: ChainPlan, results: ChainResults) -> dict[str, dict[str,
     return files
 
 
+def _thetas(plan: ChainPlan, results: ChainResults) -> tuple:
+    """``minima_by_lambda``'s theta_of and sizes (none where the results hold no thetas)."""
+    if not results.thetas:
+        return None, None
+    return (
+        lambda p: results.thetas[(p.seed, p.direction)][p.index].cpu().numpy(),
+        plan.subset.sizes,
+    )
+
+
 def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
     points, steps = results.points, results.steps
     verdicts = [s.verdict for s in steps]
@@ -358,7 +368,7 @@ def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
         sum(s.verdict is StepVerdictKind.FOLD_JUMP for s in steps if s.seed == seed)
         for seed in sorted({s.seed for s in steps})
     ]
-    best = minima_by_lambda(points)
+    best = minima_by_lambda(points, *_thetas(plan, results))
     compared = graduated(points)
     spreads = [row.mse_spread for row in best if row.minima > 1]
     return ChainSummary(
@@ -394,6 +404,7 @@ def summary(plan: ChainPlan, results: ChainResults) -> ChainSummary:
         best_found_drops=best_found_drops(best),
         several_minima_lambdas=sum(row.minima > 1 for row in best),
         distinct_minima_max=max((row.minima for row in best), default=0),
+        minima_apart_at_same_objective=sum(row.apart_at_same_objective for row in best),
         crevasse_mse_spread_max=max(spreads, default=None),
         fold_jumps_min=min(folds, default=0),
         fold_jumps_max=max(folds, default=0),
