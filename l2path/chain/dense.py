@@ -163,7 +163,9 @@ def dense_curvature(
 def _flat(h: np.ndarray, witness: ClassWitness, theta: torch.Tensor, objective: Objective) -> str:
     if witness.curvature_class is not PointClass.DEGENERATE:
         return ""
-    return flat_directions(h, witness.delta, theta.cpu().numpy(), objective.sizes).describe()
+    return flat_directions(
+        h, witness.delta, theta.cpu().numpy(), objective.sizes, witness.low
+    ).describe()
 
 
 def bottom_pair(matrix: np.ndarray, solver: Solver, positive: bool) -> tuple[float, np.ndarray]:
@@ -179,9 +181,20 @@ def bottom_pair(matrix: np.ndarray, solver: Solver, positive: bool) -> tuple[flo
 
 
 def dense_nearest_zero(objective: Objective, theta: torch.Tensor) -> float:
-    """The eigenvalue of H(theta) nearest 0 (shift-invert with H's Cholesky or LU factors):
-    on a fold's approach, the one that crosses 0 there."""
-    hessian = dense_hessian_at(objective, theta)
-    return nearest_zero_pair(hessian.matrix, _solver(hessian, certify_positive_definite(hessian)))[
-        0
-    ]
+    """The eigenvalue of H(theta) nearest 0 (shift-invert with H's Cholesky factor, or its LU
+    factors where H is not positive definite): on a fold's approach, the one that crosses 0
+    there. No class is claimed, so no certificate or inertia is computed."""
+    matrix = dense_hessian_at(objective, theta).matrix
+    try:
+        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
+
+        def solve(rhs):
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+
+    except np.linalg.LinAlgError:
+        lu = scipy.linalg.lu_factor(matrix, check_finite=False)
+
+        def solve(rhs):
+            return scipy.linalg.lu_solve(lu, rhs, check_finite=False)
+
+    return nearest_zero_pair(matrix, Solver(solve, solve, 0.0))[0]

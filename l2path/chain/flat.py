@@ -63,10 +63,19 @@ def dead_units(theta: np.ndarray, sizes: list[int], dead_tol: float = 1e-6) -> t
 
 
 def flat_directions(
-    matrix: np.ndarray, delta: float, theta: np.ndarray, sizes: list[int]
+    matrix: np.ndarray,
+    delta: float,
+    theta: np.ndarray,
+    sizes: list[int],
+    low: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FlatDirections:
-    """The flat eigenvectors of ``matrix`` (H, (p, p)) at ``theta`` ((p,)) and their blocks."""
-    values, vectors = scipy.linalg.eigh(matrix, subset_by_value=(-delta, delta), driver="evr")
+    """The flat eigenvectors of ``matrix`` (H, (p, p)) at ``theta`` ((p,)) and their blocks;
+    ``low``: H's eigenpairs below delta already computed (``chain.witness.low_eigenpairs``)."""
+    if low is None:
+        values, vectors = scipy.linalg.eigh(matrix, subset_by_value=(-delta, delta), driver="evr")
+    else:
+        flat = np.abs(low[0]) <= delta
+        values, vectors = low[0][flat], low[1][:, flat]
     dead = dead_units(theta, sizes)
     # the flat subspace's projector diagonal: rotation-invariant within the subspace
     mass = (vectors**2).sum(axis=1)

@@ -21,8 +21,9 @@ the rounding bound of a factorisation of H (the first-order bound on ||R||_F^2 o
   definite. ``flat`` counts the eigenvalues in [-delta, delta]: the negative pivots of
   LDL^T(H - delta I) less those of LDL^T(H + delta I).
 
-Shapes: H is (p, p), symmetric, float64. Cost: one Cholesky, where it fails two LDL^T and one
-eigenpair (p = 4,180 at n_sub = 128: seconds).
+Shapes: H is (p, p), symmetric, float64. Cost: one Cholesky, where it fails two LDL^T and the
+eigenpairs below delta by one tridiagonal reduction (``low_eigenpairs``; they give the witness and
+``chain.flat`` its flat directions: p = 4,180 at n_sub = 128, about 13 s on one core).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ClassWitness:
     witness_value: float  # v^T H v of the bottom eigenvector (NaN when proved a minimum)
     witness_error: float  # its rounding bound gamma_p |v|^T |H| |v|
     witness: np.ndarray | None = field(default=None, repr=False, compare=False)  # v, (p,)
+    # the eigenpairs below delta (values (k,), vectors (p, k)); None when proved a minimum
+    low: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
 def margin(hessian: DenseHessian) -> float:
@@ -55,10 +58,17 @@ def margin(hessian: DenseHessian) -> float:
     return 2 * gamma(len(h) + 1) * float(np.abs(np.diag(h)).sum()) + hessian.asymmetry
 
 
-def bottom_eigenvector(matrix: np.ndarray) -> np.ndarray:
-    """The unit eigenvector of the smallest eigenvalue (LAPACK's MRRR, one pair only)."""
-    _, vectors = scipy.linalg.eigh(matrix, subset_by_index=[0, 0], driver="evr", check_finite=False)
-    return vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+def low_eigenpairs(matrix: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The eigenpairs with eigenvalue <= delta (at least the smallest one), ascending, unit
+    vectors as columns (LAPACK's MRRR: one tridiagonal reduction for all of them)."""
+    values, vectors = scipy.linalg.eigh(
+        matrix, subset_by_value=(-np.inf, delta), driver="evr", check_finite=False
+    )
+    if not len(values):  # every eigenvalue above delta: the smallest alone
+        values, vectors = scipy.linalg.eigh(
+            matrix, subset_by_index=[0, 0], driver="evr", check_finite=False
+        )
+    return values, vectors / np.linalg.norm(vectors, axis=0)
 
 
 def rayleigh(matrix: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
@@ -78,8 +88,9 @@ def classify(hessian: DenseHessian, proof: DefinitenessCertificate) -> ClassWitn
     shift = delta * np.eye(len(h))
     below = inertia(h + shift).negative
     flat = inertia(h - shift).negative - below
-    vector = bottom_eigenvector(h)
+    low = low_eigenpairs(h, delta)
+    vector = low[1][:, 0]
     value, error = rayleigh(h, vector)
     saddle = value + error < -delta
     kind = PointClass.SADDLE if saddle else PointClass.DEGENERATE
-    return ClassWitness(kind, delta, below, flat, math.nan, value, error, vector)
+    return ClassWitness(kind, delta, below, flat, math.nan, value, error, vector, low)
