@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import io
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from threadpoolctl import threadpool_limits
 
 from edge import tracking
+from edge.process_pool import process_map
 from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
@@ -86,10 +86,22 @@ def log_chain(
                 )
 
 
+@contextmanager
+def _workers(workers: int, threads: int, log):
+    """(map_, log) for ``chains.execute``: ``workers`` spawned processes with one BLAS thread each
+    (``edge.process_pool``), or this process with ``threads`` when ``workers`` is 1."""
+    if workers > 1:
+        with process_map(workers, log) as pool:
+            yield pool
+        return
+    torch.set_num_threads(threads)
+    yield map, log
+
+
 @task(name="converged-chains", cache_policy=NO_CACHE)
 def converged_chains(params: Params, stage: StageRun) -> dict:
-    """The converged chains of every chain seed (side by side, ``chain.workers`` at a time,
-    one BLAS thread each); write their tables and metrics."""
+    """The converged chains of every chain seed (side by side, ``chain.workers`` processes at a
+    time, one BLAS thread each); write their tables and metrics."""
     paths, seeds, workers = (
         params.paths,
         params.lambda_study.chain_seeds,
@@ -103,10 +115,8 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
         plan.device,
         plan.subset.mse.size,
     )
-    torch.set_num_threads(1 if workers > 1 else params.runtime.curvature_threads)
     with (
-        threadpool_limits(1 if workers > 1 else None),
-        ThreadPoolExecutor(max_workers=workers) as pool,
+        _workers(workers, params.runtime.curvature_threads, logger.info) as (map_, log),
         progress(
             f"converged chains: {len(seeds)} seeds and {len(plan.cold_starts)} cold starts",
             len(seeds) + len(plan.cold_starts),
@@ -116,9 +126,11 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
     ):
 
         def counted(work, pieces):
-            return pool.map(lambda piece: (work(piece), bar.advance())[0], pieces)
+            for result in map_(work, pieces):
+                bar.advance()
+                yield result
 
-        results = chains.execute(plan, seeds, log=logger.info, map_=counted)
+        results = chains.execute(plan, seeds, log=log, map_=counted)
     write_weights(paths.chain_weights, chains.chain_weights(plan, results))
     write_rows(paths.chain_points, results.points)
     write_rows(paths.chain_steps, results.steps)

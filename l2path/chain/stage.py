@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -325,12 +326,19 @@ def run_cold(plan: ChainPlan, seed: int, log) -> ChainResults:
     return results
 
 
+def run_job(plan: ChainPlan, log, job: tuple[str, int]) -> ChainResults:
+    """One job of ``execute``: ("seed", k) runs seed k's chains, ("cold", k) cold start k."""
+    kind, seed = job
+    return (run_seed if kind == "seed" else run_cold)(plan, seed, log)
+
+
 def execute(plan: ChainPlan, seeds: list[int], log=lambda m: None, map_=map) -> ChainResults:
-    """Every seed's chains and every cold start (``map_`` spreads them over workers), tables in
-    seed order, cold points last."""
-    jobs = [(run_seed, seed) for seed in seeds] + [(run_cold, seed) for seed in plan.cold_starts]
+    """Every seed's chains and every cold start (``map_`` spreads them over workers: it gets a
+    picklable function, a partial of ``run_job``, so processes can run it), tables in seed
+    order, cold points last."""
+    jobs = [("seed", seed) for seed in seeds] + [("cold", seed) for seed in plan.cold_starts]
     results = ChainResults()
-    for part in map_(lambda job: job[0](plan, job[1], log), jobs):
+    for part in map_(partial(run_job, plan, log), jobs):
         results.extend(part)
     return results
 
