@@ -5,6 +5,8 @@ Threads of one process share the GIL: the Python-bound parts of a chain (L-BFGS'
 the autograd dispatch of small products) ran one at a time, so two chain jobs on two threads
 took about twice as long each as alone. Processes do not share it.
 
+``worker_map(workers, threads, log)`` is what a stage calls: ``process_map`` for two workers or
+more, else ``(map, log)`` in this process with ``threads`` torch threads.
 ``process_map(workers, log)`` yields ``(map_, child_log)``: ``map_(function, items)`` is
 ``ProcessPoolExecutor.map`` (results in item order; ``function`` and the items must pickle, e.g. a
 ``functools.partial`` of a module-level function), and ``child_log`` a picklable callable whose
@@ -65,3 +67,16 @@ def process_map(workers: int, log: Callable[[str], None]) -> Iterator[tuple[Call
     finally:
         queue.put(None)
         forwarder.join()
+
+
+@contextmanager
+def worker_map(workers: int, threads: int, log: Callable[[str], None]) -> Iterator[tuple]:
+    """See the module."""
+    if workers > 1:
+        with process_map(workers, log) as pool:
+            yield pool
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    yield map, log

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from edge import tracking
-from edge.process_pool import process_map
+from edge.process_pool import worker_map
 from edge.progress import progress
 from edge.stage import StageRun
 from l2path import atomic
@@ -86,18 +84,6 @@ def log_chain(
                 )
 
 
-@contextmanager
-def _workers(workers: int, threads: int, log):
-    """(map_, log) for ``chains.execute``: ``workers`` spawned processes with one BLAS thread each
-    (``edge.process_pool``), or this process with ``threads`` when ``workers`` is 1."""
-    if workers > 1:
-        with process_map(workers, log) as pool:
-            yield pool
-        return
-    torch.set_num_threads(threads)
-    yield map, log
-
-
 @task(name="converged-chains", cache_policy=NO_CACHE)
 def converged_chains(params: Params, stage: StageRun) -> dict:
     """The converged chains of every chain seed (side by side, ``chain.workers`` processes at a
@@ -116,7 +102,7 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
         plan.subset.mse.size,
     )
     with (
-        _workers(workers, params.runtime.curvature_threads, logger.info) as (map_, log),
+        worker_map(workers, params.runtime.curvature_threads, logger.info) as (map_, log),
         progress(
             f"converged chains: {len(seeds)} seeds and {len(plan.cold_starts)} cold starts",
             len(seeds) + len(plan.cold_starts),

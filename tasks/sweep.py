@@ -1,19 +1,19 @@
 """Task of the generality sweep (``l2path.sweep``): every case of a profile, ``workers`` at a
-time (one BLAS thread each), its table results/sweep_<name>.csv, and MLflow runs: one parent
-run for the sweep, one child run per case with the case's counts as metrics."""
+time (processes, one BLAS thread each), its table results/sweep_<name>.csv, and MLflow runs:
+one parent run for the sweep, one child run per case with the case's counts as metrics."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from threadpoolctl import threadpool_limits
 
 from edge import tracking
 from edge.lineage import git_commit
+from edge.process_pool import worker_map
 from edge.progress import progress
 from l2path.config import Params
 from l2path.data.dataset import load_dataset
@@ -46,17 +46,13 @@ def sweep_cases(params: Params, profile: SweepProfile) -> list[SweepRow]:
         **{f"chain.{k}": v for k, v in params.chain.model_dump().items()},
     }
     tags = {"l2path.sweep": profile.name, "l2path.git_commit": str(git_commit(Path.cwd()))}
-    workers = profile.workers
-    torch.set_num_threads(1 if workers > 1 else params.runtime.curvature_threads)
     with (
         tracking.stage_run(params.study.name, f"sweep {profile.name}", logged, tags) as parent,
-        threadpool_limits(1 if workers > 1 else None),
-        ThreadPoolExecutor(max_workers=workers) as pool,
+        worker_map(profile.workers, params.runtime.curvature_threads, logger.info) as (map_, log),
         progress(f"sweep {profile.name}", len(todo), "cases", "sweep-cases") as bar,
     ):
-
-        def one(case):
-            row = run_case(params, case, data, logger.info)
+        rows = []
+        for case, row in zip(todo, map_(partial(run_case, params, data=data, log=log), todo)):
             logger.info(
                 "%s: %d drops in %d steps (%.0f s)", case.label, row.drops, row.steps, row.seconds
             )
@@ -67,9 +63,7 @@ def sweep_cases(params: Params, profile: SweepProfile) -> list[SweepRow]:
             ) as run_id:
                 tracking.log_metrics(run_id, _metrics(row))
             bar.advance()
-            return row
-
-        rows = list(pool.map(one, todo))
+            rows.append(row)
         write_rows(table_path(profile), rows)
         tracking.log_artifact(parent, table_path(profile))
     return rows

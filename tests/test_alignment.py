@@ -77,9 +77,7 @@ def test_minima_with_one_objective_count_once_per_aligned_point():
     w1, w2, b1, b2 = parts(a)
     order = np.array([1, 0, 2, 4, 3])
     thetas = [a, join(w1[order], w2[:, order], b1[order], b2), random_theta(5)]
-    points = [
-        replace(point(ChainDirection.COLD, 0, 1.0, 0.1), seed=seed) for seed in range(3)
-    ]
+    points = [replace(point(ChainDirection.COLD, 0, 1.0, 0.1), seed=seed) for seed in range(3)]
     (row,) = minima_by_lambda(points, lambda p: thetas[p.seed], SIZES)
     assert (row.minima, row.apart_at_same_objective) == (2, 1)
     (by_objective,) = minima_by_lambda(points)

@@ -210,3 +210,21 @@ def test_every_unit_of_a_collapsed_network_is_dead():
     theta[: SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2]] = 1e-10
     theta[-(SIZES[1] + SIZES[2]) :] = 0.7  # biases do not count
     assert dead_units(theta, SIZES) == (0, 1, 2)
+
+
+@pytest.mark.parametrize("zeros", [1, 6])
+def test_the_flat_eigenpairs_by_inverse_iteration_equal_lapacks(zeros):
+    """A cluster of exact zeros (dead units' biases) among positive eigenvalues: the block
+    inverse iteration used when no eigenvalue lies below -delta returns the same eigenvalues
+    and the same subspace as the dense solver."""
+    from l2path.chain.witness import low_eigenpairs
+
+    spectrum = np.concatenate([np.zeros(zeros), np.geomspace(1e-4, 0.4, 60 - zeros)])
+    matrix = assembled(rotated(spectrum, 5)).matrix
+    delta = margin(assembled(matrix))
+    fast = low_eigenpairs(matrix, delta, below=0, flat=zeros)
+    dense = low_eigenpairs(matrix, delta)  # below unknown: LAPACK
+    assert len(fast[0]) == len(dense[0]) == zeros
+    np.testing.assert_allclose(fast[0], dense[0], rtol=0, atol=delta)
+    overlap = np.linalg.svd(fast[1].T @ dense[1], compute_uv=False)
+    np.testing.assert_allclose(overlap, 1.0, rtol=0, atol=1e-10)  # one subspace

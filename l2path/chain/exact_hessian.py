@@ -7,8 +7,8 @@ For sizes [d, h, o] (``objective``'s layout theta = [W_1, W_2, b_1, b_2]) and on
 with s the sigmoid, s' = a_1 (1 - a_1), s'' = s' (1 - 2 a_1). Both costs are sums over output
 units, so with r = dC/dz_2 and D = diag(d^2 C / dz_2^2) (o each):
 
-    cross-entropy: r = a_2 - y,                 D = a_2 (1 - a_2)
-    quadratic:     r = (a_2 - y) a_2 (1 - a_2), D = (a_2 (1 - a_2))^2 + (a_2 - y) a_2 (1 - a_2)(1 - 2 a_2)
+    cross-entropy: r = a_2 - y,  D = a_2 (1 - a_2)
+    quadratic:     r = (a_2 - y) s_2,  D = s_2^2 + (a_2 - y) s_2 (1 - 2 a_2),  s_2 = a_2 (1 - a_2)
 
 H_C = J^T D J + sum_k r_k grad^2 z_2k (J = dz_2/dtheta). With M = W_2 diag(s') (o, h),
 g = W_2^T r (h) and x~ = [x, 1] (the first layer's weights and bias act through z_1 = W_1 x + b_1):

@@ -29,7 +29,9 @@ from .alignment import aligned_distance
 from .records import ChainDirection, ChainPoint
 
 SAME_J = 1e-8  # relative: two minima whose J differ by less are one (J is exact to ~1e-14)
-SAME_THETA = 1e-4  # relative to 1 + ||theta||: the chains' same-point tolerance (chain.same_point_tol)
+SAME_THETA = (
+    1e-4  # relative to 1 + ||theta||: the chains' same-point tolerance (chain.same_point_tol)
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def same_objective(a: float, b: float) -> bool:
     return abs(a - b) <= SAME_J * min(abs(a), abs(b))
 
 
-def distinct(values: list[float], same_point: Callable[[int, int], bool] | None = None) -> list[int]:
+def distinct(
+    values: list[float], same_point: Callable[[int, int], bool] | None = None
+) -> list[int]:
     """Indices of ``values`` that are not equal (relative ``SAME_J``) to the value of an earlier
     kept index that ``same_point`` also calls the same (default: any), in increasing value."""
     kept: list[int] = []
