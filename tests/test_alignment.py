@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from l2path.chain.alignment import aligned_distance
 
@@ -50,10 +51,21 @@ def test_a_dead_units_bias_does_not_count_and_a_live_units_does():
     assert np.isclose(aligned_distance(dead, live, SIZES), 0.7, rtol=1e-12)
 
 
+def canonical(theta):
+    """theta with every unit's W_1 row led by a positive entry (its sign flip, b_2 shifted)."""
+    w1, w2, b1, b2 = (part.copy() for part in parts(theta))
+    flip = w1[np.arange(len(w1)), np.abs(w1).argmax(axis=1)] < 0
+    b2 += w2[:, flip].sum(axis=1)
+    w1[flip], b1[flip] = -w1[flip], -b1[flip]
+    w2[:, flip] *= -1
+    return join(w1, w2, b1, b2)
+
+
 def test_the_distance_is_the_best_matching_by_brute_force():
+    """Between points in canonical signs, the distance is the best of all 5! permutations."""
     from itertools import permutations
 
-    a, b = random_theta(2), random_theta(3)
+    a, b = canonical(random_theta(2)), canonical(random_theta(3))
     wa, va, ba, ca = parts(a)
     wb, vb, bb, cb = parts(b)
     best = min(
@@ -82,3 +94,28 @@ def test_minima_with_one_objective_count_once_per_aligned_point():
     assert (row.minima, row.apart_at_same_objective) == (2, 1)
     (by_objective,) = minima_by_lambda(points)
     assert by_objective.minima == 1
+
+
+def test_a_sign_flipped_unit_is_distance_zero_and_the_same_objective():
+    """(w, b, v) -> (-w, -b, -v) with b_2 + v: the sigmoid's flip leaves J unchanged, and the
+    distance is 0; without b_2's shift it is a different point."""
+    import torch
+
+    from l2path.model.costs import get_cost
+    from l2path.objective import Objective
+
+    theta = random_theta(6)
+    w1, w2, b1, b2 = parts(theta.copy())
+    flipped_w1, flipped_w2, flipped_b1 = w1.copy(), w2.copy(), b1.copy()
+    flipped_w1[3], flipped_w2[:, 3], flipped_b1[3] = -w1[3], -w2[:, 3], -b1[3]
+    flipped = join(flipped_w1, flipped_w2, flipped_b1, b2 + w2[:, 3])
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.random((11, SIZES[0])))
+    y = torch.nn.functional.one_hot(torch.as_tensor(rng.integers(0, 3, 11)), 3).double()
+    objective = Objective(SIZES, x, y, get_cost("cross_entropy"), 0.9)
+    assert float(objective.value(torch.as_tensor(flipped))) == pytest.approx(
+        float(objective.value(torch.as_tensor(theta))), rel=1e-14
+    )
+    assert aligned_distance(theta, flipped, SIZES) <= 1e-14
+    unshifted = join(flipped_w1, flipped_w2, flipped_b1, b2)
+    assert aligned_distance(theta, unshifted, SIZES) == pytest.approx(np.linalg.norm(w2[:, 3]))
