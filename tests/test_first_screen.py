@@ -100,8 +100,8 @@ def test_the_minima_sentence_counts_graduated_wins_the_best_found_and_crevasses(
         "Minima (1 cold-start points beside the chains): graduated optimisation (descending from "
         "w = 0) reached a lower J than the ascending chain at 1 of 3 (seed, λ), by up to 4.17 %; "
         "the in-sample MSE of the lowest-J minimum found at each λ fell at 0 of its 2 steps; "
-        "crevasses: 1 of 3 λ have two or more minima distinct by J or by distance modulo unit "
-        "permutations (up to 3; 0 share another's J, in-sample MSE "
+        "crevasses: 1 of 3 λ have two or more minima distinct by J or by distance modulo units' "
+        "permutations and sign flips (up to 3; 0 share another's J, in-sample MSE "
         "differing by up to 0.025). The trivial point w = 0 is a minimum above λ_c = 3.5; the "
         "ascending chains end at λ = 4, the descending ones leave w = 0 at λ = 2."
     )

@@ -118,7 +118,7 @@ def minima_sentence(chain: ChainSummary, chains: list[ChainRecord] | None) -> st
     spread = chain.crevasse_mse_spread_max
     crevasses = (
         f"{chain.several_minima_lambdas} of {chain.best_found_lambdas} λ have two or more minima "
-        f"distinct by J or by distance modulo unit permutations (up to "
+        f"distinct by J or by distance modulo units' permutations and sign flips (up to "
         f"{chain.distinct_minima_max}; {chain.minima_apart_at_same_objective} share another's J"
         + (f", in-sample MSE differing by up to {spread:.3g}" if spread is not None else "")
         + ")"
