@@ -236,3 +236,31 @@ def test_the_preconditioned_bordered_solve_is_the_same_solution_in_fewer_iterati
     keeper.solved(31)  # too many: renewed at the next solve
     keeper.operator(None, 0.0, b, c, 0.2)
     assert keeper.factorisations == 2
+
+
+def test_a_fold_whose_correctors_all_fail_inside_its_step_is_located_to_the_step(monkeypatch):
+    """Where no bisection corrector converges (a chord across a sharp turn, as at a chain's
+    collapse onto w = 0), the fold is not lost: it is located to its whole step, and the
+    stated lambda error covers the true lambda* = 2.25."""
+    import l2path.chain.arclength as arclength
+
+    locate, real_correct = arclength._locate_fold, arclength.correct
+
+    def failing_inside(*args):
+        monkeypatch.setattr(arclength, "correct", lambda *a, **k: None)
+        try:
+            return locate(*args)
+        finally:
+            monkeypatch.setattr(arclength, "correct", real_correct)
+
+    monkeypatch.setattr(arclength, "_locate_fold", failing_inside)
+    family = Quartics([1.0])
+    settings = ArclengthSettings(
+        step=0.05, max_step=0.2, max_points=80, tol=1e-12, stop_at_fold=True
+    )
+    branch = follow_arclength(
+        family, family.minimum(2.0), math.log(2.0), math.log(4.0), settings, family.bottom
+    )
+    (fold,) = branch.folds
+    assert fold.bracket[1] - fold.bracket[0] > settings.fold_tol  # not bisected
+    assert abs(fold.lam - 2.25) <= fold.lam_error

@@ -350,6 +350,25 @@ class _Bracket:
         return (self.high - self.low) * max(abs(self.low_value), abs(self.high_value))
 
 
+def _on_hyperplane(
+    family: Family,
+    origin: np.ndarray,
+    tangent: np.ndarray,
+    low_point: np.ndarray,
+    high_point: np.ndarray,
+    sigma: float,
+    settings: ArclengthSettings,
+) -> _Corrected | None:
+    """The branch's corrected point on the hyperplane t0 . (v - u0) = sigma, from the middle of
+    the bracket's chord, or, where that corrector fails (a chord across a sharp turn can leave
+    the branch's basin), from the tangent prediction u0 + sigma t0; None if both fail."""
+    for guess in ((low_point + high_point) / 2, origin + sigma * tangent):
+        point = correct(family, guess[:-1], guess[-1], tangent, settings)
+        if point is not None:
+            return point
+    return None
+
+
 def _locate_fold(
     family: Family,
     start: ArcPoint,
@@ -366,7 +385,8 @@ def _locate_fold(
     start's unit tangent, u0 the start). Its corrector starts from the straight line between
     the bracket's two corrected ends, which lies on that hyperplane: as the bracket shrinks the
     start is off the branch by O(width^2), and Newton needs one or two steps instead of the
-    four or five a prediction along t0 needs."""
+    four or five a prediction along t0 needs. Where no corrector converges inside the bracket,
+    the fold is located to the whole step: (ds, ``end``), with the bracket (0, ds)."""
     origin = np.append(start.theta, start.tau)
     low, high = 0.0, ds
     low_point, high_point = origin, np.append(end.theta, end.tau)
@@ -375,10 +395,11 @@ def _locate_fold(
     best, approach = None, []
     while high - low > settings.fold_tol:
         middle = (low + high) / 2
-        guess = (low_point + high_point) / 2
-        point = correct(family, guess[:-1], guess[-1], start_tangent, settings)
+        point = _on_hyperplane(
+            family, origin, start_tangent, low_point, high_point, middle, settings
+        )
         if point is None:
-            break
+            break  # the fold stays located to the bracket so far (its lambda error says how well)
         value = tangent_at(family, point.theta, point.tau, start_tangent, settings)[-1]
         best = (middle, point)
         corrected = np.append(point.theta, point.tau)
@@ -387,8 +408,8 @@ def _locate_fold(
             approach.append((middle, point))
         else:
             high, high_value, high_point = middle, value, corrected
-    if best is None:
-        raise RuntimeError("the corrector failed inside the fold's bracket")
+    if best is None:  # no corrector converged inside: the fold lies in (0, ds), at most
+        best = (ds, end)
     bracket = _Bracket(low, high, float(low_value), float(high_value))
     return best[0], best[1], bracket, approach
 
