@@ -105,7 +105,7 @@ def test_the_json_keeps_the_flat_keys_in_their_order():
         "equilibrium_eta0.5_large_layer2_slope",
         "equilibrium_eta1_large_layer1_slope",
     ]
-    assert len(numbers) == 2 + 6 + 9 + 3 + 1 + 31 + 12 + 4
+    assert len(numbers) == 2 + 6 + 9 + 3 + 1 + 32 + 12 + 4
 
 
 def test_the_headline_of_complete_numbers_has_every_sections_numbers():
