@@ -105,13 +105,20 @@ def converged_chains(params: Params, stage: StageRun) -> dict:
         worker_map(workers, params.runtime.curvature_threads, logger.info) as (map_, log),
         progress(
             f"converged chains: {len(seeds)} seeds and {len(plan.cold_starts)} cold starts",
-            len(seeds) + len(plan.cold_starts),
+            len(seeds),
             "jobs",
             "chain-jobs",
         ) as bar,
     ):
+        rounds = []
 
         def counted(work, pieces):
+            """``map_``, counted; a round after the first revises the total (its jobs: the
+            descending chains, the cold starts and the steps, known once the first is done)."""
+            pieces = list(pieces)
+            if rounds:
+                bar.advance(0, total=bar.done + len(pieces))
+            rounds.append(len(pieces))
             for result in map_(work, pieces):
                 bar.advance()
                 yield result

@@ -15,7 +15,7 @@ import torch
 from l2path.chain import points as chain
 from l2path.chain import settle
 from l2path.chain.arclength import ArclengthSettings
-from l2path.chain.dense import dense_curvature
+from l2path.chain.dense import dense_curvature, nearest_zero_eigenvalue
 from l2path.chain.points import (
     ChainSettings,
     chain_steps,
@@ -174,3 +174,19 @@ def test_a_point_that_did_not_converge_is_not_followed(subset, start):
         subset, step, points[0], links[0].theta, points[1], links[1].theta, settings
     )
     assert judged.verdict is StepVerdictKind.NOT_FOLLOWED
+
+
+@pytest.mark.parametrize(
+    "diagonal, nearest",
+    [
+        ((-1.0, 0.5, 2.0), 0.5),  # indefinite: LU factors for shift-invert
+        ((3.0, 0.25, 2.0), 0.25),  # positive definite: Cholesky
+        ((-1.0, 0.0, 2.0), 0.0),  # exactly singular: LU's zero pivot, every eigenvalue instead
+    ],
+)
+def test_the_eigenvalue_nearest_zero_of_a_fold_point(diagonal, nearest):
+    rotation, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((3, 3)))
+    rotated = rotation @ np.diag(diagonal) @ rotation.T
+    assert nearest_zero_eigenvalue(rotated) == pytest.approx(nearest, abs=1e-12)
+    if nearest == 0.0:  # unrotated, LU meets the exact zero pivot
+        assert nearest_zero_eigenvalue(np.diag(diagonal)) == 0.0

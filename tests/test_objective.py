@@ -41,9 +41,15 @@ def test_backprop_gradient_equals_the_objectives_gradient_in_float64(cost_name):
     norms = gradient_norms(net, x, y, cost, LAMS)
     for k, lam in enumerate(LAMS):
         objective = Objective(SIZES, x, y, cost, lam, chunk=16)
-        ours = objective.gradient(objective.flat(net, k))
+        theta = objective.flat(net, k)
+        ours = objective.gradient(theta)
         reference = backprop_gradient(net, k, x, y, cost, lam)
         assert float((ours - reference).norm()) <= 1e-12 * float(reference.norm())
+        with torch.no_grad():  # L-BFGS's pair, also where the caller turned autograd off
+            value, gradient = objective.value_and_gradient(theta)
+        assert float((gradient - reference).norm()) <= 1e-12 * float(reference.norm())
+        assert float(value) == float(objective.value(theta))
+        assert not value.requires_grad and not gradient.requires_grad
         assert float(norms[k]) == pytest.approx(float(ours.norm()), rel=1e-12)
 
 

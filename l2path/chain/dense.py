@@ -19,6 +19,7 @@ With H assembled (``chain.hessian``) and symmetrised:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -184,7 +185,13 @@ def dense_nearest_zero(objective: Objective, theta: torch.Tensor) -> float:
     """The eigenvalue of H(theta) nearest 0 (shift-invert with H's Cholesky factor, or its LU
     factors where H is not positive definite): on a fold's approach, the one that crosses 0
     there. No class is claimed, so no certificate or inertia is computed."""
-    matrix = dense_hessian_at(objective, theta).matrix
+    return nearest_zero_eigenvalue(dense_hessian_at(objective, theta).matrix)
+
+
+def nearest_zero_eigenvalue(matrix: np.ndarray) -> float:
+    """``dense_nearest_zero`` of a symmetric (p, p) matrix. Where LU meets an exactly zero pivot
+    (the matrix singular in floating point, as at a fold point of a small network),
+    shift-invert has nothing to invert: every eigenvalue by LAPACK instead."""
     try:
         factor = scipy.linalg.cho_factor(matrix, check_finite=False)
 
@@ -192,7 +199,12 @@ def dense_nearest_zero(objective: Objective, theta: torch.Tensor) -> float:
             return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
     except np.linalg.LinAlgError:
-        lu = scipy.linalg.lu_factor(matrix, check_finite=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # checked just below
+            lu = scipy.linalg.lu_factor(matrix, check_finite=False)
+        if not np.all(np.diag(lu[0])):
+            values = scipy.linalg.eigvalsh(matrix, check_finite=False)
+            return float(values[np.argmin(np.abs(values))])
 
         def solve(rhs):
             return scipy.linalg.lu_solve(lu, rhs, check_finite=False)

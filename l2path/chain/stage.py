@@ -14,7 +14,8 @@ and counted (``summary``); the sweep builds its plans with the same ``chain_plan
     (``chain.trivial``);
   - *cold*: each of ``chain.cold_seeds``' fresh initialisations settled at every lambda of the
     grid, up to its collapse; no chain, so no steps.
-  One seed's two chains run in order; seeds and cold starts side by side (``map_``);
+  A seed's descending chain and its ascending steps' verdicts start from its ascending points;
+  everything else runs side by side (``execute``, ``map_``);
 - **each point** described with its dense Hessian (``chain.points.describe``), **each step**
   judged by pseudo-arclength (``chain.verdicts.judge_step``), or, where ``chain.follow`` says
   ``drops`` for the chain's direction, each step whose MSE fell (the others: "not followed");
@@ -185,16 +186,16 @@ def verdict_settings(config: Chain, polish: Polish) -> VerdictSettings:
     )
 
 
-def _one_chain(
+def _chain_points(
     plan: ChainPlan,
     seed: int,
     direction: ChainDirection,
     lams: list[float],
     start: torch.Tensor,
     log,
-) -> tuple[list[ChainPoint], list[ChainStep], list[torch.Tensor]]:
-    """One chain (or one cold start's points) from ``start``: its rows, its steps (none for
-    cold points, which are no chain) and its points' reduced theta."""
+) -> tuple[list[ChainPoint], list[torch.Tensor]]:
+    """One chain's points (or one cold start's) from ``start``, described, and their reduced
+    theta."""
     links = run_chain(plan.subset, start, lams, direction, plan.settings, log)
     thetas = [link.theta for link in links]
     scale = smallest_change(chain_steps_of_mse(plan, links))
@@ -207,23 +208,70 @@ def _one_chain(
             f"{direction.value} seed {seed}, lambda {point.lam:g}: {point.curvature_class} "
             f"({point.escapes} escapes), MSE {point.mse:.6g}"
         )
-    if direction is ChainDirection.COLD:
-        return points, [], thetas
-    steps = []
+    return points, thetas
+
+
+@dataclass(frozen=True)
+class StepToJudge:
+    """One chain step to follow by pseudo-arclength, with its two points (chain order)."""
+
+    step: ChainStep
+    earlier: ChainPoint
+    earlier_theta: torch.Tensor
+    later: ChainPoint
+    later_theta: torch.Tensor
+
+
+def _steps(
+    plan: ChainPlan, points: list[ChainPoint], thetas: list[torch.Tensor]
+) -> list[ChainStep | StepToJudge]:
+    """A chain's steps in chain order: those ``plan.follow`` leaves unfollowed with their verdict,
+    the others to judge."""
+    direction = points[0].direction
+    steps: list[ChainStep | StepToJudge] = []
     for k, step in enumerate(chain_steps(points, thetas)):
-        later = k + 1
         if plan.follow[direction.value] == "drops" and not step.drop:
             steps.append(replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason=UNFOLLOWED))
-            continue
-        steps.append(
-            judge_step(
-                plan.subset, step, points[k], thetas[k], points[later], thetas[later], plan.verdicts
-            )
-        )
-        log(
-            f"{direction.value} seed {seed}, lambda {step.lambda_low:g} to "
-            f"{step.lambda_high:g}: change {step.change:.3g}, {steps[-1].verdict.value}"
-        )
+        else:
+            steps.append(StepToJudge(step, points[k], thetas[k], points[k + 1], thetas[k + 1]))
+    return steps
+
+
+def _judge(plan: ChainPlan, item: StepToJudge, log) -> ChainStep:
+    step = item.step
+    judged = judge_step(
+        plan.subset,
+        step,
+        item.earlier,
+        item.earlier_theta,
+        item.later,
+        item.later_theta,
+        plan.verdicts,
+    )
+    log(
+        f"{step.direction.value} seed {step.seed}, lambda {step.lambda_low:g} to "
+        f"{step.lambda_high:g}: change {step.change:.3g}, {judged.verdict.value}"
+    )
+    return judged
+
+
+def _one_chain(
+    plan: ChainPlan,
+    seed: int,
+    direction: ChainDirection,
+    lams: list[float],
+    start: torch.Tensor,
+    log,
+) -> tuple[list[ChainPoint], list[ChainStep], list[torch.Tensor]]:
+    """One chain (or one cold start's points) from ``start``: its rows, its steps judged in
+    order (none for cold points, which are no chain) and its points' reduced theta."""
+    points, thetas = _chain_points(plan, seed, direction, lams, start, log)
+    if direction is ChainDirection.COLD:
+        return points, [], thetas
+    steps = [
+        _judge(plan, s, log) if isinstance(s, StepToJudge) else s
+        for s in _steps(plan, points, thetas)
+    ]
     return points, steps, thetas
 
 
@@ -326,19 +374,72 @@ def run_cold(plan: ChainPlan, seed: int, log) -> ChainResults:
     return results
 
 
-def run_job(plan: ChainPlan, log, job: tuple[str, int]) -> ChainResults:
-    """One job of ``execute``: ("seed", k) runs seed k's chains, ("cold", k) cold start k."""
-    kind, seed = job
-    return (run_seed if kind == "seed" else run_cold)(plan, seed, log)
+@dataclass(frozen=True)
+class ChainJob:
+    """One job of ``execute``: ``kind`` "up" (seed's ascending points), "down" (its descending
+    chain, from the ascending ``points`` and last ``theta``), "cold" (cold start ``seed``) or
+    "step" (one ascending step, ``step``, to judge)."""
+
+    kind: str
+    seed: int
+    points: list[ChainPoint] | None = None
+    theta: torch.Tensor | None = None
+    step: StepToJudge | None = None
+
+
+def run_job(plan: ChainPlan, log, job: ChainJob):
+    """One job of ``execute`` (``ChainJob``)."""
+    if job.kind == "up":
+        return _chain_points(
+            plan, job.seed, ChainDirection.UP, plan.grid, plan.starts[job.seed], log
+        )
+    if job.kind == "down":
+        return _descending(plan, job.seed, job.points, job.theta, log)
+    if job.kind == "cold":
+        return run_cold(plan, job.seed, log)
+    return _judge(plan, job.step, log)
 
 
 def execute(plan: ChainPlan, seeds: list[int], log=lambda m: None, map_=map) -> ChainResults:
-    """Every seed's chains and every cold start (``map_`` spreads them over workers: it gets a
-    picklable function, a partial of ``run_job``, so processes can run it), tables in seed
-    order, cold points last."""
-    jobs = [("seed", seed) for seed in seeds] + [("cold", seed) for seed in plan.cold_starts]
+    """Every seed's chains and every cold start, as ``run_seed`` and ``run_cold`` would give them
+    (tables in seed order, cold points last), in two rounds of ``map_`` (it spreads a round's
+    jobs over workers; it gets a picklable function, a partial of ``run_job``): first each seed's
+    ascending points (every other job of the seed starts from them); then, longest first, each
+    descending chain, each cold start and each ascending step to judge, one step a job, so the
+    workers stay busy to the end (a seed's steps took 5-6 min of the stage in one job)."""
+    work = partial(run_job, plan, log)
+    up = [s for s in seeds if ChainDirection.UP in plan.directions and s in plan.starts]
+    for seed in seeds:
+        if seed not in up:
+            log(f"seed {seed}: the study ran no ascending chain, so no converged chain starts")
+    ascending = dict(zip(up, map_(work, [ChainJob("up", s) for s in up])))
+    steps = {s: _steps(plan, *ascending[s]) for s in up}
+    down = [s for s in up if ChainDirection.DOWN in plan.directions and len(ascending[s][0]) >= 2]
+    judged = [
+        (seed, k)
+        for seed in up
+        for k, item in enumerate(steps[seed])
+        if isinstance(item, StepToJudge)
+    ]
+    judged.sort(key=lambda key: -steps[key[0]][key[1]].step.lambda_high)
+    jobs = (
+        [ChainJob("down", s, ascending[s][0], ascending[s][1][-1]) for s in down]
+        + [ChainJob("cold", s) for s in plan.cold_starts]
+        + [ChainJob("step", seed, step=steps[seed][k]) for seed, k in judged]
+    )
+    done = list(map_(work, jobs))
+    downs, colds = dict(zip(down, done)), done[len(down) : len(down) + len(plan.cold_starts)]
+    for (seed, k), step in zip(judged, done[len(down) + len(plan.cold_starts) :]):
+        steps[seed][k] = step
     results = ChainResults()
-    for part in map_(partial(run_job, plan, log), jobs):
+    for seed in up:
+        results.add(ascending[seed][0], steps[seed], ascending[seed][1])
+        if seed in downs:
+            points, down_steps, thetas, threshold, left = downs[seed]
+            results.add(
+                points, down_steps, thetas, trivial_threshold=threshold, left_trivial_at=left
+            )
+    for part in colds:
         results.extend(part)
     return results
 
