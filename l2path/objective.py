@@ -109,7 +109,7 @@ class Objective:
         return self.data_loss(theta) + self.lam * self.penalty(theta)
 
     def gradient(self, theta: torch.Tensor) -> torch.Tensor:
-        return grad(self.value)(theta)
+        return self.value_and_gradient(theta)[1]
 
     def value_and_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(J, grad J) from one forward pass (L-BFGS asks for both at every point), by plain

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.sparse.linalg
 
+from l2path.chain.cholesky import cholesky_solver
 from l2path.chain.arclength import (
     ArclengthSettings,
     BorderedPreconditioner,
@@ -264,3 +266,32 @@ def test_a_fold_whose_correctors_all_fail_inside_its_step_is_located_to_the_step
     (fold,) = branch.folds
     assert fold.bracket[1] - fold.bracket[0] > settings.fold_tol  # not bisected
     assert abs(fold.lam - 2.25) <= fold.lam_error
+
+
+@pytest.mark.parametrize("bottom", [1e-6, -1e-3])  # H_0 positive definite, then indefinite
+def test_the_preconditioner_applies_the_bordered_inverse_either_way(bottom):
+    """Block elimination on H_0's Cholesky factor (positive definite H_0, nearly singular as
+    near a fold) and the bordered LU (indefinite H_0) both apply A_0^{-1}."""
+    p = 60
+    rng = np.random.default_rng(2)
+    q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    h0 = (q * np.append(bottom, np.geomspace(1e-4, 1.0, p - 1))) @ q.T
+    b, c, d = rng.standard_normal(p), rng.standard_normal(p), 0.3
+    m = BorderedPreconditioner(lambda theta, tau: h0.copy()).operator(None, 0.0, b, c, d)
+    dense = np.block([[h0, b[:, None]], [c[None, :], np.array([[d]])]])
+    for rhs in rng.standard_normal((3, p + 1)):
+        expected = np.linalg.solve(dense, rhs)
+        np.testing.assert_allclose(
+            m.matvec(rhs), expected, rtol=1e-6, atol=1e-9 * abs(expected).max()
+        )
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_the_cholesky_solver_solves(lower):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((30, 30))
+    matrix = a @ a.T + 0.1 * np.eye(30)
+    solve = cholesky_solver(scipy.linalg.cho_factor(matrix, lower=lower))
+    rhs = rng.standard_normal((30, 4))
+    np.testing.assert_allclose(solve(rhs), np.linalg.solve(matrix, rhs), rtol=1e-10)
+    np.testing.assert_allclose(solve(rhs[:, 0]), np.linalg.solve(matrix, rhs[:, 0]), rtol=1e-10)

@@ -19,7 +19,7 @@ from l2path.chain.trivial import (
     trivial_threshold,
 )
 from l2path.curvature.polish import Polish
-from l2path.chain.witness import classify, margin
+from l2path.chain.witness import classify, eigenvalues_below, margin
 from l2path.model.costs import get_cost
 from l2path.objective import Objective
 
@@ -228,3 +228,20 @@ def test_the_flat_eigenpairs_by_inverse_iteration_equal_lapacks(zeros):
     np.testing.assert_allclose(fast[0], dense[0], rtol=0, atol=delta)
     overlap = np.linalg.svd(fast[1].T @ dense[1], compute_uv=False)
     np.testing.assert_allclose(overlap, 1.0, rtol=0, atol=1e-10)  # one subspace
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eigenvalues_below_a_bound_count_as_eigvalsh_counts_them(seed):
+    rng = np.random.default_rng(seed)
+    eigenvalues = np.concatenate([rng.uniform(-2, -0.1, seed), rng.uniform(0.1, 2, 30 - seed)])
+    matrix = rotated(eigenvalues, seed)
+    for bound in (-3.0, -0.05, 0.05, 1.0, 3.0):  # Cholesky completes at the first only
+        assert eigenvalues_below(matrix, bound) == int((eigenvalues < bound).sum())
+
+
+def test_the_chain_certificate_leaves_the_count_to_classify():
+    hessian = assembled(rotated([-1.0, 1e-20, 2.0, 3.0], 4))
+    counted = certify_positive_definite(hessian)
+    uncounted = certify_positive_definite(hessian, count_inertia=False)
+    assert counted.inertia.negative == 1 and uncounted.inertia is None
+    assert not uncounted.factorised and classify(hessian, uncounted).below == 1

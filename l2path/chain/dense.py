@@ -34,6 +34,7 @@ from ..curvature.inertia import DefinitenessCertificate, DenseHessian, certify_p
 from .flat import flat_directions
 from .witness import ClassWitness, classify
 from ..objective import Objective
+from .cholesky import cholesky_solver
 from .hessian import dense_hessian_at
 
 
@@ -81,10 +82,7 @@ def _solver(hessian: DenseHessian, proof: DefinitenessCertificate) -> Solver:
     the relative error eps / lambda_min; else LU of H."""
     matrix = hessian.matrix
     if proof.factorised:
-        factor = (proof.factor, False)  # upper triangular R, R^T R = H - eps I
-
-        def shifted(rhs):
-            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        shifted = cholesky_solver((proof.factor, False))  # upper R, R^T R = H - eps I
 
         def refined(rhs):
             first = shifted(rhs)
@@ -125,7 +123,7 @@ def dense_curvature(
 ) -> DenseCurvature:
     """The module's numbers at theta for J (``objective``); ``mse``: the in-sample MSE."""
     hessian = dense_hessian_at(objective, theta)
-    proof = certify_positive_definite(hessian)
+    proof = certify_positive_definite(hessian, count_inertia=False)  # classify counts
     h, positive = hessian.matrix, proof.proves_minimum
     gradient = objective.gradient(theta).cpu().numpy()
     solver = _solver(hessian, proof)
@@ -193,11 +191,7 @@ def nearest_zero_eigenvalue(matrix: np.ndarray) -> float:
     (the matrix singular in floating point, as at a fold point of a small network),
     shift-invert has nothing to invert: every eigenvalue by LAPACK instead."""
     try:
-        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
-
-        def solve(rhs):
-            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-
+        solve = cholesky_solver(scipy.linalg.cho_factor(matrix, check_finite=False))
     except np.linalg.LinAlgError:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # checked just below

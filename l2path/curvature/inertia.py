@@ -117,11 +117,13 @@ class DefinitenessCertificate:
 
 
 def certify_positive_definite(
-    hessian: DenseHessian, shift: float | None = None
+    hessian: DenseHessian, shift: float | None = None, count_inertia: bool = True
 ) -> DefinitenessCertificate:
     """The certificate of the module docstring. ``shift`` = eps defaults to twice the rounding
     term estimated before factorising (gamma_{p+1} tr|H_s| bounds ||R||_F^2 to first order), so
-    a success proves lambda_min(H_s) > 0 whenever the spectrum clears the rounding."""
+    a success proves lambda_min(H_s) > 0 whenever the spectrum clears the rounding.
+    ``count_inertia=False``: no LDL^T where Cholesky breaks down (``inertia`` None), for a
+    caller that counts with its own margin (``chain.witness``)."""
     h = hessian.matrix
     p = len(h)
     diagonal = np.diag(h)
@@ -132,7 +134,7 @@ def certify_positive_definite(
     try:
         factor = scipy.linalg.cholesky(shifted, lower=False, overwrite_a=True)
     except np.linalg.LinAlgError:
-        counts = inertia(h)
+        counts = inertia(h) if count_inertia else None
         return DefinitenessCertificate(shift, False, math.nan, math.nan, hessian.asymmetry, counts)
     frobenius_squared = float(np.square(factor).sum()) * (1 + p * UNIT_ROUNDOFF)
     rounding = gamma(p + 1) * frobenius_squared + UNIT_ROUNDOFF * float(
