@@ -78,20 +78,22 @@ def one_hidden_layer_hessian(objective: Objective, theta: torch.Tensor) -> Dense
     t[:, idx, :, idx] += (r[:, :, None] * s1[:, None, :]).permute(2, 0, 1)  # [j = l] r_k s'_l
     xt = torch.cat([x, torch.ones(n, 1, dtype=x.dtype, device=x.device)], dim=1)  # x~, (n, d+1)
 
-    zz = _kron_sum(a, xt)  # (j, a, l, b); a = d is b_1's row
-    zw2 = torch.einsum("njkl,na->jakl", t, xt).reshape(h, d + 1, o * h)
-    zb2 = torch.einsum("njk,na->jak", mtd, xt)  # (h, d + 1, o)
+    # every block is divided by n before it is placed (the mean over the images), so the
+    # p x p matrix is written once and never swept again
+    zz = _kron_sum(a, xt, n)  # (j, a, l, b); a = d is b_1's row
+    zw2 = torch.einsum("njkl,na->jakl", t, xt).reshape(h, d + 1, o * h) / n
+    zb2 = torch.einsum("njk,na->jak", mtd, xt) / n  # (h, d + 1, o)
     w2w2 = torch.zeros(o, h, o, h, dtype=x.dtype, device=x.device)
     outer = torch.einsum("nk,nl,nm->klm", curv, a1, a1)
-    w2w2[range(o), :, range(o), :] = (outer + outer.transpose(1, 2)) / 2
+    w2w2[range(o), :, range(o), :] = (outer + outer.transpose(1, 2)) / 2 / n
     w2b2 = torch.zeros(o, h, o, dtype=x.dtype, device=x.device)
-    w2b2[range(o), :, range(o)] = curv.T @ a1
+    w2b2[range(o), :, range(o)] = curv.T @ a1 / n
 
     p, hd, oh = objective.size, h * d, o * h
     # theta's blocks: W_1, W_2, b_1, b_2
     w1_, w2_, b1_, b2_ = slice(0, hd), slice(hd, hd + oh), slice(hd + oh, p - o), slice(p - o, p)
     full = torch.empty(p, p, dtype=x.dtype, device=x.device)
-    full[w1_, w1_] = zz[:, :d, :, :d].reshape(hd, hd)
+    full[w1_, w1_].view(h, d, h, d).copy_(zz[:, :d, :, :d])  # one strided pass
     full[w1_, b1_] = zz[:, :d, :, d].reshape(hd, h)
     full[b1_, b1_] = zz[:, d, :, d]
     full[w1_, w2_] = zw2[:, :d].reshape(hd, oh)
@@ -100,10 +102,9 @@ def one_hidden_layer_hessian(objective: Objective, theta: torch.Tensor) -> Dense
     full[b1_, b2_] = zb2[:, d]
     full[w2_, w2_] = w2w2.reshape(oh, oh)
     full[w2_, b2_] = w2b2.reshape(oh, o)
-    full[b2_, b2_] = torch.diag(curv.sum(0))
+    full[b2_, b2_] = torch.diag(curv.sum(0) / n)
     for rows, columns in [(b1_, w1_), (w2_, w1_), (w2_, b1_), (b2_, w1_), (b2_, b1_), (b2_, w2_)]:
         full[rows, columns] = full[columns, rows].T
-    full /= n
     full.diagonal()[: objective.n_weights] += objective.lam / n
     matrix = full.cpu().numpy()  # symmetric by construction: every block mirrored exactly
     bound = gamma(n + FACTOR_OPERATIONS) * _abs_frobenius(m, curv, r, s1, s2, w2, a1, xt) / n
@@ -120,15 +121,17 @@ def _packed(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return upper, index
 
 
-def _kron_sum(a: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
-    """sum_i A_i[j, l] xt_i[a] xt_i[b] as (j, a, l, b) for symmetric A_i ((n, h, h)) and xt
-    ((n, m)): one GEMM over the images on the pairs j <= l and a <= b only (a quarter of the
-    full product's work), unpacked, so the result is exactly symmetric."""
+def _kron_sum(a: torch.Tensor, xt: torch.Tensor, divisor: float = 1.0) -> torch.Tensor:
+    """sum_i A_i[j, l] xt_i[a] xt_i[b] / ``divisor`` as (j, a, l, b) for symmetric A_i
+    ((n, h, h)) and xt ((n, m)): one GEMM over the images on the pairs j <= l and a <= b only (a
+    quarter of the full product's work), divided on those pairs, unpacked, so the result is
+    exactly symmetric."""
     n, h, _ = a.shape
     m = xt.shape[1]
     hidden, hidden_index = _packed(h, a.device)
     inputs, input_index = _packed(m, a.device)
     packed = a[:, hidden[0], hidden[1]].T @ (xt[:, inputs[0]] * xt[:, inputs[1]])
+    packed /= divisor
     rows = packed[hidden_index.reshape(-1)]  # (h h, pairs of inputs)
     full = rows[:, input_index.reshape(-1)].reshape(h, h, m, m)
     return full.permute(0, 2, 1, 3)
