@@ -65,10 +65,12 @@ def mirror() -> Path:
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Debian's headless Chromium through chromedriver, no network; under CI a missing
-    browser is a failure, never a skip (.ci/run installs it)."""
+    browser is a failure, never a skip (.ci/run installs it). One per module, quit at its end:
+    a browser left on the MLflow UI after its server stopped kept a renderer busy (about 15 %
+    of a core) through the rest of the suite."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         message = "chromium and chromedriver not found: apt-get install chromium chromium-driver"
         if os.environ.get("CI"):

@@ -29,7 +29,8 @@ from l2path.chain.records import (
     ClassProof,
     StepVerdictKind,
 )
-from l2path.chain.verdicts import VerdictSettings, judge_step
+from l2path.chain.trivial import threshold_at, trivial_point
+from l2path.chain.verdicts import DEGENERATE_START, VerdictSettings, judge_step
 from l2path.chain.subset import SubsetProblem
 from l2path.curvature.classes import PointClass
 from l2path.curvature.polish import Polish, polish
@@ -174,6 +175,33 @@ def test_a_point_that_did_not_converge_is_not_followed(subset, start):
         subset, step, points[0], links[0].theta, points[1], links[1].theta, settings
     )
     assert judged.verdict is StepVerdictKind.NOT_FOLLOWED
+
+
+def test_a_step_from_a_degenerate_point_is_not_followed(subset, start):
+    """Above lambda_c the trivial point w = 0 is degenerate (its hidden biases are exactly flat),
+    and there [H, dF/dtau] has more than the one-dimensional kernel that pseudo-arclength needs
+    (dF/dtau = (lambda/n) w = 0 and H v = 0 along each bias), so no unique branch leaves it: the
+    step gets no verdict rather than a corrector that cannot converge."""
+    point = trivial_point(start, subset.at(LAM_MIN))
+    lam_c = threshold_at(subset.at(LAM_MIN), point, len(subset.x))
+    links = run_chain(subset, point, [2 * lam_c, 4 * lam_c], ChainDirection.UP, SETTINGS)
+    points = [
+        describe(subset, 0, ChainDirection.UP, k, link, None, 1e-3, SETTINGS)
+        for k, link in enumerate(links)
+    ]
+    assert points[0].curvature_class is PointClass.DEGENERATE
+    problem = subset.at(2 * lam_c)
+    hessian = dense_hessian(problem, links[0].theta)
+    d_tau = problem.lam / problem.n * (problem.weight_mask() * links[0].theta)
+    jacobian = np.column_stack([hessian.numpy(), d_tau.numpy()])
+    singular = np.linalg.svd(jacobian, compute_uv=False)
+    assert (singular < 1e-12 * singular[0]).sum() >= SIZES[1]  # a kernel of 1 + SIZES[1] or more
+    (step,) = chain_steps(points, [link.theta for link in links])
+    settings = VerdictSettings(ArclengthSettings(), Polish())
+    judged = judge_step(
+        subset, step, points[0], links[0].theta, points[1], links[1].theta, settings
+    )
+    assert judged.verdict is StepVerdictKind.NOT_FOLLOWED and judged.reason == DEGENERATE_START
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,10 @@ t_tau keeps its sign between them (no fold), so along the followed branch mu cou
 
 The verdict, the first that applies:
 
-- **not followed**: a point of the step is not converged (no claim);
+- **not followed**: a point of the step is not converged, or the earlier point is degenerate
+  (no claim: an exactly flat direction of H, e.g. a dead unit's bias, makes the bordered
+  Jacobian singular, so no unique branch leaves that point and the corrector's solves cannot
+  converge);
 - **branch lost**: the corrector failed before the later lambda (no claim, never a fold);
 - **fold jump**: t_tau changed sign inside the step: the earlier point's branch turns back at
   a located lambda* (``Fold``: bisection in arclength, mu^2 = k |lambda* - lambda| fit), so
@@ -41,6 +44,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..curvature.classes import PointClass
 from ..curvature.polish import Polish, polish
 from ..objective import Objective
 from .arclength import (
@@ -53,6 +57,9 @@ from .arclength import (
 from .dense import dense_nearest_zero
 from .records import ChainPoint, ChainStep, StepVerdictKind
 from .subset import SubsetProblem
+
+
+DEGENERATE_START = "the earlier point is degenerate: no unique branch leaves it"
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,8 @@ def judge_step(
     is followed from, ``later`` the chain's next point."""
     if not (earlier.converged and later.converged):
         return replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason="a point not converged")
+    if earlier.curvature_class is PointClass.DEGENERATE:
+        return replace(step, verdict=StepVerdictKind.NOT_FOLLOWED, reason=DEGENERATE_START)
     base, device = subset.at(earlier.lam), subset.x.device
 
     def bottom(theta: np.ndarray, tau: float) -> float:
