@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from l2path.data.dataset import Dataset, make_split
 
@@ -17,6 +18,18 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 torch.set_num_threads(1)
+THREADS_AT_START = threadpool_info()  # BLAS and OpenMP pools as this session began
+
+
+@pytest.fixture(autouse=True)
+def threads_as_the_session_began():
+    """Puts the thread pools back after each test. In-process stage code sets its own
+    (``tasks/study.py``: torch and BLAS to ``runtime.threads``) for the rest of its process; left
+    so, the in-process tests after ``test_scale_out.py`` ran torch's two OpenMP threads beside
+    OpenBLAS's spinning ones on 2 cores, about 5x slower than alone (docs/testing.md)."""
+    yield
+    threadpool_limits(limits=THREADS_AT_START)
+    torch.set_num_threads(1)
 
 
 def synthetic_dataset(n_train=60, n_eval=20, dtype=torch.float64, seed=0) -> Dataset:
