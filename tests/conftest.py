@@ -114,6 +114,19 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.fixture(scope="session")
+def pipeline_repro(mirror, tmp_path_factory):
+    """The test run's one small `dvc repro` (``pipeline_repro.PipelineRepro``): tests take a
+    copy of it (``copy_to``) and leave the original as it finished. Under pytest-xdist its
+    workers share one (in the run's base directory, above each worker's own)."""
+    from pipeline_repro import shared_pipeline_repro
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return shared_pipeline_repro(base / "pipeline-repro", mirror)
+
+
 @pytest.fixture
 def prefect_api():
     """In-process flows report to the session's shared Prefect server (started on first use:

@@ -1,5 +1,5 @@
-"""`dvc repro` in a fresh copy of the repo on the real MNIST mirror, checked through DVC and
-MLflow."""
+"""`dvc repro` of a fresh copy of the repo on the real MNIST mirror (the session's
+``pipeline_repro``), checked through DVC and MLflow on a copy of it."""
 
 from __future__ import annotations
 
@@ -22,13 +22,11 @@ from edge import tracking
 from l2path.model.checkpoint import load_model
 
 from conftest import REPO
+from pipeline_repro import SMALL, STAGES
 from repo_copy import copy_repo, git, tool_env
 from servers import free_port, start, stop, wait_until_healthy
 from sshd import start_sshd
-from study_setup import PIPELINE_STUDY
 
-SMALL = {"train.model.n_train": 3000, "train.epochs": 2, **PIPELINE_STUDY}
-STAGES = ("prepare", "train", "study", "hessian", "continuation", "dynamics", "report")
 SCREENSHOTS = REPO / ".test-artifacts"  # git-ignored: the report as the browser test saw it
 
 
@@ -39,23 +37,10 @@ def run(cmd, cwd, env, timeout=900):
 
 
 @pytest.fixture(scope="module")
-def repro(mirror, tmp_path_factory):
-    """A repo copy after `dvc repro` with small params, its output and errors written to
-    ``repro.log`` beside the repo as a user's `dvc repro > log 2>&1` would."""
-    root = copy_repo(tmp_path_factory.mktemp("repo"), SMALL)
-    env = tool_env(mirror, tmp_path_factory.mktemp("home"))
-    log = root.parent / "repro.log"
-    with open(log, "w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "dvc", "repro"],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=900,
-        )
-    assert done.returncode == 0, f"dvc repro failed:\n{log.read_text()[-8000:]}"
-    return root, env
+def repro(pipeline_repro, mirror, tmp_path_factory):
+    """A copy of the session's small `dvc repro` for this module's tests to change."""
+    root = pipeline_repro.copy_to(tmp_path_factory.mktemp("e2e") / "repo")
+    return root, tool_env(mirror, tmp_path_factory.mktemp("home"))
 
 
 LOG_RECORD = re.compile(r"\d\d:\d\d:\d\d\.\d{3} \| (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
@@ -63,11 +48,10 @@ PROGRESS_LINE = re.compile(r"^[^|]+: \d+/\d+ [^|]*\(\d+ %\)")
 
 
 @pytest.mark.integration
-def test_a_repro_into_a_file_keeps_progress_and_log_records_on_their_own_lines(repro):
+def test_a_repro_into_a_file_keeps_progress_and_log_records_on_their_own_lines(pipeline_repro):
     """In a file the bars are plain lines (no carriage return, no tqdm bar) and no line holds
     both a progress line and a log record."""
-    root, _ = repro
-    text = (root.parent / "repro.log").read_text()
+    text = pipeline_repro.log.read_text()
     lines = text.splitlines()
     assert "\r" not in text
     assert not [line for line in lines if re.search(r"\d+%\|", line)]  # no tqdm bar

@@ -15,6 +15,8 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
+from edge.relocation import adopt
+
 from repo_copy import copy_repo, tool_env
 from servers import free_port
 from study_setup import write_synthetic_split
@@ -42,15 +44,25 @@ def temporaries(root):
     ]
 
 
-@pytest.fixture
-def trained(tmp_path):
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
     """A repo copy on synthetic data whose train stage has run once (the previous outputs)."""
-    root = copy_repo(tmp_path / "repo", SMALL_TRAIN)
+    workdir = tmp_path_factory.mktemp("trained")
+    root = copy_repo(workdir / "repo", SMALL_TRAIN)
     write_synthetic_split(root / "data/prepared/mnist.npz", n_train=300, n_eval=100)
+    (workdir / "home" / "prefect").mkdir(parents=True)
+    assert stage(root, tool_env(root, workdir / "home"), "train").returncode == 0
+    return root
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """A test's own copy of ``trained_once`` (its MLflow store pointed at its own artifacts, as
+    a moved store is): the train stage runs once per module, not once per test."""
+    root = shutil.copytree(trained_once, tmp_path / "repo", symlinks=True)
+    adopt(root / "mlruns")
     (tmp_path / "home" / "prefect").mkdir(parents=True)
-    env = tool_env(root, tmp_path / "home")
-    assert stage(root, env, "train").returncode == 0
-    return root, env
+    return root, tool_env(root, tmp_path / "home")
 
 
 def stage(root, env, name, wrapper=()):

@@ -1,15 +1,14 @@
 """Kill -9 in the middle of a stage (the flow and its temporary Prefect server), re-run it:
 it completes with the same results as an uninterrupted run, and nothing half-written is
 left among its outputs. Every stage: prepare on the MNIST mirror, train and dynamics on
-synthetic data, hessian and report after a small synthetic study. (The study stage has its
-own, finer test: test_study_flow.py.)"""
+synthetic data, hessian, continuation and report in a copy of the session's small pipeline.
+(The study stage has its own, finer test: test_study_flow.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from l2path.model.checkpoint import load_model
 
 from repo_copy import copy_repo, tool_env
 from study_setup import write_synthetic_split
-from test_study_flow import SMALL_STUDY
 
 SMALL = {
     "train.model.n_train": 300,
@@ -52,33 +50,11 @@ STAGES = {
 }
 
 
-# hessian, continuation and report run after this small study: curvature of its ascending
-# points, and the converged chains from them. Unpolished, as in params.yaml: polished to minima,
-# its ascending chains have no non-monotone step (L rises with lambda along minima), so the
-# hessian stage's saddle-step tables would be empty.
-AFTER_STUDY = {
-    **SMALL_STUDY,
-    **SMALL,
-    "lambda_study.polish.schedules": [],
-    # one seed's chains: the continuation's verdicts (pseudo-arclength) are 85 % of this
-    # pipeline's time, and a kill lands in the first chain
-    "lambda_study.chain_seeds": [0],
-    "hessian.select": "all",
-    "hessian.n_train": 200,
-    "hessian.k": 2,
-    "hessian.lanczos_steps": 20,
-    "hessian.slq_steps": 10,
-    "hessian.trace_probes": 4,
-    "dynamics.epochs": 2,
-    "dynamics.question_epochs": 2,
-    "dynamics.seeds": [0],
-    "chain.lbfgs_iterations": 300,
-    "chain.newton_iterations": 30,
-    "chain.cg_iterations": 200,
-    "chain.workers": 1,
-    "chain.n_sub": 32,
-    "chain.cold_seeds": [0],
-}
+# hessian, continuation and report are killed in a copy of the session's small pipeline
+# (``conftest.pipeline_repro``: the real MNIST mirror, PIPELINE_STUDY's params), and compared
+# with it. Its study is unpolished, as in params.yaml: polished to minima, its ascending chains
+# have no non-monotone step (L rises with lambda along minima), so the hessian stage's
+# saddle-step tables would be empty; its chains are one seed's, and a kill lands in the first.
 LATE_STAGES = {
     "hessian": (
         "analyse-curvature",
@@ -203,44 +179,31 @@ def test_prepare_killed_with_sigkill_then_rerun_matches(mirror, tmp_path):
     assert_nothing_half_written(killed)
 
 
-@pytest.fixture(scope="module")
-def after_study(tmp_path_factory):
-    """A small study, its curvature, continuation, dynamics and report, run to the end once."""
-    tmp_path = tmp_path_factory.mktemp("pipeline")
-    root, env = stage_copy(tmp_path, "whole", overrides=AFTER_STUDY)
-    for stage in ("study", "hessian", "continuation", "dynamics", "report"):
-        run(stage, root, env)
-    return root
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("stage", sorted(LATE_STAGES))
-def test_late_stage_killed_with_sigkill_then_rerun_matches(stage, after_study, tmp_path):
+def test_late_stage_killed_with_sigkill_then_rerun_matches(stage, pipeline_repro, tmp_path):
     marker, tables = LATE_STAGES[stage]
-    killed = tmp_path / "killed"
-    shutil.copytree(after_study, killed, symlinks=True)
+    whole = pipeline_repro.root  # the uninterrupted run, never changed
+    killed = pipeline_repro.copy_to(tmp_path / "killed")
     env = stage_env(tmp_path, "killed", killed)
     kill_when_under_way(stage, killed, env, marker)
     run(stage, killed, env)
     for ours, reference in zip(
-        tables_without_timings(killed, tables), tables_without_timings(after_study, tables)
+        tables_without_timings(killed, tables), tables_without_timings(whole, tables)
     ):
         pd.testing.assert_frame_equal(ours, reference)
     if stage == "hessian":
-        spectra = sorted(
-            p.relative_to(after_study) for p in (after_study / "results/spectra").rglob("*.npz")
-        )
+        spectra = sorted(p.relative_to(whole) for p in (whole / "results/spectra").rglob("*.npz"))
         assert spectra and spectra == sorted(
             p.relative_to(killed) for p in (killed / "results/spectra").rglob("*.npz")
         )
     if stage == "report":
         numbers = [
-            json.loads((root / "metrics/report.json").read_text()) for root in (killed, after_study)
+            json.loads((root / "metrics/report.json").read_text()) for root in (killed, whole)
         ]
         assert numbers[0] == numbers[1]
         figures = [
-            sorted(p.name for p in (root / "reports/figures").iterdir())
-            for root in (killed, after_study)
+            sorted(p.name for p in (root / "reports/figures").iterdir()) for root in (killed, whole)
         ]
         assert figures[0] == figures[1] and len(figures[0]) >= 5
         assert "<img" in (killed / "reports/index.html").read_text()
