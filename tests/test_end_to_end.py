@@ -250,6 +250,12 @@ def test_mlflow_runs_carry_metrics_artifacts_inputs_and_lineage(repro, tmp_path)
         assert tags["dvc.stage"] == stage and "dvc.exp_name" not in tags
         assert tags["mlflow.source.name"] == f"flows/{stage}.py" and tags["mlflow.user"]
         assert len(tags["prefect.flow_run_id"]) == 36
+        # its dependencies' md5s, the same as dvc.lock recorded for the run
+        assert {
+            key.removeprefix("dvc.dep."): value
+            for key, value in tags.items()
+            if key.startswith("dvc.dep.")
+        } == {dep["path"]: dep["md5"] for dep in lock["stages"][stage]["deps"]}, stage
         if stage in ("hessian", "report"):  # they read the study's tables, not the data file
             continue
         digests = [d.dataset.digest for d in run_.inputs.dataset_inputs]
