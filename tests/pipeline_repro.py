@@ -16,9 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from edge.relocation import adopt
-
-from repo_copy import copy_repo, tool_env
+from repo_copy import copy_finished, copy_repo, tool_env
 from study_setup import PIPELINE_STUDY
 
 # the small pipeline: 3000 training images for 2 epochs, and PIPELINE_STUDY's study, curvature,
@@ -36,12 +34,8 @@ class PipelineRepro:
     log: Path
 
     def copy_to(self, dest: Path) -> Path:
-        """A copy of the finished repo (git history, DVC cache, MLflow store, outputs with
-        their modification times, so DVC sees nothing changed), its MLflow store pointed at
-        its own artifacts as a moved store is (``edge.relocation.adopt``)."""
-        shutil.copytree(self.root, dest, symlinks=True)
-        adopt(dest / "mlruns")
-        return dest
+        """A copy of the finished repo for a test to change (``repo_copy.copy_finished``)."""
+        return copy_finished(self.root, dest)
 
 
 def run_pipeline_repro(workdir: Path, mirror: Path) -> PipelineRepro:

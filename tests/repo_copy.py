@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from edge.relocation import adopt
+
 from conftest import REPO
 from servers import SHARED_PREFECT
 
@@ -61,6 +63,15 @@ def copy_repo(dest: Path, overrides: dict | None = None) -> Path:
         "-qm",
         "copy",
     )
+    return dest
+
+
+def copy_finished(source: Path, dest: Path) -> Path:
+    """A copy of a repo copy whose stages have run (git history, DVC cache, outputs with their
+    modification times, so DVC sees nothing changed), its MLflow store pointed at its own
+    artifacts as a moved store is (``edge.relocation.adopt``)."""
+    shutil.copytree(source, dest, symlinks=True)
+    adopt(dest / "mlruns")
     return dest
 
 

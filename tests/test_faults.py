@@ -15,9 +15,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from edge.relocation import adopt
-
-from repo_copy import copy_repo, tool_env
+from repo_copy import copy_finished, copy_repo, tool_env
 from servers import free_port
 from study_setup import write_synthetic_split
 
@@ -59,8 +57,7 @@ def trained_once(tmp_path_factory):
 def trained(trained_once, tmp_path):
     """A test's own copy of ``trained_once`` (its MLflow store pointed at its own artifacts, as
     a moved store is): the train stage runs once per module, not once per test."""
-    root = shutil.copytree(trained_once, tmp_path / "repo", symlinks=True)
-    adopt(root / "mlruns")
+    root = copy_finished(trained_once, tmp_path / "repo")
     (tmp_path / "home" / "prefect").mkdir(parents=True)
     return root, tool_env(root, tmp_path / "home")
 
